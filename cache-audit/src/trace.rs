@@ -1,0 +1,280 @@
+//! Trace files: reading them, and interning their keys to dense ids.
+//!
+//! A trace is a text file with one request per line:
+//!
+//! ```text
+//! # a comment
+//! R 42
+//! W user:17
+//! ```
+//!
+//! `R <key>` is a read, `W <key>` a write; both count as one access. A key is
+//! any run of non-whitespace bytes. Blank lines and lines whose first
+//! non-blank character is `#` are skipped, and a line may end in CRLF. Any
+//! other line is an error that names its line number: a trace that silently
+//! loses requests would give wrong hit ratios.
+//!
+//! Each distinct key gets an id `0, 1, 2, ...` in order of first appearance,
+//! so the policies can index plain vectors by key instead of hashing strings
+//! on every access. Keys are hashed once, here, while loading.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+/// Most requests a trace may have: positions must fit in a `u32` below
+/// `u32::MAX`, which the policies use as "none".
+pub const MAX_REQUESTS: usize = (u32::MAX - 1) as usize;
+
+/// A trace in memory, its keys interned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// One key id per request, in trace order; each id is below
+    /// `distinct_keys`.
+    pub keys: Vec<u32>,
+    /// Number of distinct keys. Ids are given in order of first appearance.
+    pub distinct_keys: usize,
+}
+
+impl Trace {
+    /// Build a trace from arbitrary numeric keys (tests, benchmarks),
+    /// interning them to dense ids in order of first appearance.
+    ///
+    /// # Panics
+    /// If `keys` has [`MAX_REQUESTS`] or more items.
+    pub fn from_keys<I: IntoIterator<Item = u64>>(keys: I) -> Trace {
+        let mut interner = Interner::default();
+        let keys: Vec<u32> = keys
+            .into_iter()
+            .map(|key| interner.id(&key.to_le_bytes()))
+            .collect();
+        assert!(keys.len() <= MAX_REQUESTS, "trace too long");
+        Trace {
+            keys,
+            distinct_keys: interner.ids.len(),
+        }
+    }
+
+    /// Number of requests.
+    pub fn requests(&self) -> u64 {
+        self.keys.len() as u64
+    }
+}
+
+/// Why a trace could not be loaded.
+#[derive(Debug)]
+pub enum TraceError {
+    /// The file could not be opened or read.
+    Io(io::Error),
+    /// A line is neither a request, a comment nor blank.
+    Malformed {
+        /// 1-based line number.
+        line: u64,
+        /// The start of the offending line, for the error message.
+        text: String,
+    },
+    /// The trace has more than [`MAX_REQUESTS`] requests.
+    TooLong,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io(err) => write!(f, "{err}"),
+            // `{:?}` quotes the text and escapes control characters, so the
+            // message stays on one line whatever the file contains.
+            TraceError::Malformed { line, text } => write!(
+                f,
+                "line {line}: expected `R <key>` or `W <key>`, found {text:?}"
+            ),
+            TraceError::TooLong => write!(f, "more than {MAX_REQUESTS} requests"),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+impl From<io::Error> for TraceError {
+    fn from(err: io::Error) -> TraceError {
+        TraceError::Io(err)
+    }
+}
+
+/// Load the trace file at `path`.
+///
+/// # Errors
+/// [`TraceError::Io`] if the file cannot be opened or read,
+/// [`TraceError::Malformed`] for the first bad line, [`TraceError::TooLong`].
+pub fn load(path: &Path) -> Result<Trace, TraceError> {
+    let file = File::open(path)?;
+    parse(BufReader::with_capacity(1 << 16, file))
+}
+
+/// Read a trace from `reader` (see the module documentation for the format).
+///
+/// # Errors
+/// As [`load`].
+pub fn parse<R: BufRead>(mut reader: R) -> Result<Trace, TraceError> {
+    let mut interner = Interner::default();
+    let mut keys = Vec::new();
+    let mut line = Vec::new();
+    let mut line_number = 0u64;
+    loop {
+        line.clear();
+        // Bytes, not `String`: a key need not be UTF-8, and skipping the
+        // UTF-8 check makes loading faster.
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        line_number += 1;
+        match parse_line(&line) {
+            Line::Skip => {}
+            Line::Request(key) => {
+                if keys.len() >= MAX_REQUESTS {
+                    return Err(TraceError::TooLong);
+                }
+                keys.push(interner.id(key));
+            }
+            Line::Malformed => {
+                return Err(TraceError::Malformed {
+                    line: line_number,
+                    text: excerpt(&line),
+                });
+            }
+        }
+    }
+    Ok(Trace {
+        keys,
+        distinct_keys: interner.ids.len(),
+    })
+}
+
+/// What one line of a trace holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Line<'a> {
+    /// Blank or a comment.
+    Skip,
+    /// A request for this key.
+    Request(&'a [u8]),
+    /// Anything else.
+    Malformed,
+}
+
+fn parse_line(line: &[u8]) -> Line<'_> {
+    // `\r` is ASCII whitespace, so splitting on whitespace also accepts CRLF.
+    let mut fields = line
+        .split(|byte| byte.is_ascii_whitespace())
+        .filter(|field| !field.is_empty());
+    match fields.next() {
+        None => Line::Skip,
+        Some(first) if first.starts_with(b"#") => Line::Skip,
+        Some(b"R" | b"W") => match (fields.next(), fields.next()) {
+            (Some(key), None) => Line::Request(key),
+            _ => Line::Malformed,
+        },
+        Some(_) => Line::Malformed,
+    }
+}
+
+/// The start of a bad line, at most 60 characters, for an error message.
+fn excerpt(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches(['\r', '\n']);
+    let mut short: String = text.chars().take(60).collect();
+    if short.len() < text.len() {
+        short.push_str("...");
+    }
+    short
+}
+
+/// Gives each distinct key the next free id.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Box<[u8]>, u32>,
+}
+
+impl Interner {
+    /// The id of `key`, assigning a new one on first sight.
+    fn id(&mut self, key: &[u8]) -> u32 {
+        if let Some(&id) = self.ids.get(key) {
+            return id;
+        }
+        // At most one new key per request, and requests are capped below
+        // u32::MAX, so the id fits.
+        let id = self.ids.len() as u32;
+        self.ids.insert(key.into(), id);
+        id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Trace, TraceError> {
+        parse(text.as_bytes())
+    }
+
+    #[test]
+    fn interns_keys_in_order_of_first_appearance() {
+        let trace = parse_str("R b\nR a\nW b\nR c\nR a\n").unwrap();
+        assert_eq!(trace.keys, [0, 1, 0, 2, 1]);
+        assert_eq!(trace.distinct_keys, 3);
+        assert_eq!(trace.requests(), 5);
+    }
+
+    #[test]
+    fn skips_blank_lines_and_comments_and_accepts_crlf() {
+        let text = "# header\r\n\r\n  \t\nR 1\r\n   # indented comment\nW 2\r\nR 1";
+        let trace = parse_str(text).unwrap();
+        assert_eq!(trace.keys, [0, 1, 0]);
+    }
+
+    #[test]
+    fn empty_input_is_an_empty_trace() {
+        assert_eq!(parse_str("").unwrap(), Trace::default());
+    }
+
+    #[test]
+    fn malformed_lines_name_their_line_number() {
+        for (text, line) in [
+            ("R 1\nX 2\n", 2),
+            ("R 1\n\n# c\nR\n", 4),
+            ("R 1 2\n", 1),
+            ("r 1\n", 1),
+            ("1\n", 1),
+            ("RR 1\n", 1),
+        ] {
+            match parse_str(text) {
+                Err(TraceError::Malformed { line: found, .. }) => {
+                    assert_eq!(found, line, "{text:?}");
+                }
+                other => panic!("{text:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn error_message_is_one_line_and_short() {
+        let long = format!("bad\tline\u{7} {}\n", "x".repeat(200));
+        let err = parse_str(&long).unwrap_err().to_string();
+        assert!(!err.contains('\n'));
+        assert!(err.starts_with("line 1: expected `R <key>` or `W <key>`, found \"bad\\tline"));
+        assert!(err.len() < 140, "{err}");
+    }
+
+    #[test]
+    fn keys_may_be_any_bytes() {
+        let trace = parse(&b"R \xff\xfe\nR k\xc3\xa9\nR \xff\xfe\n"[..]).unwrap();
+        assert_eq!(trace.keys, [0, 1, 0]);
+    }
+
+    #[test]
+    fn from_keys_interns_numbers() {
+        let trace = Trace::from_keys([7, 7, 1_000_000, 7]);
+        assert_eq!(trace.keys, [0, 0, 1, 0]);
+        assert_eq!(trace.distinct_keys, 2);
+    }
+}
