@@ -1,0 +1,164 @@
+//! One connection from accept to close: read the request head, answer it,
+//! and close without destroying the answer.
+//!
+//! Every stage calls [`serve`] for each accepted connection; what changes
+//! between stages is only *which thread* calls it.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::head::{self, HeadError, Limits};
+use crate::log;
+use crate::request::Request;
+use crate::response::{Response, Status};
+
+/// How long a response may take to be accepted by the client's socket. Our
+/// responses are small, so only a client that stopped reading hits it.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long we keep discarding request bytes we will not use (an unwanted
+/// body, a pipelined request) after the response has been sent.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// What a connection needs besides the socket and the handler.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionConfig {
+    /// Limits and deadline for the request head.
+    pub limits: Limits,
+    /// `true` turns the access log off (`--quiet`).
+    pub quiet: bool,
+}
+
+/// Serves one connection: reads one request head, answers it with
+/// `handler` (or with the status code that rejects the head), then closes.
+///
+/// Never panics on anything the client does: a client that resets, stops
+/// reading or sends garbage costs at most the header deadline plus
+/// [`WRITE_TIMEOUT`] and [`LINGER_TIMEOUT`]. A response to `HEAD` carries the
+/// header fields but no body (RFC 9110 §9.3.2).
+pub fn serve(
+    mut stream: TcpStream,
+    config: &ConnectionConfig,
+    handler: &dyn Fn(&Request) -> Response,
+) {
+    let started = Instant::now();
+    // A client that reset the connection while it waited in the listen queue
+    // has no peer address any more; there is nobody to answer.
+    let Ok(peer) = stream.peer_addr() else {
+        return;
+    };
+
+    let (response, request_line, include_body, body_pending, note) =
+        match head::read_request_head(&mut stream, &config.limits) {
+            Ok(head) => {
+                let response = handler(&head.request);
+                let include_body = head.request.method != "HEAD";
+                (
+                    response,
+                    head.request.request_line(),
+                    include_body,
+                    head.body_pending,
+                    None,
+                )
+            }
+            Err(HeadError::ClosedEarly) => return,
+            Err(HeadError::Io(error)) => {
+                log::error(&format!("{peer}: reading the request head: {error}"));
+                return;
+            }
+            Err(HeadError::Rejected(rejection)) => {
+                let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
+                // A client cut off mid-head may still be sending; a client that
+                // timed out is too slow to be worth waiting for.
+                let still_sending = rejection.status != Status::RequestTimeout;
+                (
+                    Response::text(rejection.status, &body),
+                    "-".to_owned(),
+                    true,
+                    still_sending,
+                    Some(rejection.detail),
+                )
+            }
+        };
+
+    let sent = send(&mut stream, &response, include_body);
+    if body_pending {
+        discard_unread(&mut stream);
+    }
+    // Dropping the stream closes the socket.
+    drop(stream);
+
+    if !config.quiet {
+        log::access(&log::Access {
+            peer,
+            request_line: &request_line,
+            status: response.status,
+            sent: &sent,
+            elapsed: started.elapsed(),
+            note,
+        });
+    }
+}
+
+/// Answers `503 Service Unavailable` with `Retry-After: 1` and closes. Used
+/// by the accepting thread when the pool's queue is full, so it must never
+/// wait on the client: the response is small enough to fit in the socket's
+/// send buffer, and whatever the client already sent is read without
+/// blocking so that closing does not turn into a reset.
+pub fn refuse_busy(mut stream: TcpStream, quiet: bool) {
+    let peer = stream.peer_addr();
+    let response =
+        Response::plain_status(Status::ServiceUnavailable).with_header("Retry-After", "1");
+    let sent = stream
+        .set_nonblocking(true)
+        .and_then(|()| response.write_to(&mut stream, true));
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 4096];
+    while let Ok(1..) = stream.read(&mut sink) {}
+
+    if let (false, Ok(peer)) = (quiet, peer) {
+        log::access(&log::Access {
+            peer,
+            request_line: "-",
+            status: response.status,
+            sent: &sent,
+            elapsed: Duration::ZERO,
+            note: Some("queue full"),
+        });
+    }
+}
+
+fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::Result<usize> {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    response.write_to(stream, include_body)
+}
+
+/// Discards what the client sent that we did not read, so that closing the
+/// socket sends a FIN rather than a reset.
+///
+/// When a socket is closed with unread data in its receive buffer, the kernel
+/// sends RST instead of FIN (RFC 1122 §4.2.2.13). A reset can arrive before
+/// the client has read our response and makes its kernel drop that response.
+/// So we first send our FIN (`shutdown(Write)`: the client sees the response
+/// end), then read and throw away until the client closes its side or
+/// [`LINGER_TIMEOUT`] passes.
+fn discard_unread(stream: &mut TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER_TIMEOUT;
+    let mut sink = [0u8; 16 * 1024];
+    loop {
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero() || stream.set_read_timeout(Some(time_left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}

@@ -1,0 +1,664 @@
+//! Reading a request head from a socket, safely.
+//!
+//! A request head is the request line, the header field lines and the empty
+//! line that ends them (RFC 9112 §2.1). Reading one safely means three things:
+//!
+//! 1. **Partial reads.** TCP delivers a byte stream, not messages: one `read`
+//!    may return half a request line, or a head and the start of a body. We
+//!    keep reading into one buffer until the empty line has arrived.
+//! 2. **Bounded memory.** The buffer never grows past [`Limits::max_head_bytes`];
+//!    a client that keeps sending header lines gets `431` as soon as it
+//!    crosses a limit, whatever it sends afterwards.
+//! 3. **A deadline for the whole head.** A per-`read` timeout is not enough:
+//!    a client sending one byte every second would satisfy it forever and hold
+//!    a worker. Before each `read` we set the socket's timeout to the time left
+//!    until one deadline, so the head as a whole must arrive in time (`408`).
+//!
+//! The head is then parsed by [`parse_head`], a pure function over bytes.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::request::{Request, Version};
+use crate::response::Status;
+
+/// The limits a request head must fit in. [`Limits::default`] gives the values
+/// of DESIGN.md; RFC 9110 §2.3 and RFC 9112 §3 leave the numbers to servers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of the whole head, request line through the empty line
+    /// inclusive. Larger → `431`. This is also the size of the read buffer.
+    pub max_head_bytes: usize,
+    /// Header field lines. More → `431`.
+    pub max_header_fields: usize,
+    /// Bytes of the request target. Longer → `414`.
+    pub max_target_bytes: usize,
+    /// Time allowed for the whole head to arrive, from the first `read`.
+    /// Later → `408`.
+    pub header_timeout: Duration,
+}
+
+impl Default for Limits {
+    /// 8 KiB head, 100 header fields, 4 KiB target, 10 s.
+    fn default() -> Limits {
+        Limits {
+            max_head_bytes: 8 * 1024,
+            max_header_fields: 100,
+            max_target_bytes: 4 * 1024,
+            header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A request head that arrived whole and passed every check.
+#[derive(Debug)]
+pub struct Head {
+    /// The parsed request line and header fields.
+    pub request: Request,
+    /// True when the client sent, or announced, bytes after the head: part of a
+    /// body or a pipelined request already in our buffer, a `Content-Length`
+    /// above zero, or a `Transfer-Encoding`. Those bytes must be discarded
+    /// before closing, or the kernel answers them with a reset that can
+    /// destroy our response in flight (RFC 9112 §9.6).
+    pub body_pending: bool,
+}
+
+/// Why no [`Head`] came out of a connection.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The client closed or reset the connection before sending a single
+    /// byte: a port check, a health probe, or an impatient client. There is
+    /// nobody to answer.
+    ClosedEarly,
+    /// The connection failed part-way (for example a reset). Nothing can be
+    /// sent back; the caller logs it.
+    Io(io::Error),
+    /// The client must be told why: answer `status` and close.
+    Rejected(Rejection),
+}
+
+/// A request head we refuse, with the status code to answer and a short
+/// explanation for the response body and the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// 400, 408, 414, 431 or 505.
+    pub status: Status,
+    /// One lower-case sentence, without a final period, e.g.
+    /// `"missing Host header field"`.
+    pub detail: &'static str,
+}
+
+fn reject(status: Status, detail: &'static str) -> Rejection {
+    Rejection { status, detail }
+}
+
+/// Reads one request head from `stream`, within `limits`.
+///
+/// On success the returned [`Head`] says whether body bytes remain to be
+/// discarded. The socket's read timeout is left set; the caller resets it as
+/// it needs.
+///
+/// # Errors
+/// [`HeadError::ClosedEarly`] if the peer went away before its first byte,
+/// [`HeadError::Io`] if the socket failed mid-head, and
+/// [`HeadError::Rejected`] for every head that must be refused: `408` past the
+/// deadline, `431`/`414` past a limit, `400` for malformed syntax or framing
+/// (including a connection closed mid-head), `505` for an unsupported version.
+pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head, HeadError> {
+    let deadline = Instant::now() + limits.header_timeout;
+    let mut buffer = vec![0u8; limits.max_head_bytes];
+    let mut filled = 0;
+    let mut scanner = Scanner::default();
+
+    loop {
+        if filled == buffer.len() {
+            // The buffer is full and the empty line has not been seen.
+            return Err(HeadError::Rejected(scanner.too_large()));
+        }
+        let time_left = deadline.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Err(HeadError::Rejected(timed_out()));
+        }
+        // Re-armed before every read: this is what turns a per-read timeout
+        // into a deadline for the whole head.
+        stream
+            .set_read_timeout(Some(time_left))
+            .map_err(HeadError::Io)?;
+
+        let received = match stream.read(&mut buffer[filled..]) {
+            Ok(0) if filled == 0 => return Err(HeadError::ClosedEarly),
+            Ok(0) => {
+                return Err(HeadError::Rejected(reject(
+                    Status::BadRequest,
+                    "connection closed before the end of the request head",
+                )));
+            }
+            Ok(received) => received,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            // A read timeout shows up as WouldBlock on Unix, TimedOut on Windows.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(HeadError::Rejected(timed_out()));
+            }
+            Err(error) if filled == 0 && error.kind() == io::ErrorKind::ConnectionReset => {
+                return Err(HeadError::ClosedEarly);
+            }
+            Err(error) => return Err(HeadError::Io(error)),
+        };
+        filled += received;
+
+        if let Some(head_len) = scanner
+            .scan(&buffer[..filled], limits)
+            .map_err(HeadError::Rejected)?
+        {
+            let request = parse_head(&buffer[..head_len], limits).map_err(HeadError::Rejected)?;
+            let body_pending = filled > head_len || declares_body(&request);
+            return Ok(Head {
+                request,
+                body_pending,
+            });
+        }
+    }
+}
+
+fn timed_out() -> Rejection {
+    reject(
+        Status::RequestTimeout,
+        "the request head did not arrive before the deadline",
+    )
+}
+
+/// Finds the end of the head as bytes arrive, and enforces the limits that
+/// can be decided before the head is complete. It remembers where it stopped,
+/// so each byte is looked at once however the head is split across reads
+/// (no quadratic rescans of a slowly growing buffer).
+#[derive(Default)]
+struct Scanner {
+    /// Index of the next byte to look at.
+    next: usize,
+    /// Index where the current line starts.
+    line_start: usize,
+    /// Whether the request line (the first line) has ended.
+    request_line_done: bool,
+    /// Header field lines seen so far.
+    fields: usize,
+}
+
+impl Scanner {
+    /// Looks at the bytes received since the last call. Returns the length of
+    /// the head (through its empty line) once that line has arrived.
+    fn scan(&mut self, bytes: &[u8], limits: &Limits) -> Result<Option<usize>, Rejection> {
+        while self.next < bytes.len() {
+            let index = self.next;
+            self.next += 1;
+            if bytes[index] != b'\n' {
+                continue;
+            }
+            // A line ends at LF; a CR before it is part of the terminator. A
+            // bare LF is accepted as well (RFC 9112 §2.2).
+            let mut line = &bytes[self.line_start..index];
+            if let Some(without_cr) = line.strip_suffix(b"\r") {
+                line = without_cr;
+            }
+            self.line_start = index + 1;
+
+            if !self.request_line_done {
+                if line.is_empty() {
+                    // RFC 9112 §2.2 lets a server skip empty lines before the
+                    // request line, which only matters on persistent
+                    // connections. Ours close after one response, so an empty
+                    // first line can only be a malformed request.
+                    return Err(reject(Status::BadRequest, "empty request line"));
+                }
+                self.request_line_done = true;
+            } else if line.is_empty() {
+                return Ok(Some(index + 1));
+            } else {
+                self.fields += 1;
+                if self.fields > limits.max_header_fields {
+                    return Err(reject(
+                        Status::RequestHeaderFieldsTooLarge,
+                        "too many header fields",
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The rejection for a buffer that filled up before the empty line: if
+    /// the request line itself has not ended, it is the target that is too
+    /// long (the only part of a request line without a small bound).
+    fn too_large(&self) -> Rejection {
+        if self.request_line_done {
+            reject(
+                Status::RequestHeaderFieldsTooLarge,
+                "request head larger than the limit",
+            )
+        } else {
+            reject(Status::UriTooLong, "request target longer than the limit")
+        }
+    }
+}
+
+/// Parses a complete request head: `bytes` runs from the request line
+/// through the empty line, with CRLF or bare LF line endings.
+///
+/// Checks, in order: the request line (RFC 9112 §3), each header field line
+/// (RFC 9112 §5), then the framing rules that defend against request
+/// smuggling (RFC 9112 §6.3) and the `Host` rule (RFC 9112 §3.2).
+///
+/// # Errors
+/// A [`Rejection`] with status 400, 414, 431 or 505.
+pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Request, Rejection> {
+    let mut lines = bytes
+        .split(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+
+    let request_line = lines.next().unwrap_or_default();
+    let (method, target, version) = parse_request_line(request_line, limits)?;
+
+    let mut headers = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        if headers.len() == limits.max_header_fields {
+            return Err(reject(
+                Status::RequestHeaderFieldsTooLarge,
+                "too many header fields",
+            ));
+        }
+        headers.push(parse_field_line(line)?);
+    }
+
+    let (path, query) = split_target(&target)?;
+    let request = Request {
+        method,
+        target,
+        path,
+        query,
+        version,
+        headers,
+    };
+    check_framing(&request)?;
+    Ok(request)
+}
+
+/// `request-line = method SP request-target SP HTTP-version` (RFC 9112 §3).
+fn parse_request_line(
+    line: &[u8],
+    limits: &Limits,
+) -> Result<(String, String, Version), Rejection> {
+    let malformed = reject(Status::BadRequest, "malformed request line");
+    let mut parts = line.split(|&byte| byte == b' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed);
+    };
+
+    if method.is_empty() || !method.iter().all(|&byte| is_tchar(byte)) {
+        return Err(malformed);
+    }
+    if target.len() > limits.max_target_bytes {
+        return Err(reject(
+            Status::UriTooLong,
+            "request target longer than the limit",
+        ));
+    }
+    // Visible ASCII only: no spaces, no control characters, no raw UTF-8
+    // (RFC 3986 §2 requires non-ASCII to be percent-encoded).
+    if target.is_empty() || !target.iter().all(|&byte| byte.is_ascii_graphic()) {
+        return Err(malformed);
+    }
+
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), case-sensitive.
+    let version = match version {
+        b"HTTP/1.1" => Version::Http11,
+        b"HTTP/1.0" => Version::Http10,
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            return Err(reject(
+                Status::HttpVersionNotSupported,
+                "only HTTP/1.0 and HTTP/1.1 are supported",
+            ));
+        }
+        _ => return Err(malformed),
+    };
+
+    // Both were checked to be ASCII above, so these conversions cannot fail.
+    let method = String::from_utf8_lossy(method).into_owned();
+    let target = String::from_utf8_lossy(target).into_owned();
+    Ok((method, target, version))
+}
+
+/// `field-line = field-name ":" OWS field-value OWS` (RFC 9112 §5).
+fn parse_field_line(line: &[u8]) -> Result<(String, String), Rejection> {
+    let malformed = reject(Status::BadRequest, "malformed header field line");
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        // Obsolete line folding (RFC 9112 §5.2): we may reject it, and a
+        // server that guesses how to unfold it can be tricked.
+        return Err(reject(Status::BadRequest, "obsolete line folding"));
+    }
+    let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+        return Err(malformed);
+    };
+    let (name, rest) = (&line[..colon], &line[colon + 1..]);
+    // This also rejects whitespace between the name and the colon, which
+    // RFC 9112 §5.1 requires, because a space is not a tchar.
+    if name.is_empty() || !name.iter().all(|&byte| is_tchar(byte)) {
+        return Err(malformed);
+    }
+    let value = rest.trim_ascii();
+    // field-value: visible characters, SP, HTAB, and obs-text (bytes >= 0x80).
+    // Any other control character, including NUL and a stray CR, is refused
+    // (RFC 9110 §5.5).
+    if value
+        .iter()
+        .any(|&byte| (byte < 0x20 && byte != b'\t') || byte == 0x7f)
+    {
+        return Err(reject(
+            Status::BadRequest,
+            "control character in a header field value",
+        ));
+    }
+    // obs-text is kept only when it is UTF-8, so every value is a `String`.
+    let Ok(value) = std::str::from_utf8(value) else {
+        return Err(reject(
+            Status::BadRequest,
+            "header field value is not UTF-8",
+        ));
+    };
+    let name = String::from_utf8_lossy(name).into_owned();
+    Ok((name, value.to_owned()))
+}
+
+/// tchar (RFC 9110 §5.6.2): the characters of a method or field name token.
+fn is_tchar(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// Splits the request target into the path the router matches and the raw
+/// query string. Origin-form (`/path?query`) is the usual case; absolute-form
+/// (`http://host/path`) is served the same way (RFC 9112 §3.2.2); the
+/// asterisk-form `*` has the path `*`.
+fn split_target(target: &str) -> Result<(String, Option<String>), Rejection> {
+    let origin = if target.starts_with('/') || target == "*" {
+        target
+    } else if let Some(after_scheme) = strip_http_scheme(target) {
+        // Skip the authority: everything up to the first '/', '?' or the end.
+        let path_start = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
+        &after_scheme[path_start..]
+    } else {
+        return Err(reject(
+            Status::BadRequest,
+            "unsupported request target form",
+        ));
+    };
+
+    let (path, query) = match origin.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_owned())),
+        None => (origin, None),
+    };
+    // An absolute-form target with an empty path means "/" (RFC 9110 §4.2.3).
+    let path = if path.is_empty() { "/" } else { path };
+    Ok((path.to_owned(), query))
+}
+
+/// Returns what follows `http://` or `https://`, compared without case
+/// (schemes are case-insensitive, RFC 3986 §3.1).
+fn strip_http_scheme(target: &str) -> Option<&str> {
+    ["http://", "https://"].iter().find_map(|scheme| {
+        let prefix = target.get(..scheme.len())?;
+        prefix
+            .eq_ignore_ascii_case(scheme)
+            .then(|| &target[scheme.len()..])
+    })
+}
+
+/// The message-level rules: `Host` (RFC 9112 §3.2) and body framing
+/// (RFC 9112 §6.3), which a server must enforce even when it ignores bodies,
+/// because a proxy in front of it may frame the same bytes differently
+/// (request smuggling).
+fn check_framing(request: &Request) -> Result<(), Rejection> {
+    let hosts = count_fields(request, "host");
+    if hosts > 1 {
+        return Err(reject(
+            Status::BadRequest,
+            "more than one Host header field",
+        ));
+    }
+    if hosts == 0 && request.version == Version::Http11 {
+        return Err(reject(
+            Status::BadRequest,
+            "HTTP/1.1 request without a Host header field",
+        ));
+    }
+
+    let has_transfer_encoding = count_fields(request, "transfer-encoding") > 0;
+    let content_length = content_length(request)?;
+    if has_transfer_encoding && content_length.is_some() {
+        return Err(reject(
+            Status::BadRequest,
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    Ok(())
+}
+
+fn count_fields(request: &Request, name: &str) -> usize {
+    request
+        .headers
+        .iter()
+        .filter(|(field, _)| field.eq_ignore_ascii_case(name))
+        .count()
+}
+
+/// The declared body length. Every `Content-Length` field, and every member
+/// of a comma-separated list in one, must be the same decimal number
+/// (RFC 9110 §8.6); anything else is refused rather than guessed.
+fn content_length(request: &Request) -> Result<Option<u64>, Rejection> {
+    let mut length = None;
+    let values = request
+        .headers
+        .iter()
+        .filter(|(field, _)| field.eq_ignore_ascii_case("content-length"))
+        .flat_map(|(_, value)| value.split(','));
+    for value in values {
+        let value = value.trim_matches([' ', '\t']);
+        let parsed = if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+            value.parse::<u64>().ok()
+        } else {
+            None
+        };
+        let Some(parsed) = parsed else {
+            return Err(reject(Status::BadRequest, "invalid Content-Length"));
+        };
+        if length.is_some_and(|seen| seen != parsed) {
+            return Err(reject(
+                Status::BadRequest,
+                "conflicting Content-Length values",
+            ));
+        }
+        length = Some(parsed);
+    }
+    Ok(length)
+}
+
+/// Whether the head announces a body: a non-zero `Content-Length` or any
+/// `Transfer-Encoding`. Framing was validated by [`parse_head`].
+fn declares_body(request: &Request) -> bool {
+    let nonzero_length = request
+        .header("content-length")
+        .is_some_and(|value| value.bytes().any(|byte| (b'1'..=b'9').contains(&byte)));
+    nonzero_length || request.header("transfer-encoding").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Request, Rejection> {
+        parse_head(text.as_bytes(), &Limits::default())
+    }
+
+    fn status_of(text: &str) -> u16 {
+        match parse(text) {
+            Ok(_) => 200,
+            Err(rejection) => rejection.status.code(),
+        }
+    }
+
+    /// Runs the incremental scanner over `text` split into `chunk`-byte reads.
+    fn scan_in_chunks(text: &[u8], chunk: usize) -> Result<Option<usize>, Rejection> {
+        let limits = Limits::default();
+        let mut scanner = Scanner::default();
+        let mut end = 0;
+        while end < text.len() {
+            end = (end + chunk).min(text.len());
+            if let Some(len) = scanner.scan(&text[..end], &limits)? {
+                return Ok(Some(len));
+            }
+        }
+        Ok(None)
+    }
+
+    #[test]
+    fn parses_a_simple_get() {
+        let request =
+            parse("GET /health?verbose=1 HTTP/1.1\r\nHost: localhost\r\nX-A:  b \r\n\r\n")
+                .expect("valid head");
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.target, "/health?verbose=1");
+        assert_eq!(request.path, "/health");
+        assert_eq!(request.query.as_deref(), Some("verbose=1"));
+        assert_eq!(request.version, Version::Http11);
+        assert_eq!(request.header("HOST"), Some("localhost"));
+        assert_eq!(request.header("x-a"), Some("b"));
+        assert_eq!(request.request_line(), "GET /health?verbose=1 HTTP/1.1");
+    }
+
+    #[test]
+    fn accepts_bare_lf_and_absolute_form() {
+        let request = parse("GET http://example.com HTTP/1.0\n\n").expect("valid head");
+        assert_eq!(request.path, "/");
+        let request = parse("GET HTTP://example.com:80/health?x HTTP/1.1\nHost: a\n\n").unwrap();
+        assert_eq!(request.path, "/health");
+        assert_eq!(request.query.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn rejects_malformed_request_lines() {
+        for head in [
+            "GARBAGE\r\n\r\n",
+            "GET\r\n\r\n",
+            "GET /health\r\n\r\n",
+            "GET  /health HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET /health HTTP/1.1 extra\r\nHost: a\r\n\r\n",
+            "GET /health http/1.1\r\nHost: a\r\n\r\n",
+            "GET /health HTTP/1.10\r\nHost: a\r\n\r\n",
+            "G(T /health HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET health HTTP/1.1\r\nHost: a\r\n\r\n",
+        ] {
+            assert_eq!(status_of(head), 400, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn unsupported_versions_get_505() {
+        assert_eq!(status_of("GET /health HTTP/9.9\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status_of("GET /health HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+    }
+
+    #[test]
+    fn rejects_malformed_field_lines() {
+        for head in [
+            "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\n: empty-name\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+        ] {
+            assert_eq!(status_of(head), 400, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn enforces_host_and_framing_rules() {
+        assert_eq!(status_of("GET / HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status_of("GET / HTTP/1.0\r\n\r\n"), 200);
+        assert_eq!(
+            status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+            400
+        );
+        let both =
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(status_of(both), 400);
+        let two = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n";
+        assert_eq!(status_of(two), 400);
+        let listed = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\n";
+        assert_eq!(status_of(listed), 400);
+        let same =
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5, 5\r\n\r\n";
+        assert_eq!(status_of(same), 200);
+        let signed = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n";
+        assert_eq!(status_of(signed), 400);
+    }
+
+    #[test]
+    fn target_limit_gives_414() {
+        let limits = Limits::default();
+        let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(4096));
+        assert_eq!(status_of(&long), 414);
+        let fits = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(4095));
+        assert_eq!(status_of(&fits), 200);
+        // An unterminated request line that fills the buffer is a long target.
+        let mut scanner = Scanner::default();
+        let line = vec![b'a'; limits.max_head_bytes];
+        assert_eq!(scanner.scan(&line, &limits), Ok(None));
+        assert_eq!(scanner.too_large().status, Status::UriTooLong);
+    }
+
+    #[test]
+    fn field_count_limit_gives_431_while_scanning() {
+        let mut head = String::from("GET / HTTP/1.1\r\n");
+        for i in 0..101 {
+            head.push_str(&format!("X-{i}: v\r\n"));
+        }
+        let rejection = scan_in_chunks(head.as_bytes(), 7).unwrap_err();
+        assert_eq!(rejection.status, Status::RequestHeaderFieldsTooLarge);
+    }
+
+    #[test]
+    fn scanner_finds_the_end_however_the_bytes_are_split() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
+        for chunk in 1..head.len() {
+            assert_eq!(scan_in_chunks(head, chunk), Ok(Some(head.len() - 4)));
+        }
+        assert_eq!(scan_in_chunks(b"GET / HTTP/1.0\n\n", 1), Ok(Some(16)));
+        assert_eq!(scan_in_chunks(b"GET / HTTP/1.0\r\n", 1), Ok(None));
+        assert_eq!(
+            scan_in_chunks(b"\r\n\r\n", 1).unwrap_err().status,
+            Status::BadRequest
+        );
+    }
+
+    #[test]
+    fn declared_bodies_are_noticed() {
+        let request = parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n").unwrap();
+        assert!(declares_body(&request));
+        let request = parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").unwrap();
+        assert!(!declares_body(&request));
+        let request =
+            parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        assert!(declares_body(&request));
+    }
+}

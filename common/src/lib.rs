@@ -1,0 +1,50 @@
+//! The layers NetServe's stages share.
+//!
+//! Every stage's `main.rs` shows that stage's architecture: how it binds, how
+//! it accepts, and how it hands a connection off. Everything that does not
+//! change from one stage to the next lives here, one module per concept, in
+//! the order the stages introduce them:
+//!
+//! | module | first used by | what it is |
+//! |---|---|---|
+//! | [`head`] | 01 | reading a request head from a socket, within limits and a deadline |
+//! | [`request`] | 01 | the parsed request line and header fields |
+//! | [`response`] | 01 | status codes, reason phrases and writing a response |
+//! | [`date`] | 01 | the `Date` header field |
+//! | [`connection`] | 01 | one connection from accept to close |
+//! | [`health`] | 01 | `GET /health`, and the 404 of stages 01-03 |
+//! | [`args`] | 01 | the hand-written command line of stages 01-04 |
+//! | [`server`] | 01 | binding, the readiness line, accept errors |
+//! | [`log`] | 01 | the access log |
+//! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
+//! | `query`, `router`, `sim` | 04 | form decoding, routing, `/run-cache-sim` parameters (feature `routing`) |
+//! | `backend`, `cli` | 05 | cache-audit as a child process, clap (feature `backend`) |
+//! | `shutdown` | 06 | SIGINT/SIGTERM and draining (feature `shutdown`) |
+//!
+//! Stages 01-03 use no feature, so their dependency tree is `std` alone.
+
+pub mod args;
+pub mod connection;
+pub mod date;
+pub mod head;
+pub mod health;
+pub mod log;
+pub mod pool;
+pub mod request;
+pub mod response;
+pub mod server;
+
+#[cfg(feature = "routing")]
+pub mod query;
+#[cfg(feature = "routing")]
+pub mod router;
+#[cfg(feature = "routing")]
+pub mod sim;
+
+#[cfg(feature = "backend")]
+pub mod backend;
+#[cfg(feature = "backend")]
+pub mod cli;
+
+#[cfg(feature = "shutdown")]
+pub mod shutdown;

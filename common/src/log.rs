@@ -1,0 +1,55 @@
+//! The access log and error messages, one line each on stderr.
+//!
+//! Stdout is reserved for the readiness line (see [`crate::server::announce`]),
+//! so scripts and tests can read it without parsing logs.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::response::Status;
+
+/// One finished exchange, as the access log records it.
+pub struct Access<'a> {
+    /// The client's address and port.
+    pub peer: SocketAddr,
+    /// The request line, or `-` when the head was rejected before one was parsed.
+    pub request_line: &'a str,
+    /// The status code sent (or that we tried to send).
+    pub status: Status,
+    /// Bytes of the response written to the socket, or why writing failed.
+    pub sent: &'a io::Result<usize>,
+    /// Time from accept (or from when the worker took the connection) to close.
+    pub elapsed: Duration,
+    /// Why the head was rejected, or another short remark.
+    pub note: Option<&'a str>,
+}
+
+/// Writes one access-log line to stderr, e.g.
+/// `127.0.0.1:50312 "GET /health HTTP/1.1" 200 142B 0.081ms`.
+/// A failed write shows the error instead of the byte count.
+pub fn access(entry: &Access) {
+    let sent = match entry.sent {
+        Ok(bytes) => format!("{bytes}B"),
+        Err(error) => format!("write failed ({error})"),
+    };
+    let note = entry
+        .note
+        .map(|note| format!(" ({note})"))
+        .unwrap_or_default();
+    eprintln!(
+        "{} \"{}\" {} {} {:.3}ms{}",
+        entry.peer,
+        entry.request_line,
+        entry.status.code(),
+        sent,
+        entry.elapsed.as_secs_f64() * 1000.0,
+        note,
+    );
+}
+
+/// Writes an error or lifecycle message to stderr. These are printed even
+/// with `--quiet`, which only silences the access log.
+pub fn error(message: &str) {
+    eprintln!("{message}");
+}
