@@ -176,14 +176,22 @@ fn parse_count(name: &str, text: &str) -> Result<usize, ArgsError> {
     }
 }
 
-/// Seconds as a decimal number, e.g. `10` or `0.5`, above zero and at most a day.
-pub fn parse_seconds(name: &str, text: &str) -> Result<Duration, ArgsError> {
+/// A duration given in seconds as a decimal number, e.g. `10` or `0.5`,
+/// above zero and at most a day. Shared with the clap command line of
+/// stages 05-06.
+///
+/// # Errors
+/// What was expected, as a phrase to follow the offending value.
+pub fn seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(Duration::from_secs_f64(seconds)),
-        _ => Err(ArgsError::Invalid(format!(
-            "invalid {name} '{text}': expected seconds above 0, at most 86400"
-        ))),
+        _ => Err("expected seconds above 0, at most 86400".to_owned()),
     }
+}
+
+fn parse_seconds(name: &str, text: &str) -> Result<Duration, ArgsError> {
+    seconds(text)
+        .map_err(|expected| ArgsError::Invalid(format!("invalid {name} '{text}': {expected}")))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 //! | [`server`] | 01 | binding, the readiness line, accept errors |
 //! | [`log`] | 01 | the access log |
 //! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
-//! | `query`, `router`, `sim` | 04 | form decoding, routing, `/run-cache-sim` parameters (feature `routing`) |
+//! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
 //! | `backend`, `cli` | 05 | cache-audit as a child process, clap (feature `backend`) |
 //! | `shutdown` | 06 | SIGINT/SIGTERM and draining (feature `shutdown`) |
 //!
@@ -34,6 +34,8 @@ pub mod request;
 pub mod response;
 pub mod server;
 
+#[cfg(feature = "routing")]
+pub mod json;
 #[cfg(feature = "routing")]
 pub mod query;
 #[cfg(feature = "routing")]

@@ -1,0 +1,196 @@
+//! The command line of stages 05-06, parsed with clap.
+//!
+//! It accepts everything the hand-written parser of stages 01-04 accepts
+//! (see [`crate::args`]) plus the backend's settings, and the original C++
+//! NetServe's form `netserve <port> [thread_count] --cache-audit <path>
+//! --traces-dir <path>` as it is. Stage 05 grew enough options (paths that
+//! must be validated, defaults that depend on where the binary lives) that a
+//! well-kept parser with generated `--help` beats more hand-written code.
+
+use std::fs;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::args::{self, Args};
+use crate::backend::Backend;
+
+/// The bundled traces of the checkout this binary was built from.
+const BUNDLED_TRACES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../cache-audit/traces/synthetic"
+);
+
+/// Command line of stages 05 and 06 (stage 06 adds `--drain-timeout`).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    version,
+    about = "NetServe: an HTTP/1.1 server that runs the cache-audit simulator"
+)]
+pub struct ServerArgs {
+    /// TCP port to listen on (0 = any free port)
+    #[arg(default_value_t = 8080)]
+    pub port: u16,
+
+    /// Worker threads [default: number of CPUs]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
+
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+
+    /// No access log on stderr
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Deadline for a whole request head, in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = args::seconds)]
+    pub header_timeout: Duration,
+
+    /// Connections waiting for a worker before new ones get 503
+    #[arg(long, value_name = "N", default_value_t = args::DEFAULT_QUEUE_SIZE as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue_size: u32,
+
+    /// The cache-audit executable [default: `cache-audit` next to this binary]
+    #[arg(long, value_name = "PATH")]
+    pub cache_audit: Option<PathBuf>,
+
+    /// Directory of the trace files (`loop.txt`, `scan.txt`, ...) [default: the bundled traces]
+    #[arg(long, value_name = "PATH")]
+    pub traces_dir: Option<PathBuf>,
+
+    /// Time one simulation may run before it is killed (504), in seconds
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = args::seconds)]
+    pub backend_timeout: Duration,
+}
+
+impl ServerArgs {
+    /// The settings stages 01-04 also have, as their [`Args`].
+    pub fn args(&self) -> Args {
+        Args {
+            port: self.port,
+            threads: self
+                .threads
+                .map_or_else(args::default_threads, |threads| threads as usize),
+            bind: self.bind,
+            quiet: self.quiet,
+            header_timeout: self.header_timeout,
+            queue_size: self.queue_size as usize,
+        }
+    }
+
+    /// Resolves the defaults of `--cache-audit` and `--traces-dir`, checks
+    /// both paths, and builds the [`Backend`]. Called before the socket is
+    /// bound, so a misconfigured server never appears to be ready.
+    ///
+    /// On a bad path, prints one line and exits with status 2: the program
+    /// is missing, not a file or not executable; the directory is missing or
+    /// not a directory.
+    pub fn backend_or_exit(&self) -> Backend {
+        let program = self.cache_audit.clone().unwrap_or_else(sibling_cache_audit);
+        let traces_dir = self
+            .traces_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(BUNDLED_TRACES));
+
+        let checked = check_program(&program).and_then(|()| check_directory(&traces_dir));
+        if let Err(message) = checked {
+            eprintln!("error: {message}");
+            process::exit(2);
+        }
+        // Canonical paths read better in logs and error messages than
+        // `.../common/../cache-audit/...`; both were just shown to exist.
+        let traces_dir = fs::canonicalize(&traces_dir).unwrap_or(traces_dir);
+        Backend::new(program, traces_dir, self.backend_timeout)
+    }
+}
+
+/// `cache-audit` in the directory of the running executable, which is where
+/// `cargo build` puts both binaries.
+fn sibling_cache_audit() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("cache-audit")))
+        .unwrap_or_else(|| PathBuf::from("cache-audit"))
+}
+
+fn check_program(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let metadata = fs::metadata(path).map_err(|error| {
+        format!("--cache-audit {shown}: {error} (build it with `cargo build --release -p cache-audit` or pass --cache-audit PATH)")
+    })?;
+    if !metadata.is_file() {
+        return Err(format!("--cache-audit {shown}: not a file"));
+    }
+    if metadata.permissions().mode() & 0o111 == 0 {
+        return Err(format!("--cache-audit {shown}: not executable"));
+    }
+    Ok(())
+}
+
+fn check_directory(path: &Path) -> Result<(), String> {
+    let shown = path.display();
+    let metadata = fs::metadata(path).map_err(|error| format!("--traces-dir {shown}: {error}"))?;
+    if !metadata.is_dir() {
+        return Err(format!("--traces-dir {shown}: not a directory"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_original_command_line() {
+        let parsed = ServerArgs::try_parse_from([
+            "netserve",
+            "9000",
+            "4",
+            "--cache-audit",
+            "/bin/true",
+            "--traces-dir",
+            "/tmp",
+        ])
+        .expect("the original's form parses");
+        assert_eq!(parsed.port, 9000);
+        assert_eq!(parsed.args().threads, 4);
+        assert_eq!(parsed.cache_audit.as_deref(), Some(Path::new("/bin/true")));
+        assert_eq!(parsed.backend_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn checks_paths() {
+        assert!(check_program(Path::new("/bin/sh")).is_ok());
+        assert!(check_program(Path::new("/nonexistent/cache-audit")).is_err());
+        assert!(check_program(Path::new("/tmp")).is_err());
+        assert!(
+            check_program(Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/Cargo.toml"
+            )))
+            .is_err()
+        );
+        assert!(check_directory(Path::new("/tmp")).is_ok());
+        assert!(check_directory(Path::new("/bin/sh")).is_err());
+        assert!(check_directory(Path::new(BUNDLED_TRACES)).is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for line in [
+            ["netserve", "0", "0"].as_slice(),
+            &["netserve", "70000"],
+            &["netserve", "--backend-timeout", "-1"],
+            &["netserve", "--queue-size", "0"],
+        ] {
+            assert!(ServerArgs::try_parse_from(line).is_err(), "{line:?}");
+        }
+    }
+}

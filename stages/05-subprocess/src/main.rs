@@ -1,0 +1,57 @@
+//! Stage 05: `/run-cache-sim` runs the simulator as a child process.
+//!
+//! The pool and router of stage 04 stay. The handler now spawns
+//! `cache-audit <trace> <policy> <cache_size>` (separate arguments, no shell),
+//! captures both of its output pipes within a bound, kills it past
+//! `--backend-timeout`, always reaps it, and turns its report into JSON. The
+//! command line moves to clap, and the backend's paths are checked before
+//! the socket is bound.
+//!
+//! The limitation left: stopping the server. Ctrl-C kills it mid-request,
+//! and every simulation in flight is lost with it. Stage 06 drains instead.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use common::cli::ServerArgs;
+use common::pool::ThreadPool;
+use common::router::Router;
+use common::{connection, health, server, sim};
+
+fn main() {
+    let cli = ServerArgs::parse();
+    // Checked before binding: a server with a missing backend never looks ready.
+    let backend = Arc::new(cli.backend_or_exit());
+    let args = cli.args();
+    let config = args.connection_config();
+
+    let listener = server::bind_or_exit(args.bind, args.port);
+
+    // ANCHOR: router
+    let router = Router::new().route("GET", "/health", health::health).route(
+        "GET",
+        "/run-cache-sim",
+        move |request| match sim::parse_params(request.query.as_deref()) {
+            Ok(params) => backend.run(&params),
+            Err(error) => error.response(),
+        },
+    );
+    // ANCHOR_END: router
+
+    let pool = ThreadPool::new(args.threads, args.queue_size, move |stream| {
+        connection::serve(stream, &config, &|request| router.handle(request));
+    });
+    let pool = server::or_exit(pool, "starting the worker threads");
+    server::announce(&listener);
+
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                if let Err(stream) = pool.try_submit(stream) {
+                    connection::refuse_busy(stream, args.quiet);
+                }
+            }
+            Err(error) => server::accept_failed(&error),
+        }
+    }
+}
