@@ -1,0 +1,427 @@
+//! Stage 05: `/run-cache-sim` runs the simulator as a child process. The real cache-audit must
+//! give the golden numbers through HTTP; fake simulators (shell scripts) check that every way a
+//! child can fail becomes a clean JSON error and leaves no process behind (DESIGN
+//! "/run-cache-sim").
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::cases::expect_health;
+use crate::cases::routing::expect_json_error;
+use crate::client::{self, Response};
+use crate::scripts::{self, ScriptDir};
+use crate::server::{Server, describe_exit};
+use crate::target::Target;
+use crate::wait_until;
+
+/// The original simulator's hits and misses on the bundled traces:
+/// `policy,trace,cache_size,requests,hits,misses`.
+const GOLDEN_CSV: &str = include_str!("../../../cache-audit/tests/data/cacheaudit-golden.csv");
+
+/// The keys of a success body, in the original's order (DESIGN "/run-cache-sim").
+const SUCCESS_KEYS: [&str; 8] = [
+    "status",
+    "policy",
+    "cache_size",
+    "trace",
+    "hit_rate",
+    "hits",
+    "misses",
+    "runtime_ms",
+];
+
+/// How long the server may take to reap a finished child.
+const REAP_BOUND: Duration = Duration::from_secs(2);
+
+/// What a successful simulation must report.
+struct Expected<'a> {
+    policy: &'a str,
+    trace: &'a str,
+    cache_size: u64,
+    hits: u64,
+    misses: u64,
+}
+
+/// hits / (hits + misses) rounded to 4 decimals (DESIGN "/run-cache-sim").
+fn hit_rate(hits: u64, misses: u64) -> f64 {
+    let total = hits + misses;
+    if total == 0 {
+        return 0.0;
+    }
+    (hits as f64 / total as f64 * 10_000.0).round() / 10_000.0
+}
+
+/// Checks a 200 success body: JSON content type, the keys in the original's order (read from the
+/// raw text, since a JSON parser forgets order), and each value (read by parsing).
+fn expect_success(response: &Response, expected: &Expected) -> Result<(), String> {
+    response.expect_status(200)?;
+    response.expect_header_prefix("Content-Type", "application/json")?;
+    response.expect_complete()?;
+    let text = response.body_text();
+    let mut previous: Option<(usize, &str)> = None;
+    for key in SUCCESS_KEYS {
+        let Some(position) = text.find(&format!("\"{key}\"")) else {
+            return Err(format!("key {key:?} missing from {text:?}"));
+        };
+        if let Some((before, previous_key)) = previous {
+            if position < before {
+                return Err(format!(
+                    "key {key:?} comes before {previous_key:?}; expected the order {SUCCESS_KEYS:?} \
+                     in {text:?}"
+                ));
+            }
+        }
+        previous = Some((position, key));
+    }
+
+    let json = response.json()?;
+    let Some(object) = json.as_object() else {
+        return Err(format!("body is not a JSON object: {text:?}"));
+    };
+    if object.len() != SUCCESS_KEYS.len() {
+        return Err(format!(
+            "expected exactly the keys {SUCCESS_KEYS:?}: {text:?}"
+        ));
+    }
+    let string = |key: &str| object.get(key).and_then(|v| v.as_str());
+    let integer = |key: &str| object.get(key).and_then(|v| v.as_u64());
+    let rate = hit_rate(expected.hits, expected.misses);
+    let checks = [
+        (
+            string("status") == Some("ok"),
+            "\"status\":\"ok\"".to_string(),
+        ),
+        (
+            string("policy") == Some(expected.policy),
+            format!("\"policy\":{:?}", expected.policy),
+        ),
+        (
+            integer("cache_size") == Some(expected.cache_size),
+            format!("\"cache_size\":{}", expected.cache_size),
+        ),
+        (
+            string("trace") == Some(expected.trace),
+            format!("\"trace\":{:?}", expected.trace),
+        ),
+        (
+            object
+                .get("hit_rate")
+                .and_then(|v| v.as_f64())
+                .is_some_and(|actual| (actual - rate).abs() < 1e-9),
+            format!("\"hit_rate\":{rate}"),
+        ),
+        (
+            integer("hits") == Some(expected.hits),
+            format!("\"hits\":{}", expected.hits),
+        ),
+        (
+            integer("misses") == Some(expected.misses),
+            format!("\"misses\":{}", expected.misses),
+        ),
+        (
+            integer("runtime_ms").is_some(),
+            "\"runtime_ms\" a non-negative integer".to_string(),
+        ),
+    ];
+    let wrong: Vec<String> = checks
+        .into_iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, want)| want)
+        .collect();
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("expected {} in {text:?}", wrong.join(", ")))
+    }
+}
+
+/// `GET /run-cache-sim?policy=lru` answers the original's body with the defaults (cache_size 32,
+/// trace loop): hit_rate 0.95, 570 hits, 30 misses (DESIGN "/run-cache-sim").
+pub fn sim_lru_default_ok(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let response = client::get(server.addr(), "/run-cache-sim?policy=lru")?;
+    expect_success(
+        &response,
+        &Expected {
+            policy: "lru",
+            trace: "loop",
+            cache_size: 32,
+            hits: 570,
+            misses: 30,
+        },
+    )
+}
+
+/// ARC on hot_cold with 10 entries: hit_rate 0.2667, 220 hits, 605 misses (DESIGN "cache-audit").
+pub fn sim_arc_hot_cold_ok(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let query = "/run-cache-sim?policy=arc&trace=hot_cold&cache_size=10";
+    let response = client::get(server.addr(), query)?;
+    expect_success(
+        &response,
+        &Expected {
+            policy: "arc",
+            trace: "hot_cold",
+            cache_size: 10,
+            hits: 220,
+            misses: 605,
+        },
+    )
+}
+
+/// The cache sizes of the golden file checked through HTTP (every row of it is checked
+/// directly against cache-audit by that crate's own tests).
+const GOLDEN_SIZES: [u64; 2] = [10, 32];
+
+/// Every policy × trace at cache sizes 10 and 32 matches the golden hits and misses through
+/// HTTP (DESIGN "cache-audit": the original's numbers, exactly).
+pub fn sim_matches_golden(target: &Target) -> Result<(), String> {
+    let server = target.launch().threads(4).start()?;
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for line in GOLDEN_CSV.lines().skip(1) {
+        let fields: Vec<&str> = line.trim().split(',').collect();
+        let [policy, trace, size, _requests, hits, misses] = fields[..] else {
+            continue;
+        };
+        let (Ok(cache_size), Ok(hits), Ok(misses)) = (size.parse(), hits.parse(), misses.parse())
+        else {
+            return Err(format!("unreadable golden row {line:?}"));
+        };
+        if !GOLDEN_SIZES.contains(&cache_size) {
+            continue;
+        }
+        let query = format!("/run-cache-sim?policy={policy}&trace={trace}&cache_size={cache_size}");
+        let expected = Expected {
+            policy,
+            trace,
+            cache_size,
+            hits,
+            misses,
+        };
+        if let Err(e) =
+            client::get(server.addr(), &query).and_then(|r| expect_success(&r, &expected))
+        {
+            failures.push(format!("{query}: {e}"));
+        }
+        checked += 1;
+    }
+    if checked == 0 {
+        return Err("no golden rows for cache sizes 10 and 32".into());
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {checked} golden rows differ:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ))
+    }
+}
+
+/// A server whose simulator is a script of this case's; the script directory outlives it.
+struct FakeBackend {
+    // Fields drop in order: the server is killed before the script directory cleans up.
+    server: Server,
+    scripts: ScriptDir,
+}
+
+/// Starts a server whose `--cache-audit` is a script with body `body`, plus `args`.
+fn start_with_script(target: &Target, body: &str, args: &[&str]) -> Result<FakeBackend, String> {
+    let scripts = ScriptDir::new()?;
+    start_with_script_in(target, scripts, |_| Ok(body.to_string()), args)
+}
+
+/// Like [`start_with_script`], for a body that needs the script directory (to run
+/// [`ScriptDir::sleep_command`]).
+fn start_with_script_in(
+    target: &Target,
+    scripts: ScriptDir,
+    body: impl FnOnce(&ScriptDir) -> Result<String, String>,
+    args: &[&str],
+) -> Result<FakeBackend, String> {
+    let script = scripts.script("fake-cache-audit.sh", &body(&scripts)?)?;
+    let mut launch = target.launch().cache_audit(script);
+    for arg in args {
+        launch = launch.arg(arg);
+    }
+    let server = launch.start()?;
+    Ok(FakeBackend { server, scripts })
+}
+
+/// Waits until the server has no zombie child (every child it started has been reaped).
+fn expect_no_zombie(server: &Server) -> Result<(), String> {
+    let mut zombies = Vec::new();
+    wait_until(REAP_BOUND, || {
+        zombies = server
+            .children()
+            .into_iter()
+            .filter(|child| child.is_zombie())
+            .map(|child| child.pid)
+            .collect();
+        zombies.is_empty()
+    });
+    if zombies.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "child processes {zombies:?} are still zombies {REAP_BOUND:?} after the response: \
+             the server never waited for them"
+        ))
+    }
+}
+
+/// Requests a simulation from a fake backend and checks a JSON error with `status`, no zombie,
+/// and a server still serving `/health`.
+fn expect_backend_error(backend: &FakeBackend, status: u16) -> Result<Response, String> {
+    let addr: SocketAddr = backend.server.addr();
+    let response = client::get(addr, "/run-cache-sim?policy=lru")?;
+    expect_json_error(&response, status, "")?;
+    expect_no_zombie(&backend.server)?;
+    expect_health(addr)?;
+    Ok(response)
+}
+
+/// A simulator that exits with status 3, even after printing a valid answer, is a 500 with a
+/// JSON error (DESIGN "/run-cache-sim": exited non-zero).
+pub fn backend_exit_status_500(target: &Target) -> Result<(), String> {
+    let body = format!("{}exit 3\n", scripts::answer_lines(570, 30));
+    let backend = start_with_script(target, &body, &[])?;
+    expect_backend_error(&backend, 500).map(|_| ())
+}
+
+/// A simulator printing garbage with quotes, backslashes and control characters is a 500 whose
+/// JSON body is still valid (the excerpt is escaped, RFC 8259 §7).
+pub fn backend_garbage_500(target: &Target) -> Result<(), String> {
+    let body = r#"printf 'Trace: "x\\y" \\\n\001\002\033[31m\tHits: "many" \\" \177\n}{"\n'
+"#;
+    let backend = start_with_script(target, body, &[])?;
+    expect_backend_error(&backend, 500).map(|_| ())
+}
+
+/// A simulator that prints nothing and exits 0 is a 500 (DESIGN: output that does not parse).
+pub fn backend_silent_500(target: &Target) -> Result<(), String> {
+    let backend = start_with_script(target, "exit 0\n", &[])?;
+    expect_backend_error(&backend, 500).map(|_| ())
+}
+
+/// How long a 504 may take with `--backend-timeout 1`: the timeout, the kill and slack.
+const TIMEOUT_ANSWER_BOUND: Duration = Duration::from_secs(3);
+
+/// A simulator that runs past `--backend-timeout 1` gets 504 within ~2 s, and afterwards neither
+/// it nor the `sleep` it started is still running (DESIGN: killed and reaped).
+pub fn backend_timeout_504(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = |dir: &ScriptDir| {
+        Ok(format!(
+            "{}\n{}",
+            dir.sleep_command(30)?,
+            scripts::answer_lines(1, 1)
+        ))
+    };
+    let backend = start_with_script_in(target, scripts, body, &["--backend-timeout", "1"])?;
+    let began = Instant::now();
+    let response = client::get(backend.server.addr(), "/run-cache-sim?policy=lru")?;
+    let took = began.elapsed();
+    expect_json_error(&response, 504, "")?;
+    if took > TIMEOUT_ANSWER_BOUND {
+        return Err(format!(
+            "the 504 took {took:?} with --backend-timeout 1 (expected under {TIMEOUT_ANSWER_BOUND:?})"
+        ));
+    }
+    let leftovers = backend.scripts.leftovers_after(REAP_BOUND);
+    if !leftovers.is_empty() {
+        let list: Vec<String> = leftovers
+            .iter()
+            .map(|p| format!("pid {} `{}`", p.pid, p.cmdline))
+            .collect();
+        return Err(format!(
+            "after the 504 these processes of the timed-out backend still run: {} (kill the \
+             child's whole process group, not just the child)",
+            list.join(", ")
+        ));
+    }
+    expect_no_zombie(&backend.server)?;
+    expect_health(backend.server.addr())
+}
+
+/// A simulator that writes 1 MiB to stderr before a correct answer is a 200 with its numbers:
+/// stdout and stderr are drained together, so a chatty child cannot block (DESIGN).
+pub fn backend_chatty_stderr_ok(target: &Target) -> Result<(), String> {
+    let body = format!(
+        "head -c 1048576 /dev/zero | tr '\\0' e >&2\n{}",
+        scripts::answer_lines(123, 456)
+    );
+    let backend = start_with_script(target, &body, &[])?;
+    let query = "/run-cache-sim?policy=fifo&trace=scan&cache_size=7";
+    let response = client::get(backend.server.addr(), query)?;
+    expect_success(
+        &response,
+        &Expected {
+            policy: "fifo",
+            trace: "scan",
+            cache_size: 7,
+            hits: 123,
+            misses: 456,
+        },
+    )?;
+    expect_no_zombie(&backend.server)
+}
+
+/// A simulator inherits no socket from the server: it reports how many it holds as its hits,
+/// and the answer says 0 (DESIGN: children hold no client connection or listener).
+pub fn backend_inherits_no_socket(target: &Target) -> Result<(), String> {
+    let body = format!(
+        "n=$(ls -l /proc/$$/fd | grep -c socket)\n{}",
+        scripts::answer_lines_with("$n", 10, "0.00%")
+    );
+    let backend = start_with_script(target, &body, &[])?;
+    let response = client::get(backend.server.addr(), "/run-cache-sim?policy=lru")?;
+    response.expect_status(200)?;
+    let json = response.json()?;
+    match json.get("hits").and_then(|h| h.as_u64()) {
+        Some(0) => expect_no_zombie(&backend.server),
+        Some(sockets) => Err(format!(
+            "the child process inherited {sockets} socket(s) from the server \
+             (set close-on-exec on the listener and every connection)"
+        )),
+        None => Err(format!("no integer \"hits\" in {json}")),
+    }
+}
+
+/// How long a server that refuses its arguments may take to exit.
+const STARTUP_EXIT_BOUND: Duration = Duration::from_secs(10);
+
+/// Checks that the launched server exits with status 2 and never prints the readiness line.
+fn expect_startup_refused(mut server: Server, what: &str) -> Result<(), String> {
+    let status = server.wait_exit(STARTUP_EXIT_BOUND);
+    let lines = server.stdout_lines(Duration::from_secs(1));
+    if let Some(line) = lines.iter().find(|l| l.starts_with("listening on")) {
+        return Err(format!("with {what} the server printed {line:?}"));
+    }
+    match status {
+        Ok(status) if status.code() == Some(2) => Ok(()),
+        other => Err(format!(
+            "with {what} the server should exit with status 2, got {}",
+            describe_exit(&other)
+        )),
+    }
+}
+
+/// A `--cache-audit` path that does not exist: exit status 2 before listening (DESIGN "Command
+/// line": validated before the socket is bound).
+pub fn missing_cache_audit_exit_2(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let missing = scripts.path().join("no-such-cache-audit");
+    let server = target.launch().cache_audit(&missing).spawn()?;
+    expect_startup_refused(server, "a missing --cache-audit")
+}
+
+/// A `--traces-dir` that does not exist: exit status 2 before listening (DESIGN "Command line").
+pub fn missing_traces_dir_exit_2(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let missing = scripts.path().join("no-such-traces");
+    let server = target.launch().traces_dir(&missing).spawn()?;
+    expect_startup_refused(server, "a missing --traces-dir")
+}

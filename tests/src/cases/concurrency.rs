@@ -1,0 +1,276 @@
+//! How each stage shares itself between clients: stage 01 serves one at a time, stage 02 a thread
+//! each, stage 03 a fixed pool behind a bounded queue (DESIGN "Stage matrix").
+//!
+//! Every case here first makes the server *hold* an idle connection (a half-sent head on an
+//! accepted socket, observed in `/proc/PID/fd`) before it measures anything: a fast sequential
+//! server must not pass a concurrency case by leaving the second client in the listen backlog
+//! (STYLE.md, after codecrafters' hardened concurrency check).
+
+use std::net::SocketAddr;
+use std::thread;
+use std::time::Duration;
+
+use crate::client::{self, Connection};
+use crate::server::Server;
+use crate::target::Target;
+use crate::wait_until;
+
+/// The start of a request head, never finished: the server is left waiting for the rest.
+const HALF_HEAD: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n";
+
+/// The bytes that complete [`HALF_HEAD`].
+const REST_OF_HEAD: &[u8] = b"\r\n";
+
+/// How long the server may take to accept connections the case opened.
+const ACCEPT_BOUND: Duration = Duration::from_secs(5);
+
+/// The sockets the server holds now (its listener, plus any connection it accepted).
+fn sockets(server: &Server) -> Result<usize, String> {
+    server.sockets()
+}
+
+/// Opens a connection and sends a half head, so that whoever accepts it waits for the rest.
+fn idle_connection(addr: SocketAddr) -> Result<Connection, String> {
+    let mut connection = Connection::open(addr)?;
+    connection.send(HALF_HEAD)?;
+    Ok(connection)
+}
+
+/// Waits until the server holds at least `count` sockets; the error says how many it held.
+fn wait_for_sockets(server: &Server, count: usize, why: &str) -> Result<(), String> {
+    let mut held = 0;
+    let reached = wait_until(ACCEPT_BOUND, || {
+        held = sockets(server).unwrap_or(0);
+        held >= count
+    });
+    if reached {
+        Ok(())
+    } else {
+        Err(format!(
+            "{why}: the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {count}"
+        ))
+    }
+}
+
+/// Stage 01's limitation: while client A holds a half-sent head, client B's complete request gets
+/// no answer within 0.5 s; once A completes, both get 200 (DESIGN "Stage matrix").
+pub fn idle_client_blocks_others(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let baseline = sockets(&server)?;
+    let mut a = idle_connection(server.addr())?;
+    wait_for_sockets(&server, baseline + 1, "client A was never accepted")?;
+
+    let mut b = Connection::open(server.addr())?;
+    b.send(&client::get_request("/health"))?;
+    if b.answers_within(Duration::from_millis(500))? {
+        return Err(
+            "client B was answered while client A's head was still incomplete: this \
+                    server is concurrent, unlike stage 01 (this case shows stage 01's limitation)"
+                .into(),
+        );
+    }
+
+    a.send(REST_OF_HEAD)?;
+    a.read_response()
+        .and_then(|r| r.expect_status(200))
+        .map_err(|e| format!("client A, after completing its head: {e}"))?;
+    b.read_response()
+        .and_then(|r| r.expect_status(200))
+        .map_err(|e| format!("client B, once A was served: {e}"))
+}
+
+/// While client A holds a half-sent head on an accepted connection, client B's `/health`
+/// completes within 2 s (DESIGN "Stage matrix": stage 02 on).
+pub fn idle_client_does_not_block_others(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let baseline = sockets(&server)?;
+    let mut a = idle_connection(server.addr())?;
+    wait_for_sockets(&server, baseline + 1, "client A was never accepted")?;
+
+    let mut b = Connection::open(server.addr())?;
+    b.send(&client::get_request("/health"))?;
+    b.read_response_within(Duration::from_secs(2))
+        .and_then(|r| r.expect_status(200))
+        .map_err(|e| format!("client B, while A's head is incomplete: {e}"))?;
+
+    a.send(REST_OF_HEAD)?;
+    a.read_response()
+        .and_then(|r| r.expect_status(200))
+        .map_err(|e| format!("client A, after completing its head: {e}"))
+}
+
+/// How many idle connections the thread-count cases open.
+const IDLE_CONNECTIONS: usize = 50;
+
+/// Stage 02's limitation: with 50 idle connections accepted, the server runs more than 50
+/// threads, one per connection (DESIGN "Stage matrix": what unbounded threads cost).
+pub fn threads_grow_with_connections(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let baseline = sockets(&server)?;
+    let mut idle = Vec::new();
+    for _ in 0..IDLE_CONNECTIONS {
+        idle.push(idle_connection(server.addr())?);
+    }
+    wait_for_sockets(
+        &server,
+        baseline + IDLE_CONNECTIONS,
+        "idle connections not accepted",
+    )?;
+    let mut threads = 0;
+    let grew = wait_until(ACCEPT_BOUND, || {
+        threads = server.threads().unwrap_or(0);
+        threads > IDLE_CONNECTIONS as u64
+    });
+    if !grew {
+        return Err(format!(
+            "with {IDLE_CONNECTIONS} idle connections the server runs {threads} threads, expected \
+             more than {IDLE_CONNECTIONS} (a thread per connection)"
+        ));
+    }
+    drop(idle);
+    Ok(())
+}
+
+/// The pool size the bounded-threads case asks for.
+const POOL_THREADS: u32 = 4;
+
+/// Threads a pooled server may run besides its workers (main/accept thread, one helper).
+const EXTRA_THREADS: u64 = 2;
+
+/// With THREADS=4, `--queue-size 64` and 50 idle connections accepted, the server runs at most
+/// THREADS + 2 threads (DESIGN "Stage matrix": a fixed pool).
+pub fn threads_bounded_by_pool(target: &Target) -> Result<(), String> {
+    let server = target
+        .launch()
+        .threads(POOL_THREADS)
+        .arg("--queue-size")
+        .arg("64")
+        .start()?;
+    let baseline = sockets(&server)?;
+    let limit = u64::from(POOL_THREADS) + EXTRA_THREADS;
+    let mut most = server.threads()?;
+    let mut idle = Vec::new();
+    for _ in 0..IDLE_CONNECTIONS {
+        idle.push(idle_connection(server.addr())?);
+        most = most.max(server.threads()?);
+    }
+    // Sample the thread count at every poll: a server that spawns threads lazily must not
+    // slip under the bar between two samples.
+    let mut held = 0;
+    let accepted = wait_until(ACCEPT_BOUND, || {
+        most = most.max(server.threads().unwrap_or(0));
+        held = sockets(&server).unwrap_or(0);
+        held >= baseline + IDLE_CONNECTIONS
+    });
+    most = most.max(server.threads()?);
+    if !accepted {
+        return Err(format!(
+            "the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {} \
+             ({IDLE_CONNECTIONS} idle connections accepted; were some refused with 503?)",
+            baseline + IDLE_CONNECTIONS
+        ));
+    }
+    if most > limit {
+        return Err(format!(
+            "with THREADS={POOL_THREADS} and {IDLE_CONNECTIONS} idle connections the server ran \
+             {most} threads, expected at most {limit}"
+        ));
+    }
+    drop(idle);
+    Ok(())
+}
+
+/// Workers and queue slots in the full-queue case: capacity is 2 running + 2 waiting.
+const SMALL_POOL: u32 = 2;
+const SMALL_QUEUE: usize = 2;
+
+/// How many clients must be turned away while the server is full.
+const TURNED_AWAY: usize = 10;
+
+/// With THREADS=2 and `--queue-size 2` held full by idle connections, 10 clients each receive a
+/// complete `503 Service Unavailable` with `Retry-After: 1`; once the idle connections close,
+/// `/health` answers 200 again (RFC 9110 §15.6.4, §10.2.3; DESIGN "Decided conventions").
+pub fn full_queue_503(target: &Target) -> Result<(), String> {
+    let server = target
+        .launch()
+        .threads(SMALL_POOL)
+        .arg("--queue-size")
+        .arg(SMALL_QUEUE.to_string())
+        .start()?;
+    let baseline = sockets(&server)?;
+    let capacity = SMALL_POOL as usize + SMALL_QUEUE;
+
+    // Fill the server one connection at a time: each is either held (the socket count goes up
+    // and stays up) or refused (answered 503 and closed), which we can tell apart.
+    let mut held: Vec<Connection> = Vec::new();
+    for _ in 0..capacity + 4 {
+        if held.len() == capacity {
+            break;
+        }
+        let connection = idle_connection(server.addr())?;
+        let want = baseline + held.len() + 1;
+        let mut answered = false;
+        wait_until(ACCEPT_BOUND, || {
+            answered = connection.has_answered().unwrap_or(true);
+            answered || sockets(&server).unwrap_or(0) >= want
+        });
+        if !answered {
+            held.push(connection);
+        }
+    }
+    if held.len() < capacity {
+        return Err(format!(
+            "only {} idle connections were held with THREADS={SMALL_POOL} and --queue-size \
+             {SMALL_QUEUE}, expected {capacity} (2 running + 2 queued)",
+            held.len()
+        ));
+    }
+
+    // Ten clients at once while the server is full: each must get a whole 503, not a reset.
+    let addr = server.addr();
+    let clients: Vec<_> = (0..TURNED_AWAY)
+        .map(|_| thread::spawn(move || client::get(addr, "/health")))
+        .collect();
+    for (index, client) in clients.into_iter().enumerate() {
+        let outcome = client
+            .join()
+            .unwrap_or_else(|_| Err("client thread panicked".into()));
+        let check = outcome.and_then(|response| {
+            response.expect_status(503)?;
+            if response.reason != "Service Unavailable" {
+                return Err(format!("reason phrase {:?}", response.reason));
+            }
+            response.expect_header("Retry-After", "1")?;
+            response.expect_complete()
+        });
+        check.map_err(|e| {
+            format!(
+                "client {} of {TURNED_AWAY}, while the server is full: {e}",
+                index + 1
+            )
+        })?;
+    }
+
+    // Free the server; a client retrying after 503 (as Retry-After invites) gets in again.
+    drop(held);
+    let mut last = String::new();
+    let recovered = wait_until(ACCEPT_BOUND, || match client::get(addr, "/health") {
+        Ok(response) if response.status == 200 => true,
+        Ok(response) => {
+            last = response.summary();
+            false
+        }
+        Err(e) => {
+            last = e;
+            false
+        }
+    });
+    if recovered {
+        Ok(())
+    } else {
+        Err(format!(
+            "after the idle connections closed, /health did not answer 200 within \
+             {ACCEPT_BOUND:?} (last answer: {last})"
+        ))
+    }
+}

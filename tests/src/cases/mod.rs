@@ -1,0 +1,333 @@
+//! The cases, and the one declarative list that says which stage brings each of them.
+//!
+//! A case is a plain function `fn(&Target) -> Result<(), String>`: it starts its own server(s)
+//! on port 0, talks to them, and returns `Err` with a message a learner can act on. Cases are
+//! independent, so they can run in parallel.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::client::{self, Response};
+use crate::target::Target;
+
+pub mod backend;
+pub mod basic;
+pub mod concurrency;
+pub mod limits;
+pub mod parsing;
+pub mod robustness;
+pub mod routing;
+pub mod shutdown;
+
+/// A case's function: runs against the target, `Err` says what went wrong.
+pub type CaseFn = fn(&Target) -> Result<(), String>;
+
+/// One conformance case and the stages it applies to.
+#[derive(Clone, Copy)]
+pub struct Case {
+    /// Its name within its stage, e.g. `health_ok`.
+    pub name: &'static str,
+    /// The first stage that must pass it; every later stage must pass it too.
+    pub since: u8,
+    /// For a case that shows one stage's documented limitation (stage 01 serves one client at a
+    /// time): the only stage it applies to. Such a case is not listed for any other stage.
+    pub only: Option<u8>,
+    /// The check itself.
+    pub run: CaseFn,
+}
+
+/// Whether a case applies to a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// The stage must pass it.
+    Yes,
+    /// A later stage brings it: listed as ignored.
+    NotYet,
+    /// A limitation of another stage: not listed.
+    Never,
+}
+
+impl Case {
+    /// The stage whose behaviour the case describes: `only` if set, else `since`.
+    pub fn stage(&self) -> u8 {
+        self.only.unwrap_or(self.since)
+    }
+
+    /// The trial name, prefixed by the stage that brings the case: `s04::head_has_no_body`.
+    pub fn full_name(&self) -> String {
+        format!("s{:02}::{}", self.stage(), self.name)
+    }
+
+    /// Whether this case applies to `stage`.
+    pub fn applies_to(&self, stage: u8) -> Applies {
+        match self.only {
+            Some(only) if only == stage => Applies::Yes,
+            Some(_) => Applies::Never,
+            None if self.since <= stage => Applies::Yes,
+            None => Applies::NotYet,
+        }
+    }
+}
+
+/// A case every stage from `since` on must pass.
+const fn case(name: &'static str, since: u8, run: CaseFn) -> Case {
+    Case {
+        name,
+        since,
+        only: None,
+        run,
+    }
+}
+
+/// A case that shows a documented limitation of stage `only`, and applies to it alone.
+const fn limitation(name: &'static str, only: u8, run: CaseFn) -> Case {
+    Case {
+        name,
+        since: only,
+        only: Some(only),
+        run,
+    }
+}
+
+/// Every case, in the order stages bring them (like codecrafters' `tester_definition.go`).
+pub const ALL: &[Case] = &[
+    // Stage 01: one connection at a time, the HTTP rules every stage keeps.
+    case("health_ok", 1, basic::health_ok),
+    case("unknown_path_404", 1, basic::unknown_path_404),
+    case("http10_without_host_ok", 1, basic::http10_without_host_ok),
+    case("bare_lf_line_endings_ok", 1, basic::bare_lf_line_endings_ok),
+    case("absolute_form_target_ok", 1, basic::absolute_form_target_ok),
+    case("dribbled_request_ok", 1, basic::dribbled_request_ok),
+    case(
+        "pipelined_requests_first_answered",
+        1,
+        basic::pipelined_requests_first_answered,
+    ),
+    case("empty_request_line_400", 1, parsing::empty_request_line_400),
+    case(
+        "garbage_request_line_400",
+        1,
+        parsing::garbage_request_line_400,
+    ),
+    case(
+        "request_line_without_target_400",
+        1,
+        parsing::request_line_without_target_400,
+    ),
+    case("space_before_colon_400", 1, parsing::space_before_colon_400),
+    case("obs_fold_400", 1, parsing::obs_fold_400),
+    case("nul_in_field_value_400", 1, parsing::nul_in_field_value_400),
+    case("http_9_9_505", 1, parsing::http_9_9_505),
+    case("http_2_0_505", 1, parsing::http_2_0_505),
+    case(
+        "http11_without_host_400",
+        1,
+        parsing::http11_without_host_400,
+    ),
+    case("two_host_fields_400", 1, parsing::two_host_fields_400),
+    case(
+        "content_length_with_transfer_encoding_400",
+        1,
+        parsing::content_length_with_transfer_encoding_400,
+    ),
+    case(
+        "two_different_content_lengths_400",
+        1,
+        parsing::two_different_content_lengths_400,
+    ),
+    case("head_of_8191_bytes_ok", 1, limits::head_of_8191_bytes_ok),
+    case("head_of_8192_bytes_ok", 1, limits::head_of_8192_bytes_ok),
+    case("head_of_8193_bytes_431", 1, limits::head_of_8193_bytes_431),
+    case(
+        "hundred_header_fields_ok",
+        1,
+        limits::hundred_header_fields_ok,
+    ),
+    case(
+        "hundred_and_one_header_fields_431",
+        1,
+        limits::hundred_and_one_header_fields_431,
+    ),
+    case(
+        "target_of_4096_bytes_not_414",
+        1,
+        limits::target_of_4096_bytes_not_414,
+    ),
+    case(
+        "target_of_4097_bytes_414",
+        1,
+        limits::target_of_4097_bytes_414,
+    ),
+    case("silent_client_408", 1, robustness::silent_client_408),
+    case("slow_head_408", 1, robustness::slow_head_408),
+    case(
+        "unread_body_discarded_before_close",
+        1,
+        robustness::unread_body_discarded_before_close,
+    ),
+    case(
+        "closed_connections_tolerated",
+        1,
+        robustness::closed_connections_tolerated,
+    ),
+    case(
+        "reset_connections_tolerated",
+        1,
+        robustness::reset_connections_tolerated,
+    ),
+    case(
+        "endless_head_431_bounded_memory",
+        1,
+        robustness::endless_head_431_bounded_memory,
+    ),
+    limitation(
+        "idle_client_blocks_others",
+        1,
+        concurrency::idle_client_blocks_others,
+    ),
+    // Stage 02: a thread per connection.
+    case(
+        "idle_client_does_not_block_others",
+        2,
+        concurrency::idle_client_does_not_block_others,
+    ),
+    limitation(
+        "threads_grow_with_connections",
+        2,
+        concurrency::threads_grow_with_connections,
+    ),
+    // Stage 03: a fixed pool and a bounded queue.
+    case(
+        "threads_bounded_by_pool",
+        3,
+        concurrency::threads_bounded_by_pool,
+    ),
+    case("full_queue_503", 3, concurrency::full_queue_503),
+    // Stage 04: routing, HEAD, 405, /run-cache-sim validation.
+    case("post_health_405", 4, routing::post_health_405),
+    case(
+        "delete_run_cache_sim_405",
+        4,
+        routing::delete_run_cache_sim_405,
+    ),
+    case("unknown_method_405", 4, routing::unknown_method_405),
+    case("head_has_no_body", 4, routing::head_has_no_body),
+    case("sim_missing_policy_400", 4, routing::sim_missing_policy_400),
+    case("sim_unknown_policy_400", 4, routing::sim_unknown_policy_400),
+    case("sim_unknown_trace_400", 4, routing::sim_unknown_trace_400),
+    case("sim_bad_cache_size_400", 4, routing::sim_bad_cache_size_400),
+    case(
+        "sim_repeated_parameter_400",
+        4,
+        routing::sim_repeated_parameter_400,
+    ),
+    case(
+        "sim_unknown_parameter_400",
+        4,
+        routing::sim_unknown_parameter_400,
+    ),
+    case(
+        "sim_malformed_escape_400",
+        4,
+        routing::sim_malformed_escape_400,
+    ),
+    case(
+        "sim_percent_encoded_value_accepted",
+        4,
+        routing::sim_percent_encoded_value_accepted,
+    ),
+    limitation("sim_valid_request_501", 4, routing::sim_valid_request_501),
+    // Stage 05: /run-cache-sim runs the simulator as a child process.
+    case("sim_lru_default_ok", 5, backend::sim_lru_default_ok),
+    case("sim_arc_hot_cold_ok", 5, backend::sim_arc_hot_cold_ok),
+    case("sim_matches_golden", 5, backend::sim_matches_golden),
+    case(
+        "backend_exit_status_500",
+        5,
+        backend::backend_exit_status_500,
+    ),
+    case("backend_garbage_500", 5, backend::backend_garbage_500),
+    case("backend_silent_500", 5, backend::backend_silent_500),
+    case("backend_timeout_504", 5, backend::backend_timeout_504),
+    case(
+        "backend_chatty_stderr_ok",
+        5,
+        backend::backend_chatty_stderr_ok,
+    ),
+    case(
+        "backend_inherits_no_socket",
+        5,
+        backend::backend_inherits_no_socket,
+    ),
+    case(
+        "missing_cache_audit_exit_2",
+        5,
+        backend::missing_cache_audit_exit_2,
+    ),
+    case(
+        "missing_traces_dir_exit_2",
+        5,
+        backend::missing_traces_dir_exit_2,
+    ),
+    // Stage 06: graceful shutdown.
+    case(
+        "sigterm_drains_in_flight",
+        6,
+        shutdown::sigterm_drains_in_flight,
+    ),
+    case(
+        "sigint_drains_in_flight",
+        6,
+        shutdown::sigint_drains_in_flight,
+    ),
+    case("sigterm_idle_exits_0", 6, shutdown::sigterm_idle_exits_0),
+    case(
+        "drain_timeout_kills_backend",
+        6,
+        shutdown::drain_timeout_kills_backend,
+    ),
+];
+
+/// Runs one case on its own copy of the target, turning a panic into a failure and appending
+/// the servers' last stderr lines to any failure message.
+pub fn run_case(case: &Case, target: &Target) -> Result<(), String> {
+    let target = target.for_case();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| (case.run)(&target)));
+    let result = match outcome {
+        Ok(result) => result,
+        Err(payload) => Err(format!("the case panicked: {}", panic_message(&payload))),
+    };
+    result.map_err(|message| format!("{message}{}", target.failure_context()))
+}
+
+/// The text of a panic payload (`&str` or `String`), for messages.
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "(non-text panic payload)".to_string()
+    }
+}
+
+/// Starts a server with default arguments, sends `request` on one connection, and checks that
+/// the complete response has status `status`. Returns the response for further checks.
+pub(crate) fn expect_status(
+    target: &Target,
+    request: &[u8],
+    status: u16,
+) -> Result<Response, String> {
+    let server = target.start()?;
+    let response = client::exchange(server.addr(), request)?;
+    response.expect_status(status)?;
+    response.expect_complete()?;
+    Ok(response)
+}
+
+/// Checks that `/health` still answers 200 (after a case has tried to upset the server).
+pub(crate) fn expect_health(addr: std::net::SocketAddr) -> Result<(), String> {
+    let response = client::get(addr, "/health").map_err(|e| format!("/health afterwards: {e}"))?;
+    response
+        .expect_status(200)
+        .map_err(|e| format!("/health afterwards: {e}"))
+}

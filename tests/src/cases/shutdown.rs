@@ -1,0 +1,186 @@
+//! Stage 06: on SIGTERM or SIGINT the server stops accepting, lets accepted requests finish with
+//! their real answer, and exits 0 (DESIGN "Decided conventions", "Stage matrix").
+
+use std::io::ErrorKind;
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::client::{self, Connection, Response};
+use crate::scripts::{self, ScriptDir};
+use crate::server::describe_exit;
+use crate::target::Target;
+use crate::wait_until;
+
+/// How many simulations are in flight when the signal arrives.
+const IN_FLIGHT: usize = 3;
+
+/// How long the server may keep accepting after the signal.
+const STOP_ACCEPTING_BOUND: Duration = Duration::from_secs(2);
+
+/// How long after the signal the process must be gone (in-flight work takes ~1 s).
+const EXIT_BOUND: Duration = Duration::from_secs(3);
+
+/// How long the children of in-flight requests may take to appear.
+const SPAWN_BOUND: Duration = Duration::from_secs(3);
+
+/// Starts 3 simulations whose backend takes 1 s, waits until the 3 children run, sends `signal`:
+/// the server stops accepting within 2 s (a connection accepted meanwhile is answered), all
+/// three get 200, and it exits 0 within 3 s.
+fn drains_in_flight(target: &Target, signal: libc::c_int, name: &str) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = format!("sleep 1\n{}", scripts::answer_lines(570, 30));
+    let script = scripts.script("slow-cache-audit.sh", &body)?;
+    // One worker per in-flight request, and one spare.
+    let mut server = target
+        .launch()
+        .threads(IN_FLIGHT as u32 + 1)
+        .cache_audit(script)
+        .start()?;
+    let addr = server.addr();
+
+    let requests: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru")))
+        .collect();
+    let mut running = 0;
+    if !wait_until(SPAWN_BOUND, || {
+        running = server.live_children();
+        running >= IN_FLIGHT
+    }) {
+        return Err(format!(
+            "only {running} of {IN_FLIGHT} simulations started within {SPAWN_BOUND:?}"
+        ));
+    }
+
+    let signalled = Instant::now();
+    server.signal(signal)?;
+
+    // Keep knocking until the door is shut; whoever gets in must still be answered.
+    let mut answered_meanwhile = 0;
+    loop {
+        if signalled.elapsed() > STOP_ACCEPTING_BOUND {
+            return Err(format!(
+                "still accepting connections {STOP_ACCEPTING_BOUND:?} after {name} \
+                 ({answered_meanwhile} answered meanwhile)"
+            ));
+        }
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+            Err(e) => return Err(format!("connecting after {name}: {e}")),
+            Ok(stream) => {
+                let mut connection = Connection::from_stream(stream);
+                connection
+                    .send(&client::get_request("/health"))
+                    .and_then(|()| connection.read_response())
+                    .and_then(|r| r.expect_complete())
+                    .map_err(|e| {
+                        format!("a connection accepted after {name} got no complete answer: {e}")
+                    })?;
+                answered_meanwhile += 1;
+            }
+        }
+    }
+
+    for (index, request) in requests.into_iter().enumerate() {
+        let outcome: Result<Response, String> = request
+            .join()
+            .unwrap_or_else(|_| Err("request thread panicked".into()));
+        outcome
+            .and_then(|r| r.expect_status(200))
+            .map_err(|e| format!("in-flight request {} of {IN_FLIGHT}: {e}", index + 1))?;
+    }
+
+    let left = EXIT_BOUND.saturating_sub(signalled.elapsed());
+    let status = server.wait_exit(left);
+    match status {
+        Ok(status) if status.code() == Some(0) => Ok(()),
+        other => Err(format!(
+            "after {name} and the drain the server should exit 0 within {EXIT_BOUND:?}: {}",
+            describe_exit(&other)
+        )),
+    }
+}
+
+/// SIGTERM with 3 simulations in flight: stop accepting, all three answered 200, exit 0 within
+/// 3 s (DESIGN "Decided conventions": accepted requests finish with their real answer).
+pub fn sigterm_drains_in_flight(target: &Target) -> Result<(), String> {
+    drains_in_flight(target, libc::SIGTERM, "SIGTERM")
+}
+
+/// SIGINT (Ctrl-C) drains exactly like SIGTERM (DESIGN "Stage matrix").
+pub fn sigint_drains_in_flight(target: &Target) -> Result<(), String> {
+    drains_in_flight(target, libc::SIGINT, "SIGINT")
+}
+
+/// SIGTERM while idle: exit status 0 within 1 s (DESIGN "Stage matrix": exit 0).
+pub fn sigterm_idle_exits_0(target: &Target) -> Result<(), String> {
+    let mut server = target.start()?;
+    server.signal(libc::SIGTERM)?;
+    let status = server.wait_exit(Duration::from_secs(1));
+    match status {
+        Ok(status) if status.code() == Some(0) => Ok(()),
+        other => Err(format!(
+            "an idle server should exit 0 within 1 s of SIGTERM: {}",
+            describe_exit(&other)
+        )),
+    }
+}
+
+/// How long a server with `--drain-timeout 1` may take to give up on a hung child and exit.
+const DRAIN_GIVE_UP_BOUND: Duration = Duration::from_secs(3);
+
+/// With `--drain-timeout 1` and a simulation that would take 30 s, SIGTERM kills the child and
+/// the server exits with status 1 within ~2 s, leaving no process behind (DESIGN "Stage matrix").
+pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = format!(
+        "{}\n{}",
+        scripts.sleep_command(30)?,
+        scripts::answer_lines(1, 1)
+    );
+    let script = scripts.script("hung-cache-audit.sh", &body)?;
+    let mut server = target
+        .launch()
+        .threads(2)
+        .cache_audit(script)
+        .arg("--drain-timeout")
+        .arg("1")
+        .start()?;
+    let addr = server.addr();
+    // Its answer does not matter (the server gives up on it); only that it started the child.
+    let request = thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
+    if !wait_until(SPAWN_BOUND, || server.live_children() >= 1) {
+        return Err(format!(
+            "the simulation did not start within {SPAWN_BOUND:?}"
+        ));
+    }
+
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM)?;
+    let status = server.wait_exit(DRAIN_GIVE_UP_BOUND);
+    let _ = request.join();
+    match &status {
+        Ok(code) if code.code() == Some(1) => {}
+        other => {
+            return Err(format!(
+                "with --drain-timeout 1 and a hung simulation the server should exit with \
+                 status 1 within {DRAIN_GIVE_UP_BOUND:?}: {} ({:?} after SIGTERM)",
+                describe_exit(other),
+                signalled.elapsed()
+            ));
+        }
+    }
+    let leftovers = scripts.leftovers_after(Duration::from_secs(2));
+    if leftovers.is_empty() {
+        Ok(())
+    } else {
+        let list: Vec<String> = leftovers
+            .iter()
+            .map(|p| format!("pid {} `{}`", p.pid, p.cmdline))
+            .collect();
+        Err(format!(
+            "after the server exited, its simulation still runs: {}",
+            list.join(", ")
+        ))
+    }
+}

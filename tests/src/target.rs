@@ -1,0 +1,210 @@
+//! The server under test: its command, the stage it claims, and how to start it.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::server::{Server, StderrLog};
+
+/// How many trailing lines of each server's stderr a failure message shows.
+const STDERR_LINES_ON_FAILURE: usize = 8;
+
+/// The server under test, as every case sees it.
+///
+/// A case never builds a command line by hand: it asks the target for a server
+/// ([`Target::launch`]), so that the stage-specific arguments (`--cache-audit`, `--traces-dir`
+/// from stage 05 on) are added in one place.
+pub struct Target {
+    /// The stage (1..=6) the server is graded as.
+    pub stage: u8,
+    /// The command that starts the server: program, then any leading arguments. The suite
+    /// appends the port (`0`), THREADS when a case needs it, and the case's flags.
+    pub command: Vec<OsString>,
+    /// The simulator passed as `--cache-audit` to stages 05–06.
+    pub cache_audit: PathBuf,
+    /// The trace directory passed as `--traces-dir` to stages 05–06.
+    pub traces_dir: PathBuf,
+    /// The stderr of every server started for the current case, so that a failure message
+    /// can show what the server logged even after it has been killed.
+    logs: Mutex<Vec<StderrLog>>,
+}
+
+impl Target {
+    /// Describes a server: the stage it claims, its command, and the backend paths used from
+    /// stage 05 on (ignored before).
+    pub fn new(
+        stage: u8,
+        command: Vec<OsString>,
+        cache_audit: PathBuf,
+        traces_dir: PathBuf,
+    ) -> Self {
+        Target {
+            stage,
+            command,
+            cache_audit,
+            traces_dir,
+            logs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A copy for running one case: same server, its own record of started servers.
+    pub fn for_case(&self) -> Target {
+        Target::new(
+            self.stage,
+            self.command.clone(),
+            self.cache_audit.clone(),
+            self.traces_dir.clone(),
+        )
+    }
+
+    /// Starts describing a server process to launch (see [`Launch`]).
+    pub fn launch(&self) -> Launch<'_> {
+        Launch {
+            target: self,
+            threads: None,
+            args: Vec::new(),
+            cache_audit: None,
+            traces_dir: None,
+        }
+    }
+
+    /// Starts a server with the default command line and waits for its readiness line.
+    pub fn start(&self) -> Result<Server, String> {
+        self.launch().start()
+    }
+
+    /// The last lines of stderr of every server started for this case, to append to a failure.
+    pub fn failure_context(&self) -> String {
+        let logs = match self.logs.lock() {
+            Ok(logs) => logs,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut context = String::new();
+        for (index, log) in logs.iter().enumerate() {
+            let tail = log.tail(STDERR_LINES_ON_FAILURE);
+            if tail.is_empty() {
+                continue;
+            }
+            context.push_str(&format!(
+                "\n--- stderr of server #{} (last lines) ---",
+                index + 1
+            ));
+            for line in tail {
+                context.push_str("\n  ");
+                context.push_str(&line);
+            }
+        }
+        context
+    }
+
+    fn remember(&self, log: StderrLog) {
+        match self.logs.lock() {
+            Ok(mut logs) => logs.push(log),
+            Err(poisoned) => poisoned.into_inner().push(log),
+        }
+    }
+}
+
+/// A server command line being put together: `<command…> 0 [THREADS] [args…]`, plus
+/// `--cache-audit PATH --traces-dir PATH` for stages 05 and 06.
+pub struct Launch<'t> {
+    target: &'t Target,
+    threads: Option<u32>,
+    args: Vec<OsString>,
+    cache_audit: Option<PathBuf>,
+    traces_dir: Option<PathBuf>,
+}
+
+impl Launch<'_> {
+    /// Passes THREADS (the pool size; stages 01 and 02 accept and ignore it).
+    pub fn threads(mut self, threads: u32) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Appends one argument, e.g. `--header-timeout`.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// Uses `path` as `--cache-audit` instead of the target's simulator (a test backend script,
+    /// or a path that does not exist).
+    pub fn cache_audit(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cache_audit = Some(path.into());
+        self
+    }
+
+    /// Uses `path` as `--traces-dir` instead of the target's.
+    pub fn traces_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.traces_dir = Some(path.into());
+        self
+    }
+
+    /// The full argument list after the program name.
+    fn arguments(&self) -> Result<Vec<OsString>, String> {
+        let mut args: Vec<OsString> = self.target.command.iter().skip(1).cloned().collect();
+        args.push("0".into());
+        if let Some(threads) = self.threads {
+            args.push(threads.to_string().into());
+        }
+        args.extend(self.args.iter().cloned());
+        if self.target.stage >= 5 {
+            let cache_audit = match &self.cache_audit {
+                Some(path) => path.clone(),
+                None => {
+                    // The default simulator is a workspace binary; name the fix, not the symptom.
+                    check_exists(&self.target.cache_audit)?;
+                    self.target.cache_audit.clone()
+                }
+            };
+            let traces_dir = match &self.traces_dir {
+                Some(path) => path.clone(),
+                None => {
+                    if !self.target.traces_dir.is_dir() {
+                        return Err(format!(
+                            "the trace directory {} does not exist (pass --traces-dir)",
+                            self.target.traces_dir.display()
+                        ));
+                    }
+                    self.target.traces_dir.clone()
+                }
+            };
+            args.push("--cache-audit".into());
+            args.push(cache_audit.into_os_string());
+            args.push("--traces-dir".into());
+            args.push(traces_dir.into_os_string());
+        }
+        Ok(args)
+    }
+
+    /// Spawns the server without waiting for it to be ready (for cases about startup itself).
+    pub fn spawn(self) -> Result<Server, String> {
+        let Some(program) = self.target.command.first() else {
+            return Err("empty server command".to_string());
+        };
+        let args = self.arguments()?;
+        let server = Server::spawn(program, &args)?;
+        self.target.remember(server.stderr_log());
+        Ok(server)
+    }
+
+    /// Spawns the server and waits (bounded) for its readiness line `listening on http://…`.
+    pub fn start(self) -> Result<Server, String> {
+        let mut server = self.spawn()?;
+        server.wait_ready()?;
+        Ok(server)
+    }
+}
+
+/// The cache-audit binary must exist before stages 05–06 can start at all.
+fn check_exists(cache_audit: &Path) -> Result<(), String> {
+    if cache_audit.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no cache-audit at {}: build it first: cargo build -p cache-audit",
+            cache_audit.display()
+        ))
+    }
+}
