@@ -64,9 +64,12 @@ pub fn main() {
     };
 
     // ANCHOR: accept_loop
-    let address = server::announce(&listener);
+    // Handlers go in before the readiness line: from the moment a client can
+    // know we are up, a SIGTERM means "drain", never "die".
+    let address = server::or_exit(listener.local_addr(), "reading the bound address");
     let shutdown = Shutdown::install(address, Arc::clone(&backend));
     let shutdown = server::or_exit(shutdown, "installing the signal handlers");
+    server::announce(&listener);
 
     for stream in listener.incoming() {
         match stream {
