@@ -13,31 +13,30 @@
 //!
 //! The future is precomputed in one backward pass over the trace: for every
 //! request position i, `next_use[i]` is the position of the next request for
-//! the same key. The cached keys sit in a max-heap ordered by next use, so the
-//! victim is the heap's top, O(log n) per access. A naive OPT scans the whole
-//! cache on every miss, O(c) per miss.
+//! the same key. The cached keys sit in a binary max-heap ordered by next use,
+//! so the victim is always at the root. A naive OPT scans the whole cache on
+//! every miss, O(c) per miss; here every access is O(log c):
 //!
-//! The heap is updated lazily: a hit pushes the key's new next use and leaves
-//! the old entry in place. The old entry is then stale, and it is easy to
-//! recognise: its next use is the position just served, so it is in the past.
-//! On a miss every cached key's entry lies in the future (a cached key whose
-//! next use were now would be a hit), so the top of the heap is never stale.
-//! Stale entries are purged in one O(n) sweep whenever they outnumber the live
-//! ones, which keeps memory within 2 × the cached keys and costs O(1)
-//! amortised per access.
-
-use std::collections::BinaryHeap;
+//! - a hit moves the key's next use later, so its entry only ever rises: one
+//!   sift-up from where it is (each key remembers its heap slot);
+//! - a miss with a full cache overwrites the root (the victim) with the new
+//!   key and sifts it down: one pass, not a pop and a push.
+//!
+//! The heap holds exactly the cached keys, so its size is bounded by
+//! min(capacity, distinct keys).
 
 use super::Policy;
 
 /// The next-use position of a key that is never requested again.
 const NEVER: u32 = u32::MAX;
 
-/// Belady's OPT with demand fill, O(log n) per access.
+/// `slot` value of a key that is not cached.
+const NOT_CACHED: u32 = u32::MAX;
+
+/// Belady's OPT with demand fill, O(log c) per access for c cached keys.
 ///
-/// Memory: 4 bytes per request (the precomputed next uses) and one flag per
-/// distinct key, plus a heap of at most 2 × min(capacity, distinct keys)
-/// entries.
+/// Memory: 4 bytes per request (the precomputed next uses) and 4 bytes per
+/// distinct key, plus a heap of min(capacity, distinct keys) entries.
 #[derive(Debug, Clone)]
 pub struct Belady {
     /// Maximum number of cached keys.
@@ -47,13 +46,22 @@ pub struct Belady {
     next_use: Vec<u32>,
     /// Position in the trace of the next request `access` will serve.
     position: usize,
-    /// `cached[key]` is true while `key` is cached.
-    cached: Vec<bool>,
-    /// Number of cached keys.
-    cached_count: u64,
-    /// One entry per cached key, `(next use << 32) | key`, so the largest
-    /// entry is the key used farthest in the future; plus stale entries.
-    heap: BinaryHeap<u64>,
+    /// The cached keys as a binary max-heap of `(next use << 32) | key`: the
+    /// entry at index 0 is the key used farthest in the future, and the
+    /// children of index i are at 2i + 1 and 2i + 2.
+    heap: Vec<u64>,
+    /// `slot[key]`: index of `key`'s entry in `heap`, or [`NOT_CACHED`].
+    slot: Vec<u32>,
+}
+
+/// A heap entry: ordering entries as integers orders them by next use.
+fn entry(next: u32, key: u32) -> u64 {
+    (u64::from(next) << 32) | u64::from(key)
+}
+
+/// The key of a heap entry.
+fn key_of(entry: u64) -> u32 {
+    entry as u32
 }
 
 impl Belady {
@@ -67,21 +75,54 @@ impl Belady {
             capacity,
             next_use: next_uses(keys, key_count),
             position: 0,
-            cached: vec![false; key_count],
-            cached_count: 0,
-            heap: BinaryHeap::new(),
+            heap: Vec::new(),
+            slot: vec![NOT_CACHED; key_count],
         }
     }
 
-    /// Remember that cached `key` is next requested at position `next`.
-    fn push(&mut self, key: u32, next: u32) {
-        self.heap.push((u64::from(next) << 32) | u64::from(key));
+    /// Put `entry` at heap index `at` and record where its key now is.
+    fn place(&mut self, at: usize, entry: u64) {
+        self.heap[at] = entry;
+        // Heap indices are below the number of distinct keys, a u32.
+        self.slot[key_of(entry) as usize] = at as u32;
     }
 
-    /// Drop the stale heap entries: those whose next use is not after
-    /// `served`, the position just served.
-    fn purge_stale(&mut self, served: usize) {
-        self.heap.retain(|entry| (entry >> 32) as usize > served);
+    /// Move the entry at `at` up while it is larger than its parent.
+    fn sift_up(&mut self, mut at: usize) {
+        let moving = self.heap[at];
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.heap[parent] >= moving {
+                break;
+            }
+            self.place(at, self.heap[parent]);
+            at = parent;
+        }
+        self.place(at, moving);
+    }
+
+    /// Move the entry at `at` down while a child is larger.
+    fn sift_down(&mut self, mut at: usize) {
+        let moving = self.heap[at];
+        let len = self.heap.len();
+        loop {
+            let left = 2 * at + 1;
+            if left >= len {
+                break;
+            }
+            let right = left + 1;
+            let larger = if right < len && self.heap[right] > self.heap[left] {
+                right
+            } else {
+                left
+            };
+            if self.heap[larger] <= moving {
+                break;
+            }
+            self.place(at, self.heap[larger]);
+            at = larger;
+        }
+        self.place(at, moving);
     }
 }
 
@@ -101,40 +142,32 @@ fn next_uses(keys: &[u32], key_count: usize) -> Vec<u32> {
 
 impl Policy for Belady {
     fn access(&mut self, key: u32) -> bool {
-        let served = self.position;
-        let next = self.next_use.get(served).copied().unwrap_or(NEVER);
+        let next = self.next_use.get(self.position).copied().unwrap_or(NEVER);
         self.position += 1;
 
-        if self.cached[key as usize] {
-            self.push(key, next);
-            // Stale entries are exactly the hits since the last purge.
-            if self.heap.len() as u64 > 2 * self.cached_count + 16 {
-                self.purge_stale(served);
-            }
+        let at = self.slot[key as usize];
+        if at != NOT_CACHED {
+            // Hit: the key's next use moves later, so its entry can only
+            // rise in the max-heap.
+            self.heap[at as usize] = entry(next, key);
+            self.sift_up(at as usize);
             return true;
         }
 
         if self.capacity == 0 {
             return false;
         }
-        if self.cached_count >= self.capacity {
-            // Evict the cached key used farthest in the future. The loop only
-            // guards the invariant explained in the module comment: the first
-            // entry popped is live.
-            while let Some(entry) = self.heap.pop() {
-                let victim = (entry & u64::from(u32::MAX)) as u32;
-                if (entry >> 32) as usize > served && self.cached[victim as usize] {
-                    self.cached[victim as usize] = false;
-                    self.cached_count -= 1;
-                    break;
-                }
-            }
+        if self.heap.len() as u64 >= self.capacity {
+            // Full: the root is the cached key used farthest in the future.
+            // Demand fill: the missed key replaces it even if its own next
+            // use is farther still.
+            self.slot[key_of(self.heap[0]) as usize] = NOT_CACHED;
+            self.place(0, entry(next, key));
+            self.sift_down(0);
+        } else {
+            self.heap.push(entry(next, key));
+            self.sift_up(self.heap.len() - 1);
         }
-        // Demand fill: insert the missed key even if its own next use is the
-        // farthest of all.
-        self.cached[key as usize] = true;
-        self.cached_count += 1;
-        self.push(key, next);
         false
     }
 }
@@ -153,14 +186,27 @@ mod tests {
         );
     }
 
+    /// Check the heap property and that every cached key knows its slot.
+    fn assert_consistent(opt: &Belady) {
+        for (at, &item) in opt.heap.iter().enumerate() {
+            assert_eq!(opt.slot[key_of(item) as usize], at as u32);
+            if at > 0 {
+                assert!(opt.heap[(at - 1) / 2] >= item, "heap order at {at}");
+            }
+        }
+        let cached = opt.slot.iter().filter(|&&at| at != NOT_CACHED).count();
+        assert_eq!(cached, opt.heap.len());
+    }
+
     #[test]
-    fn stale_entries_stay_bounded() {
-        // One key hit a million times: the heap must not keep every entry.
-        let keys = vec![0; 1_000_000];
-        let mut opt = Belady::new(4, &keys, 1);
+    fn heap_stays_consistent_and_bounded() {
+        // A pseudo-random trace over 50 keys, replayed with room for 8.
+        let keys: Vec<u32> = (0..2_000u32).map(|i| (i * 37 + i / 7) % 50).collect();
+        let mut opt = Belady::new(8, &keys, 50);
         for &key in &keys {
             opt.access(key);
+            assert_consistent(&opt);
+            assert!(opt.heap.len() <= 8);
         }
-        assert!(opt.heap.len() <= 2 + 16);
     }
 }
