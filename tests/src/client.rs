@@ -97,6 +97,9 @@ impl Connection {
     /// complete.
     pub fn read_response_within(mut self, bound: Duration) -> Result<Response, String> {
         let raw = self.read_to_close(bound)?;
+        if raw.end == End::TimedOut && raw.bytes.is_empty() {
+            return Err(format!("no response within {bound:?}"));
+        }
         let response = Response::parse(&raw.bytes)?;
         match raw.end {
             End::Closed => {}

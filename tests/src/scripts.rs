@@ -68,12 +68,14 @@ impl ScriptDir {
         Ok(format!("'{}' {seconds}", link.display()))
     }
 
-    /// Waits at most `bound` until no process mentions this directory, and lists any left.
-    pub fn leftovers_after(&self, bound: Duration) -> Vec<proc::ProcInfo> {
+    /// Waits at most `bound` until no process but `server` (whose own command line names the
+    /// script) mentions this directory, and lists any left.
+    pub fn leftovers_after(&self, bound: Duration, server: Option<u32>) -> Vec<proc::ProcInfo> {
         let marker = self.marker();
         let mut left = Vec::new();
         wait_until(bound, || {
             left = proc::processes_mentioning(&marker);
+            left.retain(|process| Some(process.pid) != server);
             left.is_empty()
         });
         left
@@ -83,7 +85,8 @@ impl ScriptDir {
 impl Drop for ScriptDir {
     fn drop(&mut self) {
         // These processes were started for this case (by the server, on our request); a failed
-        // case must not leave a `sleep 30` behind for the next one to trip over.
+        // case must not leave a `sleep 30` behind for the next one to trip over. The server
+        // itself has been killed already: every case drops its `Server` before its `ScriptDir`.
         for leftover in proc::processes_mentioning(&self.marker()) {
             if let Ok(pid) = libc::pid_t::try_from(leftover.pid) {
                 // SAFETY: kill(2) has no memory-safety preconditions.

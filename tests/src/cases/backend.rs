@@ -330,7 +330,9 @@ pub fn backend_timeout_504(target: &Target) -> Result<(), String> {
             "the 504 took {took:?} with --backend-timeout 1 (expected under {TIMEOUT_ANSWER_BOUND:?})"
         ));
     }
-    let leftovers = backend.scripts.leftovers_after(REAP_BOUND);
+    let leftovers = backend
+        .scripts
+        .leftovers_after(REAP_BOUND, Some(backend.server.pid()));
     if !leftovers.is_empty() {
         let list: Vec<String> = leftovers
             .iter()

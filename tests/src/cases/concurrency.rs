@@ -187,6 +187,60 @@ const SMALL_QUEUE: usize = 2;
 /// How many clients must be turned away while the server is full.
 const TURNED_AWAY: usize = 10;
 
+/// How many idle connections [`fill_to_capacity`] opens before giving up. Generous, because on a
+/// busy machine the workers may be slow to take their first connections off the queue, and the
+/// server rightly refuses connections meanwhile.
+const MAX_FILL_ATTEMPTS: usize = 40;
+
+/// Opens idle connections one at a time until the server refuses one (answers it, with 503),
+/// and returns the ones it holds, which must be exactly `capacity`.
+///
+/// Why until a refusal: a connection that is held is never answered, so silence alone does not
+/// prove it is held: the server may be about to refuse it. The accepting thread handles
+/// connections in order, though, so once a *later* connection has been refused, every earlier
+/// one has been either refused (and answered) or kept. A refusal can also come early, while a
+/// worker has not yet taken its first connection off the queue; then filling goes on.
+fn fill_to_capacity(
+    server: &Server,
+    baseline: usize,
+    capacity: usize,
+) -> Result<Vec<Connection>, String> {
+    let answered = |connection: &Connection| connection.has_answered().unwrap_or(true);
+    let mut held: Vec<Connection> = Vec::new();
+    let mut refused = 0;
+    for _ in 0..MAX_FILL_ATTEMPTS {
+        let connection = idle_connection(server.addr())?;
+        let accepted = baseline + held.len() + 1;
+        wait_until(ACCEPT_BOUND, || {
+            answered(&connection) || sockets(server).unwrap_or(0) >= accepted
+        });
+        if !answered(&connection) {
+            held.push(connection);
+            continue;
+        }
+        // Refused: the server is full now, and every earlier connection's fate is known.
+        refused += 1;
+        held.retain(|earlier| !answered(earlier));
+        match held.len().cmp(&capacity) {
+            std::cmp::Ordering::Equal => return Ok(held),
+            std::cmp::Ordering::Less => continue,
+            std::cmp::Ordering::Greater => {
+                return Err(format!(
+                    "the server held {} idle connections before refusing one, expected \
+                     {capacity} (THREADS={SMALL_POOL} running + --queue-size {SMALL_QUEUE} queued)",
+                    held.len()
+                ));
+            }
+        }
+    }
+    Err(format!(
+        "after {MAX_FILL_ATTEMPTS} idle connections ({refused} refused) the server holds {} of \
+         them and did not refuse the next: expected it to be full at {capacity} \
+         (THREADS={SMALL_POOL} running + --queue-size {SMALL_QUEUE} queued)",
+        held.len()
+    ))
+}
+
 /// With THREADS=2 and `--queue-size 2` held full by idle connections, 10 clients each receive a
 /// complete `503 Service Unavailable` with `Retry-After: 1`; once the idle connections close,
 /// `/health` answers 200 again (RFC 9110 §15.6.4, §10.2.3; DESIGN "Decided conventions").
@@ -200,31 +254,7 @@ pub fn full_queue_503(target: &Target) -> Result<(), String> {
     let baseline = sockets(&server)?;
     let capacity = SMALL_POOL as usize + SMALL_QUEUE;
 
-    // Fill the server one connection at a time: each is either held (the socket count goes up
-    // and stays up) or refused (answered 503 and closed), which we can tell apart.
-    let mut held: Vec<Connection> = Vec::new();
-    for _ in 0..capacity + 4 {
-        if held.len() == capacity {
-            break;
-        }
-        let connection = idle_connection(server.addr())?;
-        let want = baseline + held.len() + 1;
-        let mut answered = false;
-        wait_until(ACCEPT_BOUND, || {
-            answered = connection.has_answered().unwrap_or(true);
-            answered || sockets(&server).unwrap_or(0) >= want
-        });
-        if !answered {
-            held.push(connection);
-        }
-    }
-    if held.len() < capacity {
-        return Err(format!(
-            "only {} idle connections were held with THREADS={SMALL_POOL} and --queue-size \
-             {SMALL_QUEUE}, expected {capacity} (2 running + 2 queued)",
-            held.len()
-        ));
-    }
+    let held = fill_to_capacity(&server, baseline, capacity)?;
 
     // Ten clients at once while the server is full: each must get a whole 503, not a reset.
     let addr = server.addr();

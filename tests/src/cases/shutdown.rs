@@ -170,7 +170,7 @@ pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
             ));
         }
     }
-    let leftovers = scripts.leftovers_after(Duration::from_secs(2));
+    let leftovers = scripts.leftovers_after(Duration::from_secs(2), None);
     if leftovers.is_empty() {
         Ok(())
     } else {
