@@ -64,6 +64,7 @@ pub fn simulate_timed(policy: PolicyKind, capacity: u64, trace: &Trace) -> (Outc
     (outcome, start.elapsed())
 }
 
+// ANCHOR: replay
 /// Feed `keys` to `policy` in order and count hits and misses.
 pub fn replay(policy: &mut dyn Policy, keys: &[u32]) -> Outcome {
     let mut hits = 0u64;
@@ -79,6 +80,7 @@ pub fn replay(policy: &mut dyn Policy, keys: &[u32]) -> Outcome {
         misses: requests - hits,
     }
 }
+// ANCHOR_END: replay
 
 /// A CACHE_SIZE argument that is not a whole number ≥ 1.
 #[derive(Debug, Clone, PartialEq, Eq)]

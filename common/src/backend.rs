@@ -179,6 +179,7 @@ impl Backend {
         }
     }
 
+    // ANCHOR: supervise
     /// Spawns the child and waits for it as described in the module docs.
     fn spawn_and_supervise(&self, command: &mut Command) -> io::Result<Outcome> {
         let started = Instant::now();
@@ -232,6 +233,7 @@ impl Backend {
             timed_out,
         })
     }
+    // ANCHOR_END: supervise
 
     /// Kills the process group of `pid` if that child has not been reaped.
     fn kill(&self, pid: u32) {
@@ -285,6 +287,7 @@ fn start_helpers(child: &mut Child, events: &mpsc::Sender<Event>) -> io::Result<
     Ok(())
 }
 
+// ANCHOR: read_bounded
 /// Reads `pipe` to its end, keeping the first [`CAPTURE_LIMIT`] bytes and
 /// discarding the rest. Reading on after the limit matters: a child blocked
 /// on a full pipe would never exit.
@@ -303,7 +306,9 @@ fn read_bounded(mut pipe: impl Read) -> Vec<u8> {
         }
     }
 }
+// ANCHOR_END: read_bounded
 
+// ANCHOR: wait_without_reaping
 /// Blocks until the child `pid` has exited, *without* reaping it
 /// (`waitid` with `WNOWAIT`, POSIX.1-2008). The child stays a zombie, which
 /// keeps its pid (and process group id) reserved until the worker reaps it
@@ -327,7 +332,9 @@ fn wait_for_exit_without_reaping(pid: u32) -> io::Result<()> {
         }
     }
 }
+// ANCHOR_END: wait_without_reaping
 
+// ANCHOR: kill_group
 /// Sends SIGKILL to every process in the group `pgid`. Errors are ignored:
 /// the only one possible here is "no such group" (all already exited).
 fn kill_group(pgid: u32) {
@@ -341,6 +348,7 @@ fn kill_group(pgid: u32) {
         libc::kill(-pgid, libc::SIGKILL);
     }
 }
+// ANCHOR_END: kill_group
 
 /// Parses cache-audit's report. Reads `Label: value` lines, tolerant of
 /// spacing around the label and value; `Hit Rate:` must be a percentage,

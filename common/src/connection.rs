@@ -30,6 +30,7 @@ pub struct ConnectionConfig {
     pub quiet: bool,
 }
 
+// ANCHOR: serve
 /// Serves one connection: reads one request head, answers it with
 /// `handler` (or with the status code that rejects the head), then closes.
 ///
@@ -100,7 +101,9 @@ pub fn serve(
         });
     }
 }
+// ANCHOR_END: serve
 
+// ANCHOR: refuse_busy
 /// Answers `503 Service Unavailable` with `Retry-After: 1` and closes. Used
 /// by the accepting thread when the pool's queue is full, so it must never
 /// wait on the client: the response is small enough to fit in the socket's
@@ -128,12 +131,14 @@ pub fn refuse_busy(mut stream: TcpStream, quiet: bool) {
         });
     }
 }
+// ANCHOR_END: refuse_busy
 
 fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::Result<usize> {
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     response.write_to(stream, include_body)
 }
 
+// ANCHOR: discard_unread
 /// Discards what the client sent that we did not read, so that closing the
 /// socket sends a FIN rather than a reset.
 ///
@@ -162,3 +167,4 @@ fn discard_unread(stream: &mut TcpStream) {
         }
     }
 }
+// ANCHOR_END: discard_unread

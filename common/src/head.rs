@@ -39,6 +39,7 @@ pub struct Limits {
     pub header_timeout: Duration,
 }
 
+// ANCHOR: limits
 impl Default for Limits {
     /// 8 KiB head, 100 header fields, 4 KiB target, 10 s.
     fn default() -> Limits {
@@ -50,6 +51,7 @@ impl Default for Limits {
         }
     }
 }
+// ANCHOR_END: limits
 
 /// A request head that arrived whole and passed every check.
 #[derive(Debug)]
@@ -93,6 +95,7 @@ fn reject(status: Status, detail: &'static str) -> Rejection {
     Rejection { status, detail }
 }
 
+// ANCHOR: read_request_head
 /// Reads one request head from `stream`, within `limits`.
 ///
 /// On success the returned [`Head`] says whether body bytes remain to be
@@ -165,6 +168,7 @@ pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head
         }
     }
 }
+// ANCHOR_END: read_request_head
 
 fn timed_out() -> Rejection {
     reject(
@@ -173,6 +177,7 @@ fn timed_out() -> Rejection {
     )
 }
 
+// ANCHOR: scanner_state
 /// Finds the end of the head as bytes arrive, and enforces the limits that
 /// can be decided before the head is complete. It remembers where it stopped,
 /// so each byte is looked at once however the head is split across reads
@@ -188,8 +193,10 @@ struct Scanner {
     /// Header field lines seen so far.
     fields: usize,
 }
+// ANCHOR_END: scanner_state
 
 impl Scanner {
+    // ANCHOR: scan
     /// Looks at the bytes received since the last call. Returns the length of
     /// the head (through its empty line) once that line has arrived.
     fn scan(&mut self, bytes: &[u8], limits: &Limits) -> Result<Option<usize>, Rejection> {
@@ -230,6 +237,7 @@ impl Scanner {
         }
         Ok(None)
     }
+    // ANCHOR_END: scan
 
     /// The rejection for a buffer that filled up before the empty line: if
     /// the request line itself has not ended, it is the target that is too
@@ -423,6 +431,7 @@ fn strip_http_scheme(target: &str) -> Option<&str> {
     })
 }
 
+// ANCHOR: check_framing
 /// The message-level rules: `Host` (RFC 9112 §3.2) and body framing
 /// (RFC 9112 §6.3), which a server must enforce even when it ignores bodies,
 /// because a proxy in front of it may frame the same bytes differently
@@ -452,6 +461,7 @@ fn check_framing(request: &Request) -> Result<(), Rejection> {
     }
     Ok(())
 }
+// ANCHOR_END: check_framing
 
 fn count_fields(request: &Request, name: &str) -> usize {
     request

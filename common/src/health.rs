@@ -3,6 +3,7 @@
 use crate::request::Request;
 use crate::response::{Response, Status};
 
+// ANCHOR: handlers
 /// `GET /health`: `200 OK` with the body `OK\n`. It touches no shared state,
 /// so its throughput measures the server itself.
 pub fn health(_request: &Request) -> Response {
@@ -18,3 +19,4 @@ pub fn health_only(request: &Request) -> Response {
         Response::plain_status(Status::NotFound)
     }
 }
+// ANCHOR_END: handlers

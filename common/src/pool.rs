@@ -28,6 +28,7 @@ use std::thread::{self, JoinHandle};
 
 use crate::log;
 
+// ANCHOR: types
 /// `workers` named threads that each take items from one bounded FIFO queue
 /// and pass them to the same handler.
 pub struct ThreadPool<T: Send + 'static> {
@@ -36,7 +37,9 @@ pub struct ThreadPool<T: Send + 'static> {
     /// One handle per worker, joined on drop.
     workers: Vec<Worker>,
 }
+// ANCHOR_END: types
 
+// ANCHOR: shared
 /// What the accepting thread and the workers share.
 struct Shared<T> {
     /// The queue. The lock is held only to push or pop, never while an item
@@ -46,6 +49,7 @@ struct Shared<T> {
     /// sleep on it instead of spinning.
     available: Condvar,
 }
+// ANCHOR_END: shared
 
 struct Queue<T> {
     /// Items waiting for a worker, oldest first.
@@ -107,6 +111,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         Ok(pool)
     }
 
+    // ANCHOR: try_submit
     /// Queues `item` for a worker, or gives it back if the queue is full.
     ///
     /// Never blocks: the caller is the accepting thread, which must stay free
@@ -126,6 +131,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         self.shared.available.notify_one();
         Ok(())
     }
+    // ANCHOR_END: try_submit
 
     /// The number of worker threads.
     pub fn workers(&self) -> usize {
@@ -139,6 +145,7 @@ impl<T: Send + 'static> ThreadPool<T> {
     }
 }
 
+// ANCHOR: drop
 impl<T: Send + 'static> Drop for ThreadPool<T> {
     fn drop(&mut self) {
         lock(&self.shared.queue).closed = true;
@@ -153,7 +160,9 @@ impl<T: Send + 'static> Drop for ThreadPool<T> {
         }
     }
 }
+// ANCHOR_END: drop
 
+// ANCHOR: work
 /// The body of a worker thread: take the oldest item, handle it without
 /// holding the lock, repeat until the pool is closed and empty.
 fn work<T>(id: usize, shared: &Shared<T>, handle: &(dyn Fn(T) + Send + Sync)) {
@@ -186,6 +195,7 @@ fn work<T>(id: usize, shared: &Shared<T>, handle: &(dyn Fn(T) + Send + Sync)) {
         }
     }
 }
+// ANCHOR_END: work
 
 /// Locks the queue. The lock is never held while user code runs, so it cannot
 /// be poisoned by a handler's panic; if it ever were, the queue itself is

@@ -39,6 +39,7 @@ pub fn parse(query: &str) -> Result<Vec<(String, String)>, QueryError> {
         .collect()
 }
 
+// ANCHOR: decode
 /// Decodes one name or value: `+` → space, `%XX` → byte XX, then UTF-8.
 fn decode(text: &str) -> Result<String, &'static str> {
     let mut bytes = Vec::with_capacity(text.len());
@@ -59,6 +60,7 @@ fn decode(text: &str) -> Result<String, &'static str> {
     }
     String::from_utf8(bytes).map_err(|_| "percent-escapes do not decode to UTF-8")
 }
+// ANCHOR_END: decode
 
 fn hex_value(digit: u8) -> Option<u8> {
     match digit {

@@ -125,6 +125,7 @@ impl Response {
         self
     }
 
+    // ANCHOR: to_bytes
     /// Serialises the response as it goes on the wire: status line, header
     /// fields, empty line, then the body unless `include_body` is false (a
     /// response to HEAD has the same header fields but no content,
@@ -152,7 +153,9 @@ impl Response {
         }
         bytes
     }
+    // ANCHOR_END: to_bytes
 
+    // ANCHOR: write_to
     /// Writes the whole response and returns the number of bytes sent.
     ///
     /// `write_all` loops until every byte is accepted by the kernel, so a
@@ -165,6 +168,7 @@ impl Response {
         out.flush()?;
         Ok(bytes.len())
     }
+    // ANCHOR_END: write_to
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ impl Router {
         self
     }
 
+    // ANCHOR: handle
     /// Answers `request` with the matching handler, or with 404 or 405.
     pub fn handle(&self, request: &Request) -> Response {
         let on_path = || {
@@ -81,6 +82,7 @@ impl Router {
         )
         .with_header("Allow", allowed.join(", "))
     }
+    // ANCHOR_END: handle
 }
 
 #[cfg(test)]

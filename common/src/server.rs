@@ -17,6 +17,7 @@ pub fn bind_or_exit(address: IpAddr, port: u16) -> TcpListener {
     or_exit(TcpListener::bind((address, port)), &what)
 }
 
+// ANCHOR: announce
 /// Prints the readiness line `listening on http://ADDR:PORT` as the first
 /// line of stdout and flushes it, then returns the bound address.
 ///
@@ -38,6 +39,7 @@ pub fn announce(listener: &TcpListener) -> SocketAddr {
     }
     address
 }
+// ANCHOR_END: announce
 
 /// Unwraps `result`, or exits with status 1 after one line naming what
 /// failed, e.g. `error: starting the worker threads: Resource temporarily
@@ -55,6 +57,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// The last time an accept error was logged, to print at most one per second.
 static LAST_ACCEPT_ERROR_LOG: Mutex<Option<Instant>> = Mutex::new(None);
 
+// ANCHOR: accept_failed
 /// Handles a failed `accept`: logs it (at most once a second) and pauses.
 ///
 /// The usual causes are running out of file descriptors (`EMFILE`) or
@@ -79,3 +82,4 @@ pub fn accept_failed(error: &io::Error) {
     drop(last);
     thread::sleep(ACCEPT_BACKOFF);
 }
+// ANCHOR_END: accept_failed

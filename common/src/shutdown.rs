@@ -40,6 +40,7 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
+    // ANCHOR: install
     /// Starts the thread that waits for SIGINT and SIGTERM.
     ///
     /// On the first signal it sets the flag and wakes the accept loop by
@@ -76,6 +77,7 @@ impl Shutdown {
         })?;
         Ok(shutdown)
     }
+    // ANCHOR_END: install
 
     /// True once SIGINT or SIGTERM has arrived.
     pub fn requested(&self) -> bool {
@@ -83,6 +85,7 @@ impl Shutdown {
     }
 }
 
+// ANCHOR: drain
 /// Waits for the pool to finish every accepted connection, at most
 /// `timeout`; returns the process exit status.
 ///
@@ -119,6 +122,7 @@ pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, timeout:
     let _ = finished.recv_timeout(KILL_GRACE);
     1
 }
+// ANCHOR_END: drain
 
 /// The address to connect to in order to reach a listener bound to
 /// `address`: the same port on loopback when it listens on every interface.

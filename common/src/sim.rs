@@ -48,6 +48,7 @@ impl ParamError {
     }
 }
 
+// ANCHOR: parse_params
 /// Parses and validates the raw query string of a `/run-cache-sim` request.
 ///
 /// # Errors
@@ -99,6 +100,7 @@ pub fn parse_params(query: Option<&str>) -> Result<SimParams, ParamError> {
         },
     })
 }
+// ANCHOR_END: parse_params
 
 /// The entry of `allowed` equal to `value`, exactly (case-sensitive).
 fn one_of(name: &str, value: &str, allowed: &[&'static str]) -> Result<&'static str, ParamError> {

@@ -98,6 +98,7 @@ impl Arc {
         }
     }
 
+    // ANCHOR: replace
     /// The paper's REPLACE(x, p): evict the LRU key of T1 into B1 if T1 is
     /// over its target (or at it, when the request is a B2 ghost hit),
     /// otherwise the LRU key of T2 into B2.
@@ -114,6 +115,7 @@ impl Arc {
             self.place[victim as usize] = Place::B2;
         }
     }
+    // ANCHOR_END: replace
 
     /// Take the LRU key out of `list` and out of ARC altogether (no ghost).
     fn discard_lru(list: &mut List, links: &mut Links, place: &mut [Place]) {
@@ -123,6 +125,7 @@ impl Arc {
     }
 }
 
+// ANCHOR: access
 impl Policy for Arc {
     fn access(&mut self, key: u32) -> bool {
         let c = self.capacity;
@@ -192,3 +195,4 @@ impl Policy for Arc {
         }
     }
 }
+// ANCHOR_END: access

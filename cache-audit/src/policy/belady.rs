@@ -126,6 +126,7 @@ impl Belady {
     }
 }
 
+// ANCHOR: next_uses
 /// For each position i of `keys`, the position of the next request for
 /// `keys[i]`, or [`NEVER`]. One backward pass remembering, for every key, the
 /// position where it was last seen (that is, next seen going forward).
@@ -139,7 +140,9 @@ fn next_uses(keys: &[u32], key_count: usize) -> Vec<u32> {
     }
     next_use
 }
+// ANCHOR_END: next_uses
 
+// ANCHOR: access
 impl Policy for Belady {
     fn access(&mut self, key: u32) -> bool {
         let next = self.next_use.get(self.position).copied().unwrap_or(NEVER);
@@ -171,6 +174,7 @@ impl Policy for Belady {
         false
     }
 }
+// ANCHOR_END: access
 
 #[cfg(test)]
 mod tests {

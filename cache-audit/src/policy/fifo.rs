@@ -38,6 +38,7 @@ impl Fifo {
     }
 }
 
+// ANCHOR: access
 impl Policy for Fifo {
     fn access(&mut self, key: u32) -> bool {
         if self.cached[key as usize] {
@@ -56,3 +57,4 @@ impl Policy for Fifo {
         false
     }
 }
+// ANCHOR_END: access

@@ -136,6 +136,7 @@ impl Lfu {
     }
 }
 
+// ANCHOR: access
 impl Policy for Lfu {
     fn access(&mut self, key: u32) -> bool {
         let current = self.bucket_of[key as usize];
@@ -180,3 +181,4 @@ impl Policy for Lfu {
         false
     }
 }
+// ANCHOR_END: access

@@ -37,6 +37,7 @@ impl Lru {
     }
 }
 
+// ANCHOR: access
 impl Policy for Lru {
     fn access(&mut self, key: u32) -> bool {
         if self.cached[key as usize] {
@@ -56,3 +57,4 @@ impl Policy for Lru {
         false
     }
 }
+// ANCHOR_END: access

@@ -30,6 +30,7 @@ use std::str::FromStr;
 
 use crate::trace::Trace;
 
+// ANCHOR: policy_trait
 /// A cache replacement policy: it sees one request at a time and decides
 /// whether the key was cached (a hit) and what to evict on a miss.
 pub trait Policy {
@@ -38,6 +39,7 @@ pub trait Policy {
     /// key is inserted, after evicting one key if the cache is full.
     fn access(&mut self, key: u32) -> bool;
 }
+// ANCHOR_END: policy_trait
 
 /// The policies the simulator offers, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
