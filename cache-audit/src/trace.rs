@@ -20,9 +20,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
+use std::fs;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::io::{self, BufRead, BufReader};
+use std::io;
 use std::path::Path;
 
 /// Most requests a trace may have: positions must fit in a `u32` below
@@ -54,7 +54,7 @@ impl Trace {
         assert!(keys.len() <= MAX_REQUESTS, "trace too long");
         Trace {
             keys,
-            distinct_keys: interner.ids.len(),
+            distinct_keys: interner.len(),
         }
     }
 
@@ -105,50 +105,49 @@ impl From<io::Error> for TraceError {
 
 /// Load the trace file at `path`.
 ///
+/// The file is read whole, then parsed: one pass over a byte slice is several
+/// times faster than reading it line by line, and the file (about 7 bytes per
+/// request) is of the same order as the 4 bytes per request the trace keeps.
+///
 /// # Errors
 /// [`TraceError::Io`] if the file cannot be opened or read,
 /// [`TraceError::Malformed`] for the first bad line, [`TraceError::TooLong`].
 pub fn load(path: &Path) -> Result<Trace, TraceError> {
-    let file = File::open(path)?;
-    parse(BufReader::with_capacity(1 << 16, file))
+    parse(&fs::read(path)?)
 }
 
-/// Read a trace from `reader` (see the module documentation for the format).
+/// Parse the bytes of a trace file (see the module documentation).
 ///
 /// # Errors
-/// As [`load`].
-pub fn parse<R: BufRead>(mut reader: R) -> Result<Trace, TraceError> {
+/// As [`load`], except for I/O.
+pub fn parse(bytes: &[u8]) -> Result<Trace, TraceError> {
     let mut interner = Interner::default();
     let mut keys = Vec::new();
-    let mut line = Vec::new();
-    let mut line_number = 0u64;
-    loop {
-        line.clear();
-        // Bytes, not `String`: a key need not be UTF-8, and skipping the
-        // UTF-8 check makes loading faster.
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        line_number += 1;
-        match parse_line(&line) {
-            Line::Skip => {}
-            Line::Request(key) => {
-                if keys.len() >= MAX_REQUESTS {
-                    return Err(TraceError::TooLong);
+    // A final line without `\n` is still a line; a final `\n` does not start
+    // a new one.
+    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if !bytes.is_empty() {
+        for (index, line) in bytes.split(|&byte| byte == b'\n').enumerate() {
+            match parse_line(line) {
+                Line::Skip => {}
+                Line::Request(key) => {
+                    if keys.len() >= MAX_REQUESTS {
+                        return Err(TraceError::TooLong);
+                    }
+                    keys.push(interner.id(key));
                 }
-                keys.push(interner.id(key));
-            }
-            Line::Malformed => {
-                return Err(TraceError::Malformed {
-                    line: line_number,
-                    text: excerpt(&line),
-                });
+                Line::Malformed => {
+                    return Err(TraceError::Malformed {
+                        line: index as u64 + 1,
+                        text: excerpt(line),
+                    });
+                }
             }
         }
     }
     Ok(Trace {
         keys,
-        distinct_keys: interner.ids.len(),
+        distinct_keys: interner.len(),
     })
 }
 
@@ -191,9 +190,54 @@ fn excerpt(line: &[u8]) -> String {
 }
 
 /// Gives each distinct key the next free id.
+///
+/// Keys shorter than 16 bytes (in practice nearly all: ids, block numbers,
+/// short names) are packed into a `u128` together with their length, so the
+/// table stores them inline: no allocation per key, and a lookup compares
+/// two integers instead of following a pointer to compare bytes. Longer keys
+/// are stored as boxed byte strings.
 #[derive(Debug, Default)]
 struct Interner {
-    ids: HashMap<Box<[u8]>, u32, BuildHasherDefault<KeyHasher>>,
+    /// Ids of keys shorter than 16 bytes, by [`pack`]ed key.
+    short: HashMap<u128, u32, BuildHasherDefault<KeyHasher>>,
+    /// Ids of keys of 16 bytes or more.
+    long: HashMap<Box<[u8]>, u32, BuildHasherDefault<KeyHasher>>,
+}
+
+impl Interner {
+    /// The id of `key`, assigning a new one on first sight.
+    fn id(&mut self, key: &[u8]) -> u32 {
+        // At most one new key per request, and requests are capped below
+        // u32::MAX, so a new id fits.
+        let next_id = self.len() as u32;
+        match pack(key) {
+            Some(packed) => *self.short.entry(packed).or_insert(next_id),
+            None => {
+                if let Some(&id) = self.long.get(key) {
+                    return id;
+                }
+                self.long.insert(key.into(), next_id);
+                next_id
+            }
+        }
+    }
+
+    /// Number of distinct keys seen.
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+}
+
+/// A key shorter than 16 bytes as one integer: its bytes, zero-padded, with
+/// the length in the last byte, so that `a` and `a\0` stay distinct.
+fn pack(key: &[u8]) -> Option<u128> {
+    if key.len() >= 16 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..key.len()].copy_from_slice(key);
+    bytes[15] = key.len() as u8;
+    Some(u128::from_le_bytes(bytes))
 }
 
 /// A fast, non-cryptographic hash for keys (the multiply-rotate scheme of
@@ -240,26 +284,19 @@ impl Hasher for KeyHasher {
     }
 }
 
-impl Interner {
-    /// The id of `key`, assigning a new one on first sight.
-    fn id(&mut self, key: &[u8]) -> u32 {
-        if let Some(&id) = self.ids.get(key) {
-            return id;
-        }
-        // At most one new key per request, and requests are capped below
-        // u32::MAX, so the id fits.
-        let id = self.ids.len() as u32;
-        self.ids.insert(key.into(), id);
-        id
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<Trace, TraceError> {
         parse(text.as_bytes())
+    }
+
+    #[test]
+    fn last_line_needs_no_newline() {
+        assert_eq!(parse_str("R 1\nR 2").unwrap().keys, [0, 1]);
+        assert_eq!(parse_str("R 1\nR 2\n").unwrap().keys, [0, 1]);
+        assert_eq!(parse_str("\n").unwrap(), Trace::default());
     }
 
     #[test]
@@ -312,8 +349,20 @@ mod tests {
 
     #[test]
     fn keys_may_be_any_bytes() {
-        let trace = parse(&b"R \xff\xfe\nR k\xc3\xa9\nR \xff\xfe\n"[..]).unwrap();
+        let trace = parse(b"R \xff\xfe\nR k\xc3\xa9\nR \xff\xfe\n").unwrap();
         assert_eq!(trace.keys, [0, 1, 0]);
+    }
+
+    #[test]
+    fn short_and_long_keys_are_told_apart() {
+        let long = "k".repeat(16);
+        let text = format!(
+            "R a\nR a\0\nR {long}\nR a\nR {long}\nR {}\n",
+            "k".repeat(15)
+        );
+        let trace = parse_str(&text).unwrap();
+        assert_eq!(trace.keys, [0, 1, 2, 0, 2, 3]);
+        assert_eq!(trace.distinct_keys, 4);
     }
 
     #[test]
