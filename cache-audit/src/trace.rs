@@ -123,25 +123,22 @@ pub fn load(path: &Path) -> Result<Trace, TraceError> {
 pub fn parse(bytes: &[u8]) -> Result<Trace, TraceError> {
     let mut interner = Interner::default();
     let mut keys = Vec::new();
-    // A final line without `\n` is still a line; a final `\n` does not start
-    // a new one.
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    if !bytes.is_empty() {
-        for (index, line) in bytes.split(|&byte| byte == b'\n').enumerate() {
-            match parse_line(line) {
-                Line::Skip => {}
-                Line::Request(key) => {
-                    if keys.len() >= MAX_REQUESTS {
-                        return Err(TraceError::TooLong);
-                    }
-                    keys.push(interner.id(key));
+    // After a final `\n`, `split` yields one more, empty, line: it is blank,
+    // so it is skipped like any other.
+    for (index, line) in bytes.split(|&byte| byte == b'\n').enumerate() {
+        match parse_line(line) {
+            Line::Skip => {}
+            Line::Request(key) => {
+                if keys.len() >= MAX_REQUESTS {
+                    return Err(TraceError::TooLong);
                 }
-                Line::Malformed => {
-                    return Err(TraceError::Malformed {
-                        line: index as u64 + 1,
-                        text: excerpt(line),
-                    });
-                }
+                keys.push(interner.id(key));
+            }
+            Line::Malformed => {
+                return Err(TraceError::Malformed {
+                    line: index as u64 + 1,
+                    text: excerpt(line),
+                });
             }
         }
     }
@@ -163,18 +160,21 @@ enum Line<'a> {
 }
 
 fn parse_line(line: &[u8]) -> Line<'_> {
-    // `\r` is ASCII whitespace, so splitting on whitespace also accepts CRLF.
-    let mut fields = line
-        .split(|byte| byte.is_ascii_whitespace())
-        .filter(|field| !field.is_empty());
-    match fields.next() {
-        None => Line::Skip,
-        Some(first) if first.starts_with(b"#") => Line::Skip,
-        Some(b"R" | b"W") => match (fields.next(), fields.next()) {
-            (Some(key), None) => Line::Request(key),
-            _ => Line::Malformed,
-        },
-        Some(_) => Line::Malformed,
+    // Trimming ASCII whitespace also drops the `\r` of a CRLF line ending.
+    match line.trim_ascii() {
+        [] | [b'#', ..] => Line::Skip,
+        [b'R' | b'W', rest @ ..] => {
+            // Whitespace must separate the operation from the key, and the
+            // key is a single word.
+            let key = rest.trim_ascii_start();
+            let separated = key.len() < rest.len();
+            if separated && !key.is_empty() && !key.iter().any(u8::is_ascii_whitespace) {
+                Line::Request(key)
+            } else {
+                Line::Malformed
+            }
+        }
+        _ => Line::Malformed,
     }
 }
 
@@ -328,6 +328,8 @@ mod tests {
             ("r 1\n", 1),
             ("1\n", 1),
             ("RR 1\n", 1),
+            ("R1\n", 1),
+            ("W\t\n", 1),
         ] {
             match parse_str(text) {
                 Err(TraceError::Malformed { line: found, .. }) => {
