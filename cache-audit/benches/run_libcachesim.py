@@ -11,13 +11,12 @@ Prints one CSV line per policy and cache size:
 
     policy,cache_size,seconds,hits,requests
 
-`seconds` is the median over REPEATS runs of opening the trace reader plus
+`seconds` is the best (shortest) of REPEATS runs of opening the trace reader plus
 `process_trace` (reading, parsing and simulating the whole trace), excluding
 the interpreter's start-up and the import. `hits` is derived from the miss
 ratio that `process_trace` returns.
 """
 
-import statistics
 import sys
 import time
 
@@ -44,7 +43,7 @@ def main():
     for size in sizes:
         for name, policy in POLICIES:
             runs = [run_once(path, policy, size) for _ in range(repeats)]
-            seconds = statistics.median(t for t, _ in runs)
+            seconds = min(t for t, _ in runs)
             hits = round((1.0 - runs[0][1]) * requests)
             print(f"{name},{size},{seconds:.4f},{hits},{requests}", flush=True)
 
