@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::Parser;
 use conformance::Target;
@@ -83,10 +83,8 @@ fn main() -> ExitCode {
     });
 
     let began = Instant::now();
-    let outcomes = run_all(&selected, &target, jobs.max(1));
     let (mut passed, mut failed) = (0, 0);
-    let mut stdout = std::io::stdout().lock();
-    for (case, outcome) in outcomes {
+    run_all(&selected, &target, jobs.max(1), |case, outcome| {
         let name = case.full_name();
         let line = match outcome {
             Outcome::Passed => {
@@ -100,10 +98,11 @@ fn main() -> ExitCode {
             }
             Outcome::Skipped(why) => format!("skip {name} ({why})"),
         };
+        let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
-    }
-    let _ = writeln!(
-        stdout,
+        let _ = stdout.flush();
+    });
+    println!(
         "\n(graded as stage {} in {:.1} s)\n{passed} passed, {failed} failed",
         cli.stage,
         began.elapsed().as_secs_f64()
@@ -123,69 +122,52 @@ fn default_cache_audit() -> PathBuf {
     }
 }
 
-/// Runs the applicable cases on `jobs` threads and prints progress; returns every case with its
-/// outcome, in list order.
+/// Runs the selected cases on `jobs` threads and calls `report` for each, in list order, as soon
+/// as it and every case before it have finished.
 fn run_all(
     selected: &[&'static Case],
     target: &Arc<Target>,
     jobs: usize,
-) -> Vec<(&'static Case, Outcome)> {
+    mut report: impl FnMut(&Case, Outcome),
+) {
     let stage = target.stage;
     let next = Arc::new(AtomicUsize::new(0));
-    let (sender, receiver) = mpsc::channel();
     let work: Arc<Vec<&'static Case>> = Arc::new(selected.to_vec());
-    let workers: Vec<_> = (0..jobs)
-        .map(|_| {
-            let (next, work, target, sender) =
-                (next.clone(), work.clone(), target.clone(), sender.clone());
-            thread::spawn(move || {
-                loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(case) = work.get(index) else { break };
-                    let outcome = match case.applies_to(stage) {
-                        Applies::Yes => match cases::run_case(case, &target) {
-                            Ok(()) => Outcome::Passed,
-                            Err(reason) => Outcome::Failed(reason),
-                        },
-                        Applies::NotYet => {
-                            Outcome::Skipped(format!("stage {:02} brings it", case.since))
-                        }
-                        Applies::Never => {
-                            Outcome::Skipped(format!("stage {:02} only", case.stage()))
-                        }
-                    };
-                    if sender.send((index, outcome)).is_err() {
-                        break;
+    let (sender, receiver) = mpsc::channel();
+    for _ in 0..jobs {
+        let (next, work, target, sender) =
+            (next.clone(), work.clone(), target.clone(), sender.clone());
+        thread::spawn(move || {
+            loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(case) = work.get(index) else { break };
+                let outcome = match case.applies_to(stage) {
+                    // `run_case` catches panics, so every case reports back.
+                    Applies::Yes => match cases::run_case(case, &target) {
+                        Ok(()) => Outcome::Passed,
+                        Err(reason) => Outcome::Failed(reason),
+                    },
+                    Applies::NotYet => {
+                        Outcome::Skipped(format!("stage {:02} brings it", case.since))
                     }
+                    Applies::Never => Outcome::Skipped(format!("stage {:02} only", case.stage())),
+                };
+                if sender.send((index, outcome)).is_err() {
+                    break;
                 }
-            })
-        })
-        .collect();
+            }
+        });
+    }
     drop(sender);
 
-    let mut outcomes: Vec<Option<Outcome>> = selected.iter().map(|_| None).collect();
-    let mut done = 0;
-    while done < selected.len() {
-        match receiver.recv_timeout(Duration::from_secs(120)) {
-            Ok((index, outcome)) => {
-                outcomes[index] = Some(outcome);
-                done += 1;
-            }
-            // A worker died (it cannot: run_case catches panics) or a case hangs far past
-            // every bound it sets; report what is missing rather than wait forever.
-            Err(_) => break,
+    // Outcomes arrive in completion order; hold each until all earlier cases are reported.
+    let mut finished: Vec<Option<Outcome>> = selected.iter().map(|_| None).collect();
+    let mut reported = 0;
+    for (index, outcome) in receiver {
+        finished[index] = Some(outcome);
+        while let Some(outcome) = finished.get_mut(reported).and_then(Option::take) {
+            report(selected[reported], outcome);
+            reported += 1;
         }
     }
-    for worker in workers {
-        let _ = worker.join();
-    }
-    selected
-        .iter()
-        .zip(outcomes)
-        .map(|(case, outcome)| {
-            let outcome =
-                outcome.unwrap_or_else(|| Outcome::Failed("the case never finished".to_string()));
-            (*case, outcome)
-        })
-        .collect()
 }
