@@ -331,3 +331,64 @@ pub(crate) fn expect_health(addr: std::net::SocketAddr) -> Result<(), String> {
         .expect_status(200)
         .map_err(|e| format!("/health afterwards: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_are_unique() {
+        let mut seen = HashSet::new();
+        for case in ALL {
+            assert!(
+                seen.insert(case.full_name()),
+                "duplicate case {}",
+                case.full_name()
+            );
+        }
+    }
+
+    #[test]
+    fn stages_are_valid_and_in_order() {
+        let mut previous = 1;
+        for case in ALL {
+            assert!(
+                (1..=6).contains(&case.stage()),
+                "{}: no such stage",
+                case.name
+            );
+            assert!(
+                case.stage() >= previous,
+                "{} is out of stage order",
+                case.name
+            );
+            previous = case.stage();
+        }
+    }
+
+    #[test]
+    fn limitation_cases_apply_to_their_stage_alone() {
+        let case = limitation("x", 2, |_| Ok(()));
+        assert_eq!(case.full_name(), "s02::x");
+        assert_eq!(case.applies_to(1), Applies::Never);
+        assert_eq!(case.applies_to(2), Applies::Yes);
+        assert_eq!(case.applies_to(3), Applies::Never);
+    }
+
+    #[test]
+    fn later_cases_are_not_yet_and_earlier_ones_apply() {
+        let case = case("x", 4, |_| Ok(()));
+        assert_eq!(case.applies_to(3), Applies::NotYet);
+        assert_eq!(case.applies_to(4), Applies::Yes);
+        assert_eq!(case.applies_to(6), Applies::Yes);
+    }
+
+    #[test]
+    fn a_panicking_case_is_a_failure() {
+        let target = Target::new(1, Vec::new(), "ca".into(), "traces".into());
+        let case = case("x", 1, |_| panic!("boom"));
+        let error = run_case(&case, &target).expect_err("a panic fails the case");
+        assert!(error.contains("boom"), "{error}");
+    }
+}
