@@ -23,7 +23,6 @@ pub mod synthetic;
 pub mod trace;
 
 use std::fmt;
-use std::time::{Duration, Instant};
 
 pub use policy::{Policy, PolicyKind, UnknownPolicy};
 pub use trace::Trace;
@@ -54,14 +53,6 @@ impl Outcome {
 /// Replay `trace` through `policy` built for a cache of `capacity` keys.
 pub fn simulate(policy: PolicyKind, capacity: u64, trace: &Trace) -> Outcome {
     replay(policy.build(capacity, trace).as_mut(), &trace.keys)
-}
-
-/// [`simulate`], also measuring its wall-clock time (building the policy
-/// included: for OPT that is the pass that precomputes next uses).
-pub fn simulate_timed(policy: PolicyKind, capacity: u64, trace: &Trace) -> (Outcome, Duration) {
-    let start = Instant::now();
-    let outcome = simulate(policy, capacity, trace);
-    (outcome, start.elapsed())
 }
 
 // ANCHOR: replay
