@@ -88,203 +88,95 @@ const fn limitation(name: &'static str, only: u8, run: CaseFn) -> Case {
     }
 }
 
-/// Every case, in the order stages bring them (like codecrafters' `tester_definition.go`).
+/// `since!(N, module::function)`: a case every stage from N on must pass.
+macro_rules! since {
+    ($stage:literal, $module:ident :: $function:ident) => {
+        case(stringify!($function), $stage, $module::$function)
+    };
+}
+
+/// `only!(N, module::function)`: a case showing a documented limitation of stage N alone.
+macro_rules! only {
+    ($stage:literal, $module:ident :: $function:ident) => {
+        limitation(stringify!($function), $stage, $module::$function)
+    };
+}
+
+/// Every case, in the order stages bring them (like codecrafters' `tester_definition.go`):
+/// `since!(N, module::function)` is a case every stage from N on must pass, `only!(N, …)` shows a
+/// limitation of stage N alone. A case is named after its function.
 pub const ALL: &[Case] = &[
     // Stage 01: one connection at a time, the HTTP rules every stage keeps.
-    case("health_ok", 1, basic::health_ok),
-    case("unknown_path_404", 1, basic::unknown_path_404),
-    case("http10_without_host_ok", 1, basic::http10_without_host_ok),
-    case("bare_lf_line_endings_ok", 1, basic::bare_lf_line_endings_ok),
-    case("absolute_form_target_ok", 1, basic::absolute_form_target_ok),
-    case("dribbled_request_ok", 1, basic::dribbled_request_ok),
-    case(
-        "pipelined_requests_first_answered",
-        1,
-        basic::pipelined_requests_first_answered,
-    ),
-    case("empty_request_line_400", 1, parsing::empty_request_line_400),
-    case(
-        "garbage_request_line_400",
-        1,
-        parsing::garbage_request_line_400,
-    ),
-    case(
-        "request_line_without_target_400",
-        1,
-        parsing::request_line_without_target_400,
-    ),
-    case("space_before_colon_400", 1, parsing::space_before_colon_400),
-    case("obs_fold_400", 1, parsing::obs_fold_400),
-    case("nul_in_field_value_400", 1, parsing::nul_in_field_value_400),
-    case("http_9_9_505", 1, parsing::http_9_9_505),
-    case("http_2_0_505", 1, parsing::http_2_0_505),
-    case(
-        "http11_without_host_400",
-        1,
-        parsing::http11_without_host_400,
-    ),
-    case("two_host_fields_400", 1, parsing::two_host_fields_400),
-    case(
-        "content_length_with_transfer_encoding_400",
-        1,
-        parsing::content_length_with_transfer_encoding_400,
-    ),
-    case(
-        "two_different_content_lengths_400",
-        1,
-        parsing::two_different_content_lengths_400,
-    ),
-    case("head_of_8191_bytes_ok", 1, limits::head_of_8191_bytes_ok),
-    case("head_of_8192_bytes_ok", 1, limits::head_of_8192_bytes_ok),
-    case("head_of_8193_bytes_431", 1, limits::head_of_8193_bytes_431),
-    case(
-        "hundred_header_fields_ok",
-        1,
-        limits::hundred_header_fields_ok,
-    ),
-    case(
-        "hundred_and_one_header_fields_431",
-        1,
-        limits::hundred_and_one_header_fields_431,
-    ),
-    case(
-        "target_of_4096_bytes_not_414",
-        1,
-        limits::target_of_4096_bytes_not_414,
-    ),
-    case(
-        "target_of_4097_bytes_414",
-        1,
-        limits::target_of_4097_bytes_414,
-    ),
-    case("silent_client_408", 1, robustness::silent_client_408),
-    case("slow_head_408", 1, robustness::slow_head_408),
-    case(
-        "unread_body_discarded_before_close",
-        1,
-        robustness::unread_body_discarded_before_close,
-    ),
-    case(
-        "closed_connections_tolerated",
-        1,
-        robustness::closed_connections_tolerated,
-    ),
-    case(
-        "reset_connections_tolerated",
-        1,
-        robustness::reset_connections_tolerated,
-    ),
-    case(
-        "endless_head_431_bounded_memory",
-        1,
-        robustness::endless_head_431_bounded_memory,
-    ),
-    limitation(
-        "idle_client_blocks_others",
-        1,
-        concurrency::idle_client_blocks_others,
-    ),
+    since!(1, basic::health_ok),
+    since!(1, basic::unknown_path_404),
+    since!(1, basic::http10_without_host_ok),
+    since!(1, basic::bare_lf_line_endings_ok),
+    since!(1, basic::absolute_form_target_ok),
+    since!(1, basic::dribbled_request_ok),
+    since!(1, basic::pipelined_requests_first_answered),
+    since!(1, parsing::empty_request_line_400),
+    since!(1, parsing::garbage_request_line_400),
+    since!(1, parsing::request_line_without_target_400),
+    since!(1, parsing::space_before_colon_400),
+    since!(1, parsing::obs_fold_400),
+    since!(1, parsing::nul_in_field_value_400),
+    since!(1, parsing::http_9_9_505),
+    since!(1, parsing::http_2_0_505),
+    since!(1, parsing::http11_without_host_400),
+    since!(1, parsing::two_host_fields_400),
+    since!(1, parsing::content_length_with_transfer_encoding_400),
+    since!(1, parsing::two_different_content_lengths_400),
+    since!(1, limits::head_of_8191_bytes_ok),
+    since!(1, limits::head_of_8192_bytes_ok),
+    since!(1, limits::head_of_8193_bytes_431),
+    since!(1, limits::hundred_header_fields_ok),
+    since!(1, limits::hundred_and_one_header_fields_431),
+    since!(1, limits::target_of_4096_bytes_not_414),
+    since!(1, limits::target_of_4097_bytes_414),
+    since!(1, robustness::silent_client_408),
+    since!(1, robustness::slow_head_408),
+    since!(1, robustness::unread_body_discarded_before_close),
+    since!(1, robustness::closed_connections_tolerated),
+    since!(1, robustness::reset_connections_tolerated),
+    since!(1, robustness::endless_head_431_bounded_memory),
+    only!(1, concurrency::idle_client_blocks_others),
     // Stage 02: a thread per connection.
-    case(
-        "idle_client_does_not_block_others",
-        2,
-        concurrency::idle_client_does_not_block_others,
-    ),
-    limitation(
-        "threads_grow_with_connections",
-        2,
-        concurrency::threads_grow_with_connections,
-    ),
+    since!(2, concurrency::idle_client_does_not_block_others),
+    only!(2, concurrency::threads_grow_with_connections),
     // Stage 03: a fixed pool and a bounded queue.
-    case(
-        "threads_bounded_by_pool",
-        3,
-        concurrency::threads_bounded_by_pool,
-    ),
-    case("full_queue_503", 3, concurrency::full_queue_503),
+    since!(3, concurrency::threads_bounded_by_pool),
+    since!(3, concurrency::full_queue_503),
     // Stage 04: routing, HEAD, 405, /run-cache-sim validation.
-    case("post_health_405", 4, routing::post_health_405),
-    case(
-        "delete_run_cache_sim_405",
-        4,
-        routing::delete_run_cache_sim_405,
-    ),
-    case("unknown_method_405", 4, routing::unknown_method_405),
-    case("head_has_no_body", 4, routing::head_has_no_body),
-    case("sim_missing_policy_400", 4, routing::sim_missing_policy_400),
-    case("sim_unknown_policy_400", 4, routing::sim_unknown_policy_400),
-    case("sim_unknown_trace_400", 4, routing::sim_unknown_trace_400),
-    case("sim_bad_cache_size_400", 4, routing::sim_bad_cache_size_400),
-    case(
-        "sim_repeated_parameter_400",
-        4,
-        routing::sim_repeated_parameter_400,
-    ),
-    case(
-        "sim_unknown_parameter_400",
-        4,
-        routing::sim_unknown_parameter_400,
-    ),
-    case(
-        "sim_malformed_escape_400",
-        4,
-        routing::sim_malformed_escape_400,
-    ),
-    case(
-        "sim_percent_encoded_value_accepted",
-        4,
-        routing::sim_percent_encoded_value_accepted,
-    ),
-    limitation("sim_valid_request_501", 4, routing::sim_valid_request_501),
+    since!(4, routing::post_health_405),
+    since!(4, routing::delete_run_cache_sim_405),
+    since!(4, routing::unknown_method_405),
+    since!(4, routing::head_has_no_body),
+    since!(4, routing::sim_missing_policy_400),
+    since!(4, routing::sim_unknown_policy_400),
+    since!(4, routing::sim_unknown_trace_400),
+    since!(4, routing::sim_bad_cache_size_400),
+    since!(4, routing::sim_repeated_parameter_400),
+    since!(4, routing::sim_unknown_parameter_400),
+    since!(4, routing::sim_malformed_escape_400),
+    since!(4, routing::sim_percent_encoded_value_accepted),
+    only!(4, routing::sim_valid_request_501),
     // Stage 05: /run-cache-sim runs the simulator as a child process.
-    case("sim_lru_default_ok", 5, backend::sim_lru_default_ok),
-    case("sim_arc_hot_cold_ok", 5, backend::sim_arc_hot_cold_ok),
-    case("sim_matches_golden", 5, backend::sim_matches_golden),
-    case(
-        "backend_exit_status_500",
-        5,
-        backend::backend_exit_status_500,
-    ),
-    case("backend_garbage_500", 5, backend::backend_garbage_500),
-    case("backend_silent_500", 5, backend::backend_silent_500),
-    case("backend_timeout_504", 5, backend::backend_timeout_504),
-    case(
-        "backend_chatty_stderr_ok",
-        5,
-        backend::backend_chatty_stderr_ok,
-    ),
-    case(
-        "backend_inherits_no_socket",
-        5,
-        backend::backend_inherits_no_socket,
-    ),
-    case(
-        "missing_cache_audit_exit_2",
-        5,
-        backend::missing_cache_audit_exit_2,
-    ),
-    case(
-        "missing_traces_dir_exit_2",
-        5,
-        backend::missing_traces_dir_exit_2,
-    ),
+    since!(5, backend::sim_lru_default_ok),
+    since!(5, backend::sim_arc_hot_cold_ok),
+    since!(5, backend::sim_matches_golden),
+    since!(5, backend::backend_exit_status_500),
+    since!(5, backend::backend_garbage_500),
+    since!(5, backend::backend_silent_500),
+    since!(5, backend::backend_timeout_504),
+    since!(5, backend::backend_chatty_stderr_ok),
+    since!(5, backend::backend_inherits_no_socket),
+    since!(5, backend::missing_cache_audit_exit_2),
+    since!(5, backend::missing_traces_dir_exit_2),
     // Stage 06: graceful shutdown.
-    case(
-        "sigterm_drains_in_flight",
-        6,
-        shutdown::sigterm_drains_in_flight,
-    ),
-    case(
-        "sigint_drains_in_flight",
-        6,
-        shutdown::sigint_drains_in_flight,
-    ),
-    case("sigterm_idle_exits_0", 6, shutdown::sigterm_idle_exits_0),
-    case(
-        "drain_timeout_kills_backend",
-        6,
-        shutdown::drain_timeout_kills_backend,
-    ),
+    since!(6, shutdown::sigterm_drains_in_flight),
+    since!(6, shutdown::sigint_drains_in_flight),
+    since!(6, shutdown::sigterm_idle_exits_0),
+    since!(6, shutdown::drain_timeout_kills_backend),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending
