@@ -48,7 +48,8 @@ impl Connection {
     }
 
     /// Waits at most `bound` for the server to send something or close the connection, without
-    /// consuming it. `Ok(false)` means the server stayed silent for the whole bound.
+    /// consuming it. `Ok(false)` means the server stayed silent for the whole bound, which
+    /// must not be zero (use [`Connection::has_answered`] to check without waiting).
     pub fn answers_within(&self, bound: Duration) -> Result<bool, String> {
         self.stream
             .set_read_timeout(Some(bound))
