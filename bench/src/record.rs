@@ -1,0 +1,150 @@
+//! The circumstances of a benchmark run — command, date, machine, commit,
+//! load average — written next to the results, because a number without
+//! them cannot be checked or reproduced.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::SystemTime;
+
+/// The 1-, 5- and 15-minute load averages as `/proc/loadavg` prints them,
+/// e.g. `0.12 0.30 0.41`; `unknown` if it cannot be read.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| parse_load_average(&text))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The first three fields of `/proc/loadavg`.
+pub fn parse_load_average(text: &str) -> String {
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The 1-minute load average, if it can be read.
+pub fn load_average_1min() -> Option<f64> {
+    load_average().split_whitespace().next()?.parse().ok()
+}
+
+/// `model name` of the first CPU in `/proc/cpuinfo`.
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                (key.trim() == "model name").then(|| value.trim().to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// `MemTotal` of `/proc/meminfo`, in GiB.
+fn memory_gib() -> Option<f64> {
+    let text = fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib / 1024.0 / 1024.0)
+}
+
+/// The commit checked out in `dir`, with `(uncommitted changes)` when
+/// tracked files differ from it; `unknown` without git.
+fn git_commit(dir: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(commit) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
+            Some(changes) if !changes.is_empty() => format!("{commit} (uncommitted changes)"),
+            _ => commit,
+        },
+        None => "unknown".to_owned(),
+    }
+}
+
+/// What happened around a run, for [`write_readme`].
+pub struct Circumstances {
+    /// The command line, as typed.
+    pub command: String,
+    /// `/proc/loadavg` before the first run.
+    pub load_before: String,
+    /// `/proc/loadavg` after the last run.
+    pub load_after: String,
+    /// The checkout, to ask git for the commit.
+    pub workspace: std::path::PathBuf,
+    /// Total time of the benchmark, in seconds.
+    pub elapsed_s: f64,
+    /// Scenarios run, for the list of files.
+    pub scenarios: Vec<&'static str>,
+}
+
+/// Writes `README.md` in `out`: the command, the date, the machine, the
+/// commit, the load average before and after, and which file is which.
+///
+/// # Errors
+/// The message of a failed write.
+pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
+    let memory = memory_gib().map_or_else(|| "unknown".to_owned(), |gib| format!("{gib:.0} GiB"));
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned());
+    let mut files =
+        String::from("- `results.csv`: every run, raw numbers (µs, KiB, % of one core)\n");
+    for scenario in &circumstances.scenarios {
+        files.push_str(&format!(
+            "- `{scenario}.md`, `{scenario}.svg`: the {scenario} table and chart\n"
+        ));
+    }
+    let text = format!(
+        "# Measurements\n\n\
+         Written by the benchmark (`bench/`); do not edit by hand, run it again.\n\n\
+         - Command: `{command}`\n\
+         - Date: {date}\n\
+         - Machine: {cores} cores ({cpu}), {memory} of memory, Linux {kernel}\n\
+         - Commit: {commit}\n\
+         - Load average (1, 5, 15 min) before: {before}; after: {after}\n\
+         - Duration of the whole benchmark: {elapsed:.0} s\n\n\
+         The servers ran with `--quiet` (no access log: we measure the server, not the \
+         terminal), on the same machine as the load generator, which competes with them \
+         for the same cores.\n\n\
+         {files}",
+        command = circumstances.command,
+        date = common::date::http_date(SystemTime::now()),
+        cpu = cpu_model(),
+        commit = git_commit(&circumstances.workspace),
+        before = circumstances.load_before,
+        after = circumstances.load_after,
+        elapsed = circumstances.elapsed_s,
+    );
+    let path = out.join("README.md");
+    fs::write(&path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_average_fields() {
+        assert_eq!(
+            parse_load_average("0.42 0.30 0.25 1/87 25891\n"),
+            "0.42 0.30 0.25"
+        );
+        assert!(load_average_1min().is_some());
+    }
+}

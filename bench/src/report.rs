@@ -1,0 +1,358 @@
+//! The results as an aligned table for the terminal, a Markdown table for
+//! the book, and CSV for everything else.
+
+use crate::cli::{RunSpec, Scenario};
+use crate::runner::RunResult;
+use crate::stats::{self, format_ms};
+
+/// A table of strings, one row per run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    /// Column headings.
+    pub headers: Vec<&'static str>,
+    /// Cells, each row as long as `headers`.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// The results' table. Columns that would be empty in every row (the
+/// ratio to stage 02 without a stage 02, the slow clients outside that
+/// scenario, wrk without `--wrk`) are left out.
+pub fn table(results: &[RunResult]) -> Table {
+    let show_slow = results
+        .iter()
+        .any(|result| result.spec.scenario == Scenario::SlowClients);
+    let baselines: Vec<Option<f64>> = results
+        .iter()
+        .map(|result| baseline(results, &result.spec))
+        .collect();
+    let show_ratio = baselines.iter().any(Option::is_some);
+    let show_wrk = results.iter().any(|result| result.wrk.is_some());
+
+    let mut headers = vec!["stage", "pool", "conns"];
+    if show_slow {
+        headers.push("slow");
+    }
+    headers.push("req/s");
+    if show_ratio {
+        headers.push("vs 02");
+    }
+    headers.extend([
+        "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "threads", "RSS MiB", "srv CPU%",
+        "cli CPU%",
+    ]);
+    if show_wrk {
+        headers.extend(["wrk req/s", "wrk/ours", "wrk p99 ms"]);
+    }
+
+    let dash = || "-".to_owned();
+    let rows = results
+        .iter()
+        .zip(&baselines)
+        .map(|(result, baseline)| {
+            let spec = &result.spec;
+            let mut row = vec![
+                spec.server_label(),
+                spec.pool.map_or_else(dash, |pool| pool.to_string()),
+                spec.connections.to_string(),
+            ];
+            if show_slow {
+                row.push(spec.slow_clients.to_string());
+            }
+            row.push(stats::format_count(
+                result.requests_per_second.round() as u64
+            ));
+            if show_ratio {
+                row.push(
+                    baseline.map_or_else(dash, |base| ratio(result.requests_per_second, base)),
+                );
+            }
+            match result.latency {
+                Some(latency) => row.extend(
+                    [
+                        latency.p50_us,
+                        latency.p90_us,
+                        latency.p99_us,
+                        latency.max_us,
+                    ]
+                    .map(format_ms),
+                ),
+                None => row.extend([dash(), dash(), dash(), dash()]),
+            }
+            row.push(result.errors.to_string());
+            match result.peaks {
+                Some(peaks) => {
+                    row.push(peaks.threads.to_string());
+                    row.push(stats::format_mib(peaks.rss_kib));
+                }
+                None => row.extend([dash(), dash()]),
+            }
+            for percent in [result.server_cpu_percent, result.client_cpu_percent] {
+                row.push(percent.map_or_else(dash, |percent| format!("{percent:.0}")));
+            }
+            if show_wrk {
+                match &result.wrk {
+                    Some(wrk) => {
+                        row.push(stats::format_count(wrk.requests_per_second.round() as u64));
+                        row.push(ratio(wrk.requests_per_second, result.requests_per_second));
+                        row.push(wrk.p99_us.map_or_else(dash, format_ms));
+                    }
+                    None => row.extend([dash(), dash(), dash()]),
+                }
+            }
+            row
+        })
+        .collect();
+    Table { headers, rows }
+}
+
+/// Stage 02's requests/s under the same load as `spec` (same scenario,
+/// connections and slow clients), the reference the targets compare with.
+fn baseline(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
+    results
+        .iter()
+        .find(|other| {
+            other.spec.stage().is_some_and(|stage| stage.number == 2)
+                && other.spec.scenario == spec.scenario
+                && other.spec.connections == spec.connections
+                && other.spec.slow_clients == spec.slow_clients
+        })
+        .map(|other| other.requests_per_second)
+        .filter(|&rate| rate > 0.0)
+}
+
+/// `value / base` as `0.97×`.
+fn ratio(value: f64, base: f64) -> String {
+    if base > 0.0 {
+        format!("{:.2}×", value / base)
+    } else {
+        "-".to_owned()
+    }
+}
+
+/// The table with every column padded to its widest cell: the first column
+/// left-aligned, the numbers right-aligned.
+pub fn render_text(table: &Table) -> String {
+    let widths: Vec<usize> = (0..table.headers.len())
+        .map(|column| {
+            table
+                .rows
+                .iter()
+                .map(|row| row[column].chars().count())
+                .chain([table.headers[column].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(column, (cell, &width))| {
+                if column == 0 {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            })
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    let mut text = line(table.headers.clone());
+    text.push('\n');
+    for row in &table.rows {
+        text.push_str(&line(row.iter().map(String::as_str).collect()));
+        text.push('\n');
+    }
+    text
+}
+
+/// The table in GitHub-flavoured Markdown, as mdBook renders it: numbers
+/// right-aligned.
+pub fn render_markdown(table: &Table) -> String {
+    let mut text = format!("| {} |\n", table.headers.join(" | "));
+    let rule: Vec<&str> = (0..table.headers.len())
+        .map(|column| if column == 0 { "---" } else { "---:" })
+        .collect();
+    text.push_str(&format!("|{}|\n", rule.join("|")));
+    for row in &table.rows {
+        text.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    text
+}
+
+/// The header of `results.csv`. Latencies in µs, memory in KiB, CPU in
+/// percent of one core, durations in seconds.
+pub const CSV_HEADER: &str = "scenario,server,path,pool_threads,connections,slow_clients,\
+duration_s,responses_2xx,requests_per_s,p50_us,p90_us,p99_us,max_us,\
+errors_refused,errors_reset,errors_timeout,errors_non_2xx,errors_client,errors_other,\
+peak_threads,peak_rss_kib,server_cpu_percent,client_cpu_percent,\
+wrk_requests_per_s,wrk_p99_us";
+
+/// Every result as one CSV line under [`CSV_HEADER`] (RFC 4180; empty cells
+/// for values not measured). `duration` is the window length in seconds.
+pub fn csv(results: &[RunResult], duration_s: f64) -> String {
+    let mut text = String::from(CSV_HEADER);
+    text.push('\n');
+    for result in results {
+        let spec = &result.spec;
+        let optional =
+            |value: Option<u64>| value.map_or_else(String::new, |value| value.to_string());
+        let percent =
+            |value: Option<f64>| value.map_or_else(String::new, |value| format!("{value:.1}"));
+        let latency = result.latency;
+        let errors = result.errors;
+        let fields = [
+            spec.scenario.name().to_owned(),
+            spec.server_label(),
+            spec.path().to_owned(),
+            optional(spec.pool.map(u64::from)),
+            spec.connections.to_string(),
+            spec.slow_clients.to_string(),
+            format!("{duration_s}"),
+            result.ok.to_string(),
+            format!("{:.1}", result.requests_per_second),
+            optional(latency.map(|l| l.p50_us)),
+            optional(latency.map(|l| l.p90_us)),
+            optional(latency.map(|l| l.p99_us)),
+            optional(latency.map(|l| l.max_us)),
+            errors.refused.to_string(),
+            errors.reset.to_string(),
+            errors.timeout.to_string(),
+            errors.non_2xx.to_string(),
+            errors.client.to_string(),
+            errors.other.to_string(),
+            optional(result.peaks.map(|peaks| peaks.threads)),
+            optional(result.peaks.map(|peaks| peaks.rss_kib)),
+            percent(result.server_cpu_percent),
+            percent(result.client_cpu_percent),
+            result
+                .wrk
+                .map_or_else(String::new, |wrk| format!("{:.1}", wrk.requests_per_second)),
+            optional(result.wrk.and_then(|wrk| wrk.p99_us)),
+        ];
+        let quoted: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
+        text.push_str(&quoted.join(","));
+        text.push('\n');
+    }
+    text
+}
+
+/// One CSV field, quoted when it holds a comma, a quote or a line break
+/// (RFC 4180 §2), with inner quotes doubled.
+pub fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::ServerSpec;
+    use crate::procfs::Peaks;
+    use crate::stages;
+    use crate::stats::{Errors, Latency};
+
+    fn result(stage: usize, rate: f64, latency: Option<Latency>) -> RunResult {
+        let stage = stages::ALL[stage - 1];
+        RunResult {
+            spec: RunSpec {
+                scenario: Scenario::Health,
+                server: ServerSpec::Stage(stage),
+                connections: 64,
+                pool: stage.has_pool().then_some(2),
+                slow_clients: 0,
+            },
+            requests_per_second: rate,
+            ok: (rate * 5.0) as u64,
+            latency,
+            errors: Errors {
+                timeout: u64::from(latency.is_none()) * 7,
+                ..Errors::default()
+            },
+            peaks: Some(Peaks {
+                threads: 3,
+                rss_kib: 2560,
+                samples: 10,
+            }),
+            server_cpu_percent: Some(120.4),
+            client_cpu_percent: None,
+            slow_cut_off: None,
+            wrk: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn sample() -> Vec<RunResult> {
+        let latency = Latency {
+            p50_us: 1_234,
+            p90_us: 2_000,
+            p99_us: 15_500,
+            max_us: 120_000,
+        };
+        vec![
+            result(2, 20_000.0, Some(latency)),
+            result(3, 19_000.0, Some(latency)),
+            result(1, 0.0, None),
+        ]
+    }
+
+    #[test]
+    fn aligned_text_table() {
+        let text = render_text(&table(&sample()));
+        let expected = "\
+stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  threads  RSS MiB  srv CPU%  cli CPU%
+02        -     64  20,000  1.00×    1.23    2.00    15.5     120          0        3      2.5       120         -
+03        2     64  19,000  0.95×    1.23    2.00    15.5     120          0        3      2.5       120         -
+01        -     64       0  0.00×       -       -       -       -  7 timeout        3      2.5       120         -
+";
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn markdown_table() {
+        let markdown = render_markdown(&table(&sample()[1..2]));
+        let mut lines = markdown.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "| stage | pool | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | threads | RSS MiB | srv CPU% | cli CPU% |"
+            )
+        );
+        assert_eq!(
+            lines.next(),
+            Some("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        );
+        assert_eq!(
+            lines.next(),
+            Some("| 03 | 2 | 64 | 19,000 | 1.23 | 2.00 | 15.5 | 120 | 0 | 3 | 2.5 | 120 | - |")
+        );
+        assert_eq!(lines.next(), None);
+    }
+
+    #[test]
+    fn csv_rows() {
+        let text = csv(&sample(), 5.0);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER);
+        assert_eq!(
+            lines[1],
+            "health,02,/health,,64,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,,"
+        );
+        assert_eq!(
+            lines[3],
+            "health,01,/health,,64,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,,"
+        );
+        assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("/a?x=1,2"), "\"/a?x=1,2\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,181 @@
+//! The cross-check: the same server loaded by wrk, a load generator that
+//! systems engineers already trust, to show this benchmark's figures are
+//! not an artefact of its own client.
+
+use std::process::Command;
+use std::time::Duration;
+
+/// What wrk reported.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WrkResult {
+    /// `Requests/sec:` — every response, whatever its status code.
+    pub requests_per_second: f64,
+    /// The `99%` line of `--latency`, in µs.
+    pub p99_us: Option<u64>,
+    /// `Non-2xx or 3xx responses:`.
+    pub non_2xx: u64,
+    /// The sum of `Socket errors: connect N, read N, write N, timeout N`.
+    pub socket_errors: u64,
+}
+
+/// The wrk command line for the same load as a run of this benchmark:
+/// `connections` connections over `threads` threads for `duration` (whole
+/// seconds, at least 1: wrk ignores fractions), the same timeout, and the
+/// same `Connection: close` request header.
+pub fn command_line(
+    url: &str,
+    connections: u32,
+    threads: u32,
+    duration: Duration,
+    timeout: Duration,
+) -> Vec<String> {
+    let seconds = duration.as_secs_f64().round().max(1.0);
+    let timeout = timeout.as_secs_f64().ceil().max(1.0);
+    vec![
+        format!("-t{}", threads.clamp(1, connections)),
+        format!("-c{connections}"),
+        format!("-d{seconds}s"),
+        format!("--timeout={timeout}s"),
+        "--latency".to_owned(),
+        "-H".to_owned(),
+        "Connection: close".to_owned(),
+        url.to_owned(),
+    ]
+}
+
+/// Runs `wrk args…` and parses what it prints.
+///
+/// # Errors
+/// A message if wrk is not installed, fails, or prints no `Requests/sec:`.
+pub fn run(args: &[String]) -> Result<WrkResult, String> {
+    let output = Command::new("wrk")
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot run wrk ({error}); on Debian: apt-get install wrk"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "wrk failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    parse_output(&stdout)
+}
+
+/// Parses wrk's report (see the test for an example).
+///
+/// # Errors
+/// A message if there is no `Requests/sec:` line.
+pub fn parse_output(text: &str) -> Result<WrkResult, String> {
+    let value_after = |label: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(label).map(str::trim))
+    };
+    let requests_per_second = value_after("Requests/sec:")
+        .and_then(|value| value.parse::<f64>().ok())
+        .ok_or_else(|| format!("no 'Requests/sec:' in wrk's output:\n{text}"))?;
+    let p99_us = value_after("99%").and_then(parse_wrk_time_us);
+    let non_2xx = value_after("Non-2xx or 3xx responses:")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0);
+    let socket_errors = value_after("Socket errors:")
+        .map(|value| {
+            value
+                .split(',')
+                .filter_map(|part| part.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Ok(WrkResult {
+        requests_per_second,
+        p99_us,
+        non_2xx,
+        socket_errors,
+    })
+}
+
+/// Parses a wrk time such as `812.00us`, `2.08ms`, `1.02s` or `1.50m`, in µs.
+fn parse_wrk_time_us(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit {
+        "us" => 1.0,
+        "ms" => 1e3,
+        "s" => 1e6,
+        "m" => 60e6,
+        "h" => 3600e6,
+        _ => return None,
+    };
+    Some((number * scale).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUTPUT: &str = "\
+Running 5s test @ http://127.0.0.1:40021/health
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.27ms    1.02ms  17.32ms   87.41%
+    Req/Sec    14.14k     1.33k   16.63k    72.00%
+  Latency Distribution
+     50%    2.08ms
+     75%    2.48ms
+     90%    3.07ms
+     99%    6.11ms
+  140696 requests in 5.00s, 20.52MB read
+  Socket errors: connect 0, read 3, write 0, timeout 2
+  Non-2xx or 3xx responses: 12
+Requests/sec:  28127.32
+Transfer/sec:      4.10MB
+";
+
+    #[test]
+    fn parses_a_report() {
+        assert_eq!(
+            parse_output(OUTPUT),
+            Ok(WrkResult {
+                requests_per_second: 28127.32,
+                p99_us: Some(6110),
+                non_2xx: 12,
+                socket_errors: 5,
+            })
+        );
+        assert!(parse_output("unable to connect to 127.0.0.1:1").is_err());
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_wrk_time_us("812.00us"), Some(812));
+        assert_eq!(parse_wrk_time_us("1.02s"), Some(1_020_000));
+        assert_eq!(parse_wrk_time_us("1.50m"), Some(90_000_000));
+        assert_eq!(parse_wrk_time_us("fast"), None);
+    }
+
+    #[test]
+    fn same_load_as_ours() {
+        let args = command_line(
+            "http://127.0.0.1:1/health",
+            64,
+            2,
+            Duration::from_secs(5),
+            Duration::from_millis(1500),
+        );
+        assert_eq!(
+            args.join(" "),
+            "-t2 -c64 -d5s --timeout=2s --latency -H Connection: close http://127.0.0.1:1/health"
+        );
+        assert!(
+            command_line(
+                "u",
+                1,
+                2,
+                Duration::from_millis(200),
+                Duration::from_secs(1)
+            )[0] == "-t1"
+        );
+    }
+}
