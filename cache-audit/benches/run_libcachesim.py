@@ -2,19 +2,22 @@
 """Time libCacheSim on a plain-text trace of object ids (one id per line).
 
 Used by cache-audit's benchmark (`cargo bench -p cache-audit`), which writes the
-same Zipf trace both in cache-audit's `R <key>` format and as plain ids, and runs
-this script to measure libCacheSim side by side. Needs `pip install libcachesim`.
+same Zipf trace both in cache-audit's `R <key>` format and as plain ids, starts
+this script once, and asks it for one run at a time, interleaved with its own
+runs, so that both sides see the same machine. Needs `pip install libcachesim`.
 
-usage: python3 run_libcachesim.py IDS_FILE REPEATS SIZE [SIZE ...]
+usage: python3 run_libcachesim.py IDS_FILE
 
-Prints one CSV line per policy and cache size:
+Reads requests `POLICY CACHE_SIZE` (policy: fifo, lru, lfu or arc), one per
+line on stdin, and answers each with one CSV line on stdout:
 
     policy,cache_size,seconds,hits,requests
 
-`seconds` is the best (shortest) of REPEATS runs of opening the trace reader plus
+`seconds` is the wall-clock time of opening the trace reader plus
 `process_trace` (reading, parsing and simulating the whole trace), excluding
 the interpreter's start-up and the import. `hits` is derived from the miss
-ratio that `process_trace` returns.
+ratio that `process_trace` returns. It prints `ready` once the module is
+imported.
 """
 
 import sys
@@ -22,7 +25,7 @@ import time
 
 import libcachesim as lcs
 
-POLICIES = [("fifo", lcs.FIFO), ("lru", lcs.LRU), ("lfu", lcs.LFU), ("arc", lcs.ARC)]
+POLICIES = {"fifo": lcs.FIFO, "lru": lcs.LRU, "lfu": lcs.LFU, "arc": lcs.ARC}
 
 
 def run_once(path, policy, size):
@@ -35,17 +38,17 @@ def run_once(path, policy, size):
 
 
 def main():
-    if len(sys.argv) < 4:
+    if len(sys.argv) != 2:
         sys.exit(__doc__.split("\n\n")[2])
-    path, repeats, sizes = sys.argv[1], int(sys.argv[2]), [int(s) for s in sys.argv[3:]]
+    path = sys.argv[1]
     with open(path, "rb") as ids:
         requests = sum(1 for _ in ids)
-    for size in sizes:
-        for name, policy in POLICIES:
-            runs = [run_once(path, policy, size) for _ in range(repeats)]
-            seconds = min(t for t, _ in runs)
-            hits = round((1.0 - runs[0][1]) * requests)
-            print(f"{name},{size},{seconds:.4f},{hits},{requests}", flush=True)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        name, size = line.split()
+        seconds, miss_ratio = run_once(path, POLICIES[name], int(size))
+        hits = round((1.0 - miss_ratio) * requests)
+        print(f"{name},{size},{seconds:.4f},{hits},{requests}", flush=True)
 
 
 if __name__ == "__main__":
