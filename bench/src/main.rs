@@ -152,7 +152,35 @@ fn run(cli: Cli) -> Result<(), String> {
         out.display(),
         started.elapsed().as_secs_f64()
     );
-    Ok(())
+    check_answered(&results)
+}
+
+/// Fails when a `health` or `cache-sim` run got not a single 2xx response:
+/// a working server always answers those, so the server (or the setup) is
+/// broken and the table above is not a measurement. A collapse under slow
+/// clients is a result, not a failure. This is what makes a short run of
+/// the benchmark usable as a smoke test in CI.
+fn check_answered(results: &[RunResult]) -> Result<(), String> {
+    let unanswered: Vec<String> = results
+        .iter()
+        .filter(|result| result.spec.scenario != Scenario::SlowClients && result.ok == 0)
+        .map(|result| {
+            format!(
+                "{} {} ({})",
+                result.spec.scenario.name(),
+                result.spec.server_label(),
+                result.errors
+            )
+        })
+        .collect();
+    if unanswered.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "no 2xx response at all in: {}",
+            unanswered.join("; ")
+        ))
+    }
 }
 
 /// Where the stage binaries are by default: next to this program when it

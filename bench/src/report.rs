@@ -28,7 +28,9 @@ pub fn table(results: &[RunResult]) -> Table {
     let show_ratio = baselines.iter().any(Option::is_some);
     let show_wrk = results.iter().any(|result| result.wrk.is_some());
 
-    let mut headers = vec!["stage", "pool", "conns"];
+    let any_url = results.iter().any(|result| result.spec.stage().is_none());
+    let first = if any_url { "server" } else { "stage" };
+    let mut headers = vec![first, "pool", "conns"];
     if show_slow {
         headers.push("slow");
     }
