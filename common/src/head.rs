@@ -58,6 +58,8 @@ impl Default for Limits {
 pub struct Head {
     /// The parsed request line and header fields.
     pub request: Request,
+    /// Bytes of the head, from the request line through its empty line.
+    pub length: usize,
     /// True when the client sent, or announced, bytes after the head: part of a
     /// body or a pipelined request already in our buffer, a `Content-Length`
     /// above zero, or a `Transfer-Encoding`. Those bytes must be discarded
@@ -110,15 +112,9 @@ fn reject(status: Status, detail: &'static str) -> Rejection {
 /// (including a connection closed mid-head), `505` for an unsupported version.
 pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head, HeadError> {
     let deadline = Instant::now() + limits.header_timeout;
-    let mut buffer = vec![0u8; limits.max_head_bytes];
-    let mut filled = 0;
-    let mut scanner = Scanner::default();
+    let mut head = HeadBuffer::new(limits);
 
     loop {
-        if filled == buffer.len() {
-            // The buffer is full and the empty line has not been seen.
-            return Err(HeadError::Rejected(scanner.too_large()));
-        }
         let time_left = deadline.saturating_duration_since(Instant::now());
         if time_left.is_zero() {
             return Err(HeadError::Rejected(timed_out()));
@@ -129,8 +125,8 @@ pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head
             .set_read_timeout(Some(time_left))
             .map_err(HeadError::Io)?;
 
-        let received = match stream.read(&mut buffer[filled..]) {
-            Ok(0) if filled == 0 => return Err(HeadError::ClosedEarly),
+        let received = match stream.read(head.spare()) {
+            Ok(0) if head.is_empty() => return Err(HeadError::ClosedEarly),
             Ok(0) => {
                 return Err(HeadError::Rejected(reject(
                     Status::BadRequest,
@@ -148,27 +144,125 @@ pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head
             {
                 return Err(HeadError::Rejected(timed_out()));
             }
-            Err(error) if filled == 0 && error.kind() == io::ErrorKind::ConnectionReset => {
+            Err(error) if head.is_empty() && error.kind() == io::ErrorKind::ConnectionReset => {
                 return Err(HeadError::ClosedEarly);
             }
             Err(error) => return Err(HeadError::Io(error)),
         };
-        filled += received;
 
-        if let Some(head_len) = scanner
-            .scan(&buffer[..filled], limits)
-            .map_err(HeadError::Rejected)?
-        {
-            let request = parse_head(&buffer[..head_len], limits).map_err(HeadError::Rejected)?;
-            let body_pending = filled > head_len || declares_body(&request);
-            return Ok(Head {
-                request,
-                body_pending,
-            });
+        if let Some(complete) = head.received(received).map_err(HeadError::Rejected)? {
+            return Ok(complete);
         }
     }
 }
 // ANCHOR_END: read_request_head
+
+// ANCHOR: head_buffer
+/// A request head as it accumulates, one read at a time: the bounded buffer,
+/// how much of it is filled, and the [`Scanner`] that finds the end.
+///
+/// This is everything [`read_request_head`] does except the socket and the
+/// clock, so it can be driven without a network: [`read_head_from_chunks`]
+/// feeds it slices the way a socket would, for the fuzzer and the property
+/// tests. Memory is one buffer of [`Limits::max_head_bytes`], allocated once.
+pub struct HeadBuffer {
+    /// The bytes received so far, in a buffer that never grows.
+    buffer: Vec<u8>,
+    /// How many bytes of `buffer` hold data.
+    filled: usize,
+    /// Where the end of the head is being looked for.
+    scanner: Scanner,
+    /// The limits the head must fit in.
+    limits: Limits,
+}
+
+impl HeadBuffer {
+    /// An empty buffer of `limits.max_head_bytes` bytes.
+    pub fn new(limits: &Limits) -> HeadBuffer {
+        HeadBuffer {
+            buffer: vec![0u8; limits.max_head_bytes],
+            filled: 0,
+            scanner: Scanner::default(),
+            limits: *limits,
+        }
+    }
+
+    /// Whether no byte has been received yet.
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// The free part of the buffer, where the next read must put its bytes.
+    /// Never empty while the head is incomplete: a full buffer is rejected by
+    /// [`HeadBuffer::received`] as soon as it fills.
+    pub fn spare(&mut self) -> &mut [u8] {
+        &mut self.buffer[self.filled..]
+    }
+
+    /// Records that the last read wrote `count` bytes at the start of
+    /// [`HeadBuffer::spare`] (`count` is at most its length), and looks at them.
+    ///
+    /// Returns the parsed [`Head`] once the empty line that ends it has
+    /// arrived, `None` while more bytes are needed.
+    ///
+    /// # Errors
+    /// A [`Rejection`]: `431` for too many header fields or a full buffer,
+    /// `414` for a request line that fills the buffer, and whatever
+    /// [`parse_head`] refuses once the head is complete.
+    pub fn received(&mut self, count: usize) -> Result<Option<Head>, Rejection> {
+        self.filled = (self.filled + count).min(self.buffer.len());
+        let bytes = &self.buffer[..self.filled];
+        match self.scanner.scan(bytes, &self.limits)? {
+            Some(head_len) => {
+                let request = parse_head(&bytes[..head_len], &self.limits)?;
+                let body_pending = self.filled > head_len || declares_body(&request);
+                Ok(Some(Head {
+                    request,
+                    length: head_len,
+                    body_pending,
+                }))
+            }
+            // The buffer is full and the empty line has not been seen.
+            None if self.filled == self.buffer.len() => Err(self.scanner.too_large()),
+            None => Ok(None),
+        }
+    }
+}
+// ANCHOR_END: head_buffer
+
+/// Runs the socket reader's logic over `bytes` without a socket: the bytes
+/// arrive in reads of the sizes `chunk_sizes` yields (a read never takes more
+/// than the buffer's free space, as with a socket; a size of 0 is taken as 1,
+/// and once the sizes run out the rest arrives in one read).
+///
+/// Returns the head as [`read_request_head`] would, or `Ok(None)` when
+/// `bytes` end before the head does (a socket reader would wait for more).
+/// Used by the fuzz targets and property tests, which check that however the
+/// bytes are split the answer is the same, with no panic and no loop.
+///
+/// # Errors
+/// The same [`Rejection`] as [`read_request_head`] for that head (`408` aside,
+/// which needs a clock).
+pub fn read_head_from_chunks(
+    bytes: &[u8],
+    chunk_sizes: impl IntoIterator<Item = usize>,
+    limits: &Limits,
+) -> Result<Option<Head>, Rejection> {
+    let mut head = HeadBuffer::new(limits);
+    let mut chunk_sizes = chunk_sizes.into_iter();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let wanted = chunk_sizes.next().unwrap_or(rest.len()).max(1);
+        let spare = head.spare();
+        let count = wanted.min(rest.len()).min(spare.len());
+        spare[..count].copy_from_slice(&rest[..count]);
+        rest = &rest[count..];
+        if let Some(complete) = head.received(count)? {
+            return Ok(Some(complete));
+        }
+    }
+    Ok(None)
+}
 
 fn timed_out() -> Rejection {
     reject(
@@ -182,7 +276,7 @@ fn timed_out() -> Rejection {
 /// can be decided before the head is complete. It remembers where it stopped,
 /// so each byte is looked at once however the head is split across reads
 /// (no quadratic rescans of a slowly growing buffer).
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Scanner {
     /// Index of the next byte to look at.
     next: usize,
