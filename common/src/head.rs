@@ -458,7 +458,11 @@ fn parse_field_line(line: &[u8]) -> Result<(String, String), Rejection> {
     if name.is_empty() || !name.iter().all(|&byte| is_tchar(byte)) {
         return Err(malformed);
     }
-    let value = rest.trim_ascii();
+    // OWS around the value is spaces and horizontal tabs only (RFC 9110
+    // §5.6.3). Trimming every ASCII whitespace byte would also drop a stray
+    // CR or a form feed at either end, and accept what the check below must
+    // refuse.
+    let value = trim_ows(rest);
     // field-value: visible characters, SP, HTAB, and obs-text (bytes >= 0x80).
     // Any other control character, including NUL and a stray CR, is refused
     // (RFC 9110 §5.5).
@@ -480,6 +484,17 @@ fn parse_field_line(line: &[u8]) -> Result<(String, String), Rejection> {
     };
     let name = String::from_utf8_lossy(name).into_owned();
     Ok((name, value.to_owned()))
+}
+
+/// `bytes` without the optional whitespace (SP, HTAB) at either end.
+fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let is_ows = |byte: &u8| matches!(byte, b' ' | b'\t');
+    let start = bytes.iter().position(|byte| !is_ows(byte));
+    let end = bytes.iter().rposition(|byte| !is_ows(byte));
+    match (start, end) {
+        (Some(start), Some(end)) => &bytes[start..=end],
+        _ => &[],
+    }
 }
 
 /// tchar (RFC 9110 §5.6.2): the characters of a method or field name token.
@@ -647,6 +662,10 @@ mod tests {
         assert_eq!(request.header("HOST"), Some("localhost"));
         assert_eq!(request.header("x-a"), Some("b"));
         assert_eq!(request.request_line(), "GET /health?verbose=1 HTTP/1.1");
+        // Only SP and HTAB are trimmed around a value (OWS, RFC 9110 §5.6.3).
+        let request = parse("GET / HTTP/1.0\r\nX: \t a b \t\r\nY:\r\n\r\n").expect("valid head");
+        assert_eq!(request.header("x"), Some("a b"));
+        assert_eq!(request.header("y"), Some(""));
     }
 
     #[test]
@@ -690,6 +709,11 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: a\r\n: empty-name\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n",
             "GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n",
+            // A CR or a form feed at the edge of a value is not OWS
+            // (found by the differential test against httparse).
+            "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nX: \x0ca\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\x0c\r\n\r\n",
         ] {
             assert_eq!(status_of(head), 400, "{head:?}");
         }
