@@ -2,8 +2,14 @@
 //!
 //! Stdout is reserved for the readiness line (see [`crate::server::announce`]),
 //! so scripts and tests can read it without parsing logs.
+//!
+//! A log line that cannot be written is dropped, never a panic: `eprintln!`
+//! panics when stderr fails (a pipe whose reader exited gives `EPIPE`, as in
+//! `netserve 2>&1 | head`), and a panic while logging would kill the thread
+//! that serves, or the accepting thread itself.
 
-use std::io;
+use std::fmt;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -37,7 +43,7 @@ pub fn access(entry: &Access) {
         .note
         .map(|note| format!(" ({note})"))
         .unwrap_or_default();
-    eprintln!(
+    write_line(format_args!(
         "{} \"{}\" {} {} {:.3}ms{}",
         entry.peer,
         entry.request_line,
@@ -45,11 +51,20 @@ pub fn access(entry: &Access) {
         sent,
         entry.elapsed.as_secs_f64() * 1000.0,
         note,
-    );
+    ));
 }
 
 /// Writes an error or lifecycle message to stderr. These are printed even
 /// with `--quiet`, which only silences the access log.
 pub fn error(message: &str) {
-    eprintln!("{message}");
+    write_line(format_args!("{message}"));
 }
+
+// ANCHOR: write_line
+/// Writes `line` and a newline to stderr, ignoring any error: the server
+/// keeps serving when nobody can read its log. The lock keeps lines from
+/// different threads whole, as `eprintln!` does.
+fn write_line(line: fmt::Arguments) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
+// ANCHOR_END: write_line
