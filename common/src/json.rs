@@ -20,10 +20,12 @@ pub fn response(status: Status, value: &Value) -> Response {
     }
 }
 
+// ANCHOR: error
 /// The error body every NetServe error uses: `{"status":"error","error":message}`.
 pub fn error(status: Status, message: &str) -> Response {
     response(status, &json!({ "status": "error", "error": message }))
 }
+// ANCHOR_END: error
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,7 @@ impl fmt::Display for Version {
     }
 }
 
+// ANCHOR: request
 /// One request head, as received.
 ///
 /// Built only by [`crate::head::read_request_head`], which has already
@@ -49,6 +50,7 @@ pub struct Request {
     /// [`Request::header`], which ignores case (RFC 9110 §5.1).
     pub headers: Vec<(String, String)>,
 }
+// ANCHOR_END: request
 
 impl Request {
     /// The value of the first header field called `name`, compared without
