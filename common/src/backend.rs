@@ -108,6 +108,7 @@ impl Backend {
         }
     }
 
+    // ANCHOR: run
     /// Runs one simulation and answers it:
     /// `200` with the report as JSON; `500` if the child could not start,
     /// exited non-zero, died by a signal or printed no valid report; `504` if
@@ -168,6 +169,7 @@ impl Backend {
             ),
         }
     }
+    // ANCHOR_END: run
 
     /// Kills the process group of every running child (SIGKILL). Used when
     /// the shutdown drain runs out of time; the workers waiting on those

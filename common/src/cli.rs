@@ -85,6 +85,7 @@ impl ServerArgs {
         }
     }
 
+    // ANCHOR: backend_or_exit
     /// Resolves the defaults of `--cache-audit` and `--traces-dir`, checks
     /// both paths, and builds the [`Backend`]. Called before the socket is
     /// bound, so a misconfigured server never appears to be ready.
@@ -109,6 +110,7 @@ impl ServerArgs {
         let traces_dir = fs::canonicalize(&traces_dir).unwrap_or(traces_dir);
         Backend::new(program, traces_dir, self.backend_timeout)
     }
+    // ANCHOR_END: backend_or_exit
 }
 
 /// `cache-audit` in the directory of the running executable, which is where
