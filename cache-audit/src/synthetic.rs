@@ -31,6 +31,7 @@ impl SyntheticTrace {
     }
 }
 
+// ANCHOR: traces
 /// The four bundled traces.
 pub const ALL: [SyntheticTrace; 4] = [
     SyntheticTrace {
@@ -90,6 +91,7 @@ fn hot_cold_keys() -> Vec<u64> {
     }
     keys
 }
+// ANCHOR_END: traces
 
 #[cfg(test)]
 mod tests {
