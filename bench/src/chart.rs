@@ -230,7 +230,8 @@ fn latency_panel<DB: DrawingBackend>(
             })
         })
         .collect();
-    let top = axis_top(percentiles.iter().flatten().flatten().copied());
+    // Extra headroom for the legend in the upper left corner.
+    let top = axis_top(percentiles.iter().flatten().flatten().copied()) * 1.2;
     let slots = results.len() * SLOTS;
 
     let mut chart = ChartBuilder::on(area)
@@ -276,7 +277,8 @@ fn latency_panel<DB: DrawingBackend>(
     }
     let above = TextStyle::from((FONT, 11)).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart.draw_series(percentiles.iter().enumerate().map(|(run, values)| {
-        let slot = run * SLOTS + 1;
+        // Above the p99 bar, the tallest of the three.
+        let slot = run * SLOTS + 2;
         let text = match results[run].latency {
             Some(latency) => stats::format_ms(latency.p99_us),
             None => "no 2xx".to_owned(),
