@@ -69,7 +69,7 @@ struct Cli {
     #[arg(long, value_delimiter = ',', value_name = "N,…")]
     stages: Vec<u8>,
 
-    /// Attacker for the slow-client part [default: slowhttptest; --short: builtin]
+    /// Attacker for the slow-client part [default: both; --short: builtin]
     #[arg(long, value_enum)]
     attacker: Option<AttackerArg>,
 
@@ -130,19 +130,21 @@ fn main() -> ExitCode {
     let mut failed = Vec::new();
 
     if parts.contains(&Part::Slow) {
-        let attacker = match (cli.attacker, cli.short) {
-            (Some(AttackerArg::Slowhttptest), _) | (None, false) => Attacker::Slowhttptest,
-            (Some(AttackerArg::Builtin), _) | (None, true) => Attacker::Builtin,
-        };
-        let modes: &[Mode] = match attacker {
-            Attacker::Slowhttptest => &[Mode::Slowloris, Mode::SlowRead],
-            Attacker::Builtin => &[Mode::Slowloris],
+        let with_slowhttptest = [
+            (Attacker::Slowhttptest, Mode::Slowloris),
+            (Attacker::Slowhttptest, Mode::SlowRead),
+        ];
+        let with_builtin = [(Attacker::Builtin, Mode::Slowloris)];
+        let attacks: Vec<(Attacker, Mode)> = match (cli.attacker, cli.short) {
+            (Some(AttackerArg::Slowhttptest), _) => with_slowhttptest.to_vec(),
+            (Some(AttackerArg::Builtin), _) | (None, true) => with_builtin.to_vec(),
+            (None, false) => [&with_slowhttptest[..], &with_builtin[..]].concat(),
         };
         let length =
             Duration::from_secs(cli.attack_secs.unwrap_or(if cli.short { 10 } else { 30 }));
         let mut results = Vec::new();
         for &stage in &stages_tested {
-            for &mode in modes {
+            for &(attacker, mode) in &attacks {
                 let attack = Attack {
                     mode,
                     attacker,

@@ -9,8 +9,17 @@ use std::path::PathBuf;
 use reliability::faults::{self, FaultResult, Flood};
 use reliability::stages::{self, FULL, Stage};
 
+/// Where `cargo test` put the stage binaries; fails with the command that
+/// builds them when they are missing (`cargo test -p reliability` alone does
+/// not build other packages' binaries).
 fn bin_dir() -> PathBuf {
-    stages::default_bin_dir()
+    let dir = stages::default_bin_dir();
+    for stage in [stage(1), stage(3), FULL] {
+        if let Err(error) = stage.check_built(&dir) {
+            panic!("{error} (or run `cargo build --workspace` before `cargo test -p reliability`)");
+        }
+    }
+    dir
 }
 
 fn stage(number: u8) -> Stage {
