@@ -4,8 +4,9 @@
     mdbook build book && python3 book/check.py
 
 Sources (book/src/**/*.md):
-  - every {{#include}} names a file that exists, by anchor or whole, never by
-    line numbers; the anchor appears exactly once as `ANCHOR: name` and once
+  - every {{#include}} names a file that exists, by anchor or whole (a whole
+    file only if it has no anchor lines, which would show), never by line
+    numbers; the anchor appears exactly once as `ANCHOR: name` and once
     as `ANCHOR_END: name`, in that order, with something between; included
     Rust files belong to a workspace member, so `cargo test --workspace`
     compiles them;
@@ -131,7 +132,10 @@ def check_include(md: Path, text: str, match, members: list[Path]):
         fail(where, f"{{{{#include}}}} of a missing file: {path_part}")
         return
     if selector == "":
-        return  # the whole file
+        # mdBook strips anchor lines only from anchored includes.
+        if re.search(r"ANCHOR(_END)?:", target.read_text(errors="replace")):
+            fail(where, f"whole-file include of {rel(target)}, whose ANCHOR lines would show: include an anchor")
+        return
     if re.fullmatch(r"\d*(:\d*)?", selector):
         fail(where, f"include by line numbers ({argument}): use an anchor")
         return

@@ -1,3 +1,4 @@
+// ANCHOR: all
 //! Stage 01: an iterative server, one connection at a time.
 //!
 //! The whole life of a TCP server is here: socket → bind → listen (one call,
@@ -27,3 +28,4 @@ fn main() {
     }
     // ANCHOR_END: accept_loop
 }
+// ANCHOR_END: all

@@ -1,3 +1,4 @@
+// ANCHOR: all
 //! Stage 02: a new OS thread for every connection.
 //!
 //! The accept loop now only accepts: each connection is served on a thread
@@ -40,3 +41,4 @@ fn main() {
     }
     // ANCHOR_END: accept_loop
 }
+// ANCHOR_END: all

@@ -1,3 +1,4 @@
+// ANCHOR: all
 //! Stage 03: a fixed pool of worker threads behind a bounded queue.
 //!
 //! THREADS workers are started once. The accept loop pushes each connection
@@ -42,3 +43,4 @@ fn main() {
     }
     // ANCHOR_END: accept_loop
 }
+// ANCHOR_END: all

@@ -1,3 +1,4 @@
+// ANCHOR: all
 //! Stage 04: a router in front of the handlers.
 //!
 //! The pool of stage 03 stays as it is; what changes is what a request
@@ -61,3 +62,4 @@ fn validate_only(request: &Request) -> Response {
     }
 }
 // ANCHOR_END: validate_only
+// ANCHOR_END: all

@@ -1,3 +1,4 @@
+// ANCHOR: all
 //! Stage 05: `/run-cache-sim` runs the simulator as a child process.
 //!
 //! The pool and router of stage 04 stay. The handler now spawns
@@ -55,3 +56,4 @@ fn main() {
         }
     }
 }
+// ANCHOR_END: all

@@ -1,3 +1,4 @@
+// ANCHOR: all
 //! Stage 06: graceful shutdown, and the full NetServe spec.
 //!
 //! Stage 05 serves everything; this stage makes stopping it safe. On SIGINT
@@ -102,3 +103,4 @@ pub fn main() {
     process::exit(status);
     // ANCHOR_END: drain
 }
+// ANCHOR_END: all
