@@ -29,6 +29,7 @@ use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
@@ -67,6 +68,9 @@ pub struct Backend {
     /// unrelated process that reused the number. Entries are removed under
     /// the lock *before* the reaping `wait`.
     running: Mutex<HashSet<u32>>,
+    /// Set once by [`Backend::kill_all`]: children that die by a signal from
+    /// then on were stopped by the shutdown, not by a fault of their own.
+    stopping: AtomicBool,
 }
 
 /// What cache-audit reported, in the units it prints.
@@ -105,6 +109,7 @@ impl Backend {
             traces_dir,
             timeout,
             running: Mutex::new(HashSet::new()),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -112,7 +117,8 @@ impl Backend {
     /// Runs one simulation and answers it:
     /// `200` with the report as JSON; `500` if the child could not start,
     /// exited non-zero, died by a signal or printed no valid report; `504` if
-    /// it ran past the timeout and was killed.
+    /// it ran past the timeout and was killed; `503` if the server's shutdown
+    /// killed it (see [`Backend::kill_all`]).
     pub fn run(&self, params: &SimParams) -> Response {
         let trace = self.traces_dir.join(format!("{}.txt", params.trace));
         let mut command = Command::new(&self.program);
@@ -147,6 +153,12 @@ impl Backend {
                 ),
             );
         }
+        if outcome.status.signal().is_some() && self.stopping.load(Ordering::SeqCst) {
+            return json::error(
+                Status::ServiceUnavailable,
+                "the server is shutting down and stopped this simulation",
+            );
+        }
         if !outcome.status.success() {
             let how = match (outcome.status.code(), outcome.status.signal()) {
                 (Some(code), _) => format!("exited with status {code}"),
@@ -173,9 +185,10 @@ impl Backend {
 
     /// Kills the process group of every running child (SIGKILL). Used when
     /// the shutdown drain runs out of time; the workers waiting on those
-    /// children then answer and reap them as usual.
+    /// children then answer `503` and reap them as usual.
     pub fn kill_all(&self) {
         let running = self.lock_running();
+        self.stopping.store(true, Ordering::SeqCst);
         for &pid in running.iter() {
             kill_group(pid);
         }

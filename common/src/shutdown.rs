@@ -90,7 +90,7 @@ impl Shutdown {
 /// `timeout`; returns the process exit status.
 ///
 /// `0` when everything finished in time. Otherwise the backend's children
-/// are killed, so their workers answer (504) and finish, and the status is `1`
+/// are killed, so their workers answer (503) and finish, and the status is `1`
 /// after at most [`KILL_GRACE`] more.
 pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, timeout: Duration) -> i32 {
     log::error(&format!(

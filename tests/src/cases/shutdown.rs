@@ -6,6 +6,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cases::routing::expect_json_error;
 use crate::client::{self, Connection, Response};
 use crate::scripts::{self, ScriptDir};
 use crate::server::describe_exit;
@@ -130,7 +131,8 @@ pub fn sigterm_idle_exits_0(target: &Target) -> Result<(), String> {
 const DRAIN_GIVE_UP_BOUND: Duration = Duration::from_secs(3);
 
 /// With `--drain-timeout 1` and a simulation that would take 30 s, SIGTERM kills the child and
-/// the server exits with status 1 within ~2 s, leaving no process behind (DESIGN "Stage matrix").
+/// the server answers the request in flight 503 and exits with status 1 within ~2 s, leaving no
+/// process behind (DESIGN "Stage matrix").
 pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
     let scripts = ScriptDir::new()?;
     let body = format!(
@@ -147,7 +149,6 @@ pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
         .arg("1")
         .start()?;
     let addr = server.addr();
-    // Its answer does not matter (the server gives up on it); only that it started the child.
     let request = thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
     if !wait_until(SPAWN_BOUND, || server.live_children() >= 1) {
         return Err(format!(
@@ -158,7 +159,13 @@ pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
     let signalled = Instant::now();
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(DRAIN_GIVE_UP_BOUND);
-    let _ = request.join();
+    // The killed simulation is still answered: 503, the server is going away.
+    let answer = request
+        .join()
+        .map_err(|_| "the client thread panicked".to_owned())?
+        .map_err(|error| format!("the request in flight got no complete answer: {error}"))?;
+    expect_json_error(&answer, 503, "")
+        .map_err(|error| format!("the simulation stopped by the drain timeout: {error}"))?;
     match &status {
         Ok(code) if code.code() == Some(1) => {}
         other => {
