@@ -33,6 +33,8 @@ pub struct ConnectionConfig {
 // ANCHOR: serve
 /// Serves one connection: reads one request head, answers it with
 /// `handler` (or with the status code that rejects the head), then closes.
+/// `accepted` is when `accept` returned it: the header deadline and the
+/// duration in the access log count from then, queueing included.
 ///
 /// Never panics on anything the client does: a client that resets, stops
 /// reading or sends garbage costs at most the header deadline plus
@@ -40,10 +42,10 @@ pub struct ConnectionConfig {
 /// header fields but no body (RFC 9110 §9.3.2).
 pub fn serve(
     mut stream: TcpStream,
+    accepted: Instant,
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
 ) {
-    let started = Instant::now();
     // A client that reset the connection while it waited in the listen queue
     // has no peer address any more; there is nobody to answer.
     let Ok(peer) = stream.peer_addr() else {
@@ -51,7 +53,7 @@ pub fn serve(
     };
 
     let (response, request_line, include_body, body_pending, note) =
-        match head::read_request_head(&mut stream, &config.limits) {
+        match head::read_request_head(&mut stream, &config.limits, accepted) {
             Ok(head) => {
                 let response = handler(&head.request);
                 let include_body = head.request.method != "HEAD";
@@ -96,7 +98,7 @@ pub fn serve(
             request_line: &request_line,
             status: response.status,
             sent: &sent,
-            elapsed: started.elapsed(),
+            elapsed: accepted.elapsed(),
             note,
         });
     }

@@ -13,6 +13,7 @@
 //!    a client sending one byte every second would satisfy it forever and hold
 //!    a worker. Before each `read` we set the socket's timeout to the time left
 //!    until one deadline, so the head as a whole must arrive in time (`408`).
+//!    The deadline counts from the moment the connection was accepted.
 //!
 //! The head is then parsed by [`parse_head`], a pure function over bytes.
 
@@ -23,8 +24,9 @@ use std::time::{Duration, Instant};
 use crate::request::{Request, Version};
 use crate::response::Status;
 
-/// The limits a request head must fit in. [`Limits::default`] gives the values
-/// of DESIGN.md; RFC 9110 §2.3 and RFC 9112 §3 leave the numbers to servers.
+/// The limits a request head must fit in. [`Limits::default`] gives
+/// NetServe's values; RFC 9110 §2.3 and RFC 9112 §3 leave the numbers to
+/// servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Bytes of the whole head, request line through the empty line
@@ -34,8 +36,8 @@ pub struct Limits {
     pub max_header_fields: usize,
     /// Bytes of the request target. Longer → `414`.
     pub max_target_bytes: usize,
-    /// Time allowed for the whole head to arrive, from the first `read`.
-    /// Later → `408`.
+    /// Time allowed for the whole head to arrive, from the moment the
+    /// connection was accepted. Later → `408`.
     pub header_timeout: Duration,
 }
 
@@ -86,7 +88,7 @@ pub enum HeadError {
 /// explanation for the response body and the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// 400, 408, 414, 431 or 505.
+    /// 400, 408, 414, 431, 501 (a transfer coding other than chunked) or 505.
     pub status: Status,
     /// One lower-case sentence, without a final period, e.g.
     /// `"missing Host header field"`.
@@ -98,7 +100,12 @@ fn reject(status: Status, detail: &'static str) -> Rejection {
 }
 
 // ANCHOR: read_request_head
-/// Reads one request head from `stream`, within `limits`.
+/// Reads one request head from `stream`, within `limits`. The header
+/// deadline counts from `accepted`, the moment the connection was accepted:
+/// time a connection spends queued for a worker counts too, so a slow client
+/// cannot hold a worker for a full deadline after already waiting in the
+/// queue, while a normal client's head, already received by the kernel, is
+/// still read however late a worker gets to it.
 ///
 /// On success the returned [`Head`] says whether body bytes remain to be
 /// discarded. The socket's read timeout is left set; the caller resets it as
@@ -110,22 +117,16 @@ fn reject(status: Status, detail: &'static str) -> Rejection {
 /// [`HeadError::Rejected`] for every head that must be refused: `408` past the
 /// deadline, `431`/`414` past a limit, `400` for malformed syntax or framing
 /// (including a connection closed mid-head), `505` for an unsupported version.
-pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head, HeadError> {
-    let deadline = Instant::now() + limits.header_timeout;
+pub fn read_request_head(
+    stream: &mut TcpStream,
+    limits: &Limits,
+    accepted: Instant,
+) -> Result<Head, HeadError> {
+    let deadline = accepted + limits.header_timeout;
     let mut head = HeadBuffer::new(limits);
 
     loop {
-        let time_left = deadline.saturating_duration_since(Instant::now());
-        if time_left.is_zero() {
-            return Err(HeadError::Rejected(timed_out()));
-        }
-        // Re-armed before every read: this is what turns a per-read timeout
-        // into a deadline for the whole head.
-        stream
-            .set_read_timeout(Some(time_left))
-            .map_err(HeadError::Io)?;
-
-        let received = match stream.read(head.spare()) {
+        let received = match read_before(stream, head.spare(), deadline) {
             Ok(0) if head.is_empty() => return Err(HeadError::ClosedEarly),
             Ok(0) => {
                 return Err(HeadError::Rejected(reject(
@@ -154,6 +155,29 @@ pub fn read_request_head(stream: &mut TcpStream, limits: &Limits) -> Result<Head
             return Ok(complete);
         }
     }
+}
+
+/// One `read` into `buffer` that waits at most until `deadline`.
+///
+/// The socket's timeout is re-armed with the time left before every read:
+/// this is what turns a per-read timeout into a deadline for the whole head.
+/// Past the deadline, it still returns bytes that have already arrived, but
+/// does not wait for more (a non-blocking read): a client whose head arrived
+/// while it sat in our queue is not a slow client.
+///
+/// # Errors
+/// `WouldBlock` (Unix) or `TimedOut` (Windows) when nothing arrived in time;
+/// any other error of the socket.
+fn read_before(stream: &mut TcpStream, buffer: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    let time_left = deadline.saturating_duration_since(Instant::now());
+    if !time_left.is_zero() {
+        stream.set_read_timeout(Some(time_left))?;
+        return stream.read(buffer);
+    }
+    stream.set_nonblocking(true)?;
+    let received = stream.read(buffer);
+    stream.set_nonblocking(false)?;
+    received
 }
 // ANCHOR_END: read_request_head
 
@@ -356,7 +380,7 @@ impl Scanner {
 /// smuggling (RFC 9112 §6.3) and the `Host` rule (RFC 9112 §3.2).
 ///
 /// # Errors
-/// A [`Rejection`] with status 400, 414, 431 or 505.
+/// A [`Rejection`] with status 400, 414, 431, 501 or 505.
 pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Request, Rejection> {
     let mut lines = bytes
         .split(|&byte| byte == b'\n')
@@ -415,8 +439,18 @@ fn parse_request_line(
         ));
     }
     // Visible ASCII only: no spaces, no control characters, no raw UTF-8
-    // (RFC 3986 §2 requires non-ASCII to be percent-encoded).
-    if target.is_empty() || !target.iter().all(|&byte| byte.is_ascii_graphic()) {
+    // (RFC 3986 §2 requires non-ASCII to be percent-encoded). A fragment
+    // (`#...`) is never part of a request target (RFC 9112 §3.2): a client
+    // must strip it, and one that did not has sent something else.
+    if target.is_empty()
+        || !target
+            .iter()
+            .all(|&byte| byte.is_ascii_graphic() && byte != b'#')
+    {
+        return Err(malformed);
+    }
+    // The asterisk-form exists only for a server-wide OPTIONS (RFC 9112 §3.2.4).
+    if target == b"*" && method != b"OPTIONS" {
         return Err(malformed);
     }
 
@@ -512,6 +546,14 @@ fn split_target(target: &str) -> Result<(String, Option<String>), Rejection> {
     } else if let Some(after_scheme) = strip_http_scheme(target) {
         // Skip the authority: everything up to the first '/', '?' or the end.
         let path_start = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
+        // An http URI with an empty host is invalid and must be rejected
+        // (RFC 9110 §4.2.1).
+        if path_start == 0 {
+            return Err(reject(
+                Status::BadRequest,
+                "absolute-form target without a host",
+            ));
+        }
         &after_scheme[path_start..]
     } else {
         return Err(reject(
@@ -559,6 +601,15 @@ fn check_framing(request: &Request) -> Result<(), Rejection> {
             "HTTP/1.1 request without a Host header field",
         ));
     }
+    if request
+        .header("host")
+        .is_some_and(|host| !is_valid_host(host))
+    {
+        return Err(reject(
+            Status::BadRequest,
+            "invalid Host header field value",
+        ));
+    }
 
     let has_transfer_encoding = count_fields(request, "transfer-encoding") > 0;
     let content_length = content_length(request)?;
@@ -568,9 +619,51 @@ fn check_framing(request: &Request) -> Result<(), Rejection> {
             "both Content-Length and Transfer-Encoding",
         ));
     }
+    if has_transfer_encoding {
+        check_transfer_coding(request)?;
+    }
     Ok(())
 }
 // ANCHOR_END: check_framing
+
+/// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2): the
+/// characters of a registered name, an IPv4 address or a bracketed IP
+/// literal, and a port. Empty is allowed (a target without an authority).
+/// Anything else, such as a space or a `/`, makes the request invalid
+/// (RFC 9112 §3.2: "MUST respond with a 400").
+fn is_valid_host(host: &str) -> bool {
+    host.bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&byte))
+}
+
+/// The `Transfer-Encoding` rules for requests (RFC 9112 §6.1, §6.3, §7):
+/// chunked must be the final coding (otherwise the body length cannot be
+/// known: 400), it must not be applied twice (400), and any other coding is
+/// one we do not implement (501). Codings are case-insensitive and may be
+/// split across several field lines.
+fn check_transfer_coding(request: &Request) -> Result<(), Rejection> {
+    let codings: Vec<String> = request
+        .headers
+        .iter()
+        .filter(|(field, _)| field.eq_ignore_ascii_case("transfer-encoding"))
+        .flat_map(|(_, value)| value.split(','))
+        .map(|coding| coding.trim_matches([' ', '\t']).to_ascii_lowercase())
+        .collect();
+    let chunked = codings.iter().filter(|coding| *coding == "chunked").count();
+    if codings.last().map(String::as_str) != Some("chunked") || chunked > 1 {
+        return Err(reject(
+            Status::BadRequest,
+            "Transfer-Encoding must end with a single chunked",
+        ));
+    }
+    if chunked != codings.len() {
+        return Err(reject(
+            Status::NotImplemented,
+            "transfer coding other than chunked",
+        ));
+    }
+    Ok(())
+}
 
 fn count_fields(request: &Request, name: &str) -> usize {
     request
@@ -739,6 +832,44 @@ mod tests {
         assert_eq!(status_of(same), 200);
         let signed = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n";
         assert_eq!(status_of(signed), 400);
+    }
+
+    #[test]
+    fn rejects_invalid_targets_and_hosts() {
+        assert_eq!(status_of("GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status_of("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
+        assert_eq!(status_of("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"), 200);
+        assert_eq!(
+            status_of("GET http:///health HTTP/1.1\r\nHost: a\r\n\r\n"),
+            400
+        );
+        assert_eq!(status_of("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
+        assert_eq!(status_of("GET / HTTP/1.1\r\nHost: x/y\r\n\r\n"), 400);
+        assert_eq!(status_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 200);
+        assert_eq!(status_of("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), 200);
+        assert_eq!(
+            status_of("GET / HTTP/1.1\r\nHost: xn--bcher-kva.example:80\r\n\r\n"),
+            200
+        );
+    }
+
+    #[test]
+    fn transfer_codings_must_end_in_a_single_chunked() {
+        let with =
+            |codings: &str| status_of(&format!("POST / HTTP/1.1\r\nHost: a\r\n{codings}\r\n"));
+        assert_eq!(with("Transfer-Encoding: chunked\r\n"), 200);
+        assert_eq!(with("Transfer-Encoding: CHUNKED\r\n"), 200);
+        assert_eq!(with("Transfer-Encoding: gzip\r\n"), 400);
+        assert_eq!(with("Transfer-Encoding: chunked, gzip\r\n"), 400);
+        assert_eq!(
+            with("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+            400
+        );
+        assert_eq!(with("Transfer-Encoding: gzip, chunked\r\n"), 501);
+        assert_eq!(
+            with("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"),
+            501
+        );
     }
 
     #[test]

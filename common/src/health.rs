@@ -11,9 +11,12 @@ pub fn health(_request: &Request) -> Response {
 }
 
 /// The handler of stages 01-03, which have no router yet: `GET /health` is
-/// answered by [`health`], every other request is `404 Not Found`.
+/// answered by [`health`], every other request is `404 Not Found`. `HEAD`
+/// is answered like `GET` (the connection leaves the body out): a server
+/// that supports GET must support HEAD (RFC 9110 §9.1).
 pub fn health_only(request: &Request) -> Response {
-    if request.method == "GET" && request.path == "/health" {
+    let get_or_head = request.method == "GET" || request.method == "HEAD";
+    if get_or_head && request.path == "/health" {
         health(request)
     } else {
         Response::plain_status(Status::NotFound)

@@ -25,7 +25,7 @@ pub struct Access<'a> {
     pub status: Status,
     /// Bytes of the response written to the socket, or why writing failed.
     pub sent: &'a io::Result<usize>,
-    /// Time from accept (or from when the worker took the connection) to close.
+    /// Time from accept to close, time queued for a worker included.
     pub elapsed: Duration,
     /// Why the head was rejected, or another short remark.
     pub note: Option<&'a str>,
@@ -43,8 +43,10 @@ pub fn access(entry: &Access) {
         .note
         .map(|note| format!(" ({note})"))
         .unwrap_or_default();
+    // `{:?}` quotes the request line and escapes any `"` or `\` in the target,
+    // so a client cannot forge fields in a log that tools parse.
     write_line(format_args!(
-        "{} \"{}\" {} {} {:.3}ms{}",
+        "{} {:?} {} {} {:.3}ms{}",
         entry.peer,
         entry.request_line,
         entry.status.code(),

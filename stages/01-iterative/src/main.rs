@@ -8,6 +8,8 @@
 //! other client waits in the kernel's listen queue — behind a slow client, for
 //! up to the whole header deadline.
 
+use std::time::Instant;
+
 use common::args::Args;
 use common::{connection, health, server};
 
@@ -22,7 +24,7 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             // Read the request head, answer, close; only then accept again.
-            Ok(stream) => connection::serve(stream, &config, &health::health_only),
+            Ok(stream) => connection::serve(stream, Instant::now(), &config, &health::health_only),
             Err(error) => server::accept_failed(&error),
         }
     }

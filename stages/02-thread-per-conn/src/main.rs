@@ -9,6 +9,7 @@
 //! Stage 03 bounds it.
 
 use std::thread;
+use std::time::Instant;
 
 use common::args::Args;
 use common::{connection, health, log, server};
@@ -24,12 +25,16 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                let accepted = Instant::now();
                 // `move` gives the thread its own copy of `config` and
                 // ownership of the stream; the loop goes straight back to
                 // accept.
-                let spawned = thread::Builder::new()
-                    .name("connection".to_owned())
-                    .spawn(move || connection::serve(stream, &config, &health::health_only));
+                let spawned =
+                    thread::Builder::new()
+                        .name("connection".to_owned())
+                        .spawn(move || {
+                            connection::serve(stream, accepted, &config, &health::health_only);
+                        });
                 if let Err(error) = spawned {
                     // Out of threads or memory. The closure, and with it the
                     // stream, was dropped: the client sees the connection close.

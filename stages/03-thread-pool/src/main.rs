@@ -11,6 +11,8 @@
 //! what the pool cannot see: a worker holding an idle client is busy, so
 //! THREADS slow clients still occupy every worker until the header deadline.
 
+use std::time::Instant;
+
 use common::args::Args;
 use common::pool::ThreadPool;
 use common::{connection, health, server};
@@ -22,8 +24,8 @@ fn main() {
     let listener = server::bind_or_exit(args.bind, args.port);
 
     // ANCHOR: pool
-    let pool = ThreadPool::new(args.threads, args.queue_size, move |stream| {
-        connection::serve(stream, &config, &health::health_only);
+    let pool = ThreadPool::new(args.threads, args.queue_size, move |(stream, accepted)| {
+        connection::serve(stream, accepted, &config, &health::health_only);
     });
     let pool = server::or_exit(pool, "starting the worker threads");
     // ANCHOR_END: pool
@@ -34,7 +36,8 @@ fn main() {
         match stream {
             Ok(stream) => {
                 // A full queue hands the stream back, to be refused politely.
-                if let Err(stream) = pool.try_submit(stream) {
+                // The header deadline starts now: time spent queued counts.
+                if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet);
                 }
             }

@@ -9,6 +9,8 @@
 //! A valid simulation request is answered `501`: the backend that runs the
 //! simulator is stage 05.
 
+use std::time::Instant;
+
 use common::args::Args;
 use common::json;
 use common::pool::ThreadPool;
@@ -31,8 +33,8 @@ fn main() {
     );
     // ANCHOR_END: router
 
-    let pool = ThreadPool::new(args.threads, args.queue_size, move |stream| {
-        connection::serve(stream, &config, &|request| router.handle(request));
+    let pool = ThreadPool::new(args.threads, args.queue_size, move |(stream, accepted)| {
+        connection::serve(stream, accepted, &config, &|request| router.handle(request));
     });
     let pool = server::or_exit(pool, "starting the worker threads");
     server::announce(&listener);
@@ -40,7 +42,8 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                if let Err(stream) = pool.try_submit(stream) {
+                // The header deadline starts now: time spent queued counts.
+                if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet);
                 }
             }

@@ -12,6 +12,7 @@
 //! and every simulation in flight is lost with it. Stage 06 drains instead.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use clap::Parser;
 use common::cli::ServerArgs;
@@ -39,8 +40,8 @@ fn main() {
     );
     // ANCHOR_END: router
 
-    let pool = ThreadPool::new(args.threads, args.queue_size, move |stream| {
-        connection::serve(stream, &config, &|request| router.handle(request));
+    let pool = ThreadPool::new(args.threads, args.queue_size, move |(stream, accepted)| {
+        connection::serve(stream, accepted, &config, &|request| router.handle(request));
     });
     let pool = server::or_exit(pool, "starting the worker threads");
     server::announce(&listener);
@@ -48,7 +49,8 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                if let Err(stream) = pool.try_submit(stream) {
+                // The header deadline starts now: time spent queued counts.
+                if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet);
                 }
             }

@@ -11,7 +11,7 @@
 use std::net::TcpStream;
 use std::process;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::cli::ServerArgs;
@@ -54,12 +54,13 @@ pub fn main() {
         },
     );
 
-    let pool = ThreadPool::new(args.threads, args.queue_size, move |stream| {
-        connection::serve(stream, &config, &|request| router.handle(request));
+    let pool = ThreadPool::new(args.threads, args.queue_size, move |(stream, accepted)| {
+        connection::serve(stream, accepted, &config, &|request| router.handle(request));
     });
     let pool = server::or_exit(pool, "starting the worker threads");
     let submit = |stream: TcpStream| {
-        if let Err(stream) = pool.try_submit(stream) {
+        // The header deadline starts now: time spent queued counts.
+        if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
             connection::refuse_busy(stream, args.quiet);
         }
     };

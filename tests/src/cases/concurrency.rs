@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::net::SocketAddr;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::client::{self, Connection};
 use crate::server::Server;
@@ -307,4 +307,42 @@ pub fn full_queue_503(target: &Target) -> Result<(), String> {
              {ACCEPT_BOUND:?} (last answer: {last})"
         ))
     }
+}
+
+/// Idle connections queued behind each other for the one worker of `--header-timeout 1`.
+const QUEUED_IDLE: usize = 3;
+
+/// The header deadline counts from accept, not from when a worker picks the connection up: with
+/// one worker and `--header-timeout 1`, three idle clients connected together all get their 408
+/// about 1 s after connecting, not 1, 2 and 3 s (DESIGN "HTTP behaviour": a deadline for the
+/// whole head, so idle clients cannot hold the pool for a deadline each).
+pub fn header_deadline_counts_from_accept(target: &Target) -> Result<(), String> {
+    let server = target
+        .launch()
+        .threads(1)
+        .arg("--header-timeout")
+        .arg("1")
+        .start()?;
+    let connected = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..QUEUED_IDLE {
+        idle.push(idle_connection(server.addr())?);
+    }
+    // One deadline, a few milliseconds to notice it, and slack for a loaded machine; a server
+    // that restarts the clock per worker needs 3 s for the last one.
+    let bound = Duration::from_millis(2500);
+    for (index, connection) in idle.into_iter().enumerate() {
+        let left = bound.saturating_sub(connected.elapsed());
+        connection
+            .read_response_within(left)
+            .and_then(|response| response.expect_status(408))
+            .map_err(|error| {
+                format!(
+                    "idle client {} of {QUEUED_IDLE}, {:?} after connecting: {error}",
+                    index + 1,
+                    connected.elapsed()
+                )
+            })?;
+    }
+    Ok(())
 }

@@ -72,3 +72,20 @@ pub fn two_different_content_lengths_400(target: &Target) -> Result<(), String> 
                     Content-Length: 6\r\n\r\nhello!";
     expect_status(target, request, 400).map(|_| ())
 }
+
+/// A Transfer-Encoding whose final coding is not chunked leaves the body length unknown: 400
+/// (RFC 9112 §6.3).
+pub fn transfer_coding_not_chunked_400(target: &Target) -> Result<(), String> {
+    let request = b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n";
+    expect_status(target, request, 400).map(|_| ())
+}
+
+/// A Host value that is not `host[:port]` (here with a space) answers 400 (RFC 9112 §3.2).
+pub fn invalid_host_value_400(target: &Target) -> Result<(), String> {
+    expect_status(target, b"GET /health HTTP/1.1\r\nHost: a b\r\n\r\n", 400).map(|_| ())
+}
+
+/// A fragment is never part of a request target (`/health#top`): 400 (RFC 9112 §3.2).
+pub fn fragment_in_target_400(target: &Target) -> Result<(), String> {
+    expect_status(target, b"GET /health#top HTTP/1.1\r\nHost: x\r\n\r\n", 400).map(|_| ())
+}

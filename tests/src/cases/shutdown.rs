@@ -191,3 +191,41 @@ pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
         ))
     }
 }
+
+/// Idle connections that will never send a request, held open during SIGTERM.
+const IDLE_AT_SHUTDOWN: usize = 6;
+
+/// SIGTERM with idle connections open (they never send a request): the drain waits at most one
+/// header deadline for them, not one per worker round, and the server exits 0 (DESIGN "Stage
+/// matrix": drain in-flight work, exit 0).
+pub fn sigterm_with_idle_connections_exits_0(target: &Target) -> Result<(), String> {
+    let mut server = target
+        .launch()
+        .threads(2)
+        .arg("--header-timeout")
+        .arg("1")
+        .start()?;
+    let mut idle = Vec::new();
+    for _ in 0..IDLE_AT_SHUTDOWN {
+        idle.push(Connection::open(server.addr())?);
+    }
+    let accepted = wait_until(Duration::from_secs(5), || {
+        server.sockets().unwrap_or(0) > IDLE_AT_SHUTDOWN
+    });
+    if !accepted {
+        return Err(format!(
+            "the {IDLE_AT_SHUTDOWN} idle connections were never accepted"
+        ));
+    }
+    server.signal(libc::SIGTERM)?;
+    // One 1 s deadline for all of them, and slack; three rounds of two workers would take 3 s.
+    let status = server.wait_exit(Duration::from_millis(2500));
+    match status {
+        Ok(status) if status.code() == Some(0) => Ok(()),
+        other => Err(format!(
+            "with {IDLE_AT_SHUTDOWN} idle connections and --header-timeout 1 the server should \
+             exit 0 within 2.5 s of SIGTERM: {}",
+            describe_exit(&other)
+        )),
+    }
+}
