@@ -38,16 +38,24 @@ pub struct Args {
 /// Default of `--queue-size`.
 pub const DEFAULT_QUEUE_SIZE: usize = 128;
 
-/// The help text printed by `--help`.
-pub const USAGE: &str = "\
-usage: <stage> [PORT] [THREADS] [options]
+/// The most worker threads accepted. Each thread reserves a stack (2 MiB of
+/// address space by default); thousands more would only exhaust the process
+/// before they could help on a machine with a handful of cores.
+pub const MAX_THREADS: usize = 4096;
 
+/// The largest `--queue-size` accepted: far beyond any useful wait, small
+/// enough that a typo cannot ask for terabytes.
+pub const MAX_QUEUE_SIZE: usize = 1_000_000;
+
+/// The help text printed by `--help`, after a `usage: <program>` line.
+pub const USAGE: &str = "\
   PORT                    TCP port to listen on (default 8080; 0 = any free port)
-  THREADS                 worker threads (default: number of CPUs; ignored by stages 01-02)
+  THREADS                 worker threads, 1-4096 (default: number of CPUs; ignored by stages 01-02)
   --bind ADDR             address to listen on (default 127.0.0.1)
   --quiet                 no access log on stderr
   --header-timeout SECS   deadline for a whole request head (default 10)
-  --queue-size N          connections waiting for a worker before 503 (default 128)
+  --queue-size N          connections waiting for a worker before 503, 1-1000000
+                          (default 128; ignored by stages 01-02)
   --help                  print this help
 ";
 
@@ -81,7 +89,8 @@ impl Args {
         match Args::parse(std::env::args().skip(1)) {
             Ok(args) => args,
             Err(ArgsError::Help) => {
-                print!("{USAGE}");
+                let program = std::env::args().next().unwrap_or_default();
+                print!("usage: {program} [PORT] [THREADS] [options]\n\n{USAGE}");
                 process::exit(0);
             }
             Err(ArgsError::Invalid(message)) => {
@@ -122,14 +131,16 @@ impl Args {
                 "--quiet" => args.quiet = true,
                 "--bind" => args.bind = parse_value(&name, &value()?)?,
                 "--header-timeout" => args.header_timeout = parse_seconds(&name, &value()?)?,
-                "--queue-size" => args.queue_size = parse_count(&name, &value()?)?,
+                "--queue-size" => {
+                    args.queue_size = parse_count(&name, &value()?, MAX_QUEUE_SIZE)?;
+                }
                 option if option.starts_with('-') => {
                     return Err(ArgsError::Invalid(format!("unknown option {option}")));
                 }
                 _ => {
                     match positionals {
                         0 => args.port = parse_value("PORT", &argument)?,
-                        1 => args.threads = parse_count("THREADS", &argument)?,
+                        1 => args.threads = parse_count("THREADS", &argument, MAX_THREADS)?,
                         _ => {
                             return Err(ArgsError::Invalid(format!(
                                 "unexpected argument {argument}"
@@ -166,12 +177,12 @@ fn parse_value<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, ArgsEr
         .map_err(|_| ArgsError::Invalid(format!("invalid {name} '{text}'")))
 }
 
-/// A count of at least 1 (threads, queue size).
-fn parse_count(name: &str, text: &str) -> Result<usize, ArgsError> {
+/// A count from 1 to `max` (threads, queue size).
+fn parse_count(name: &str, text: &str, max: usize) -> Result<usize, ArgsError> {
     match text.parse::<usize>() {
-        Ok(count) if count >= 1 => Ok(count),
+        Ok(count) if (1..=max).contains(&count) => Ok(count),
         _ => Err(ArgsError::Invalid(format!(
-            "invalid {name} '{text}': expected a whole number >= 1"
+            "invalid {name} '{text}': expected a whole number from 1 to {max}"
         ))),
     }
 }
@@ -230,6 +241,9 @@ mod tests {
         };
         assert!(invalid("65536").contains("PORT"));
         assert!(invalid("80 0").contains("THREADS"));
+        assert!(invalid("80 4097").contains("THREADS"));
+        assert!(invalid("--queue-size 1000001").contains("--queue-size"));
+        assert!(invalid("--queue-size 18446744073709551616").contains("--queue-size"));
         assert!(invalid("80 2 3").contains("unexpected"));
         assert!(invalid("--bind").contains("--bind needs a value"));
         assert!(invalid("--bind nowhere").contains("--bind"));

@@ -120,6 +120,10 @@ impl Backend {
     /// it ran past the timeout and was killed; `503` if the server's shutdown
     /// killed it (see [`Backend::kill_all`]).
     pub fn run(&self, params: &SimParams) -> Response {
+        if self.stopping.load(Ordering::SeqCst) {
+            // Past the drain deadline: a new child would outlive the server.
+            return shutting_down();
+        }
         let trace = self.traces_dir.join(format!("{}.txt", params.trace));
         let mut command = Command::new(&self.program);
         // ANCHOR: spawn
@@ -137,6 +141,15 @@ impl Backend {
 
         let outcome = match self.spawn_and_supervise(&mut command) {
             Ok(outcome) => outcome,
+            // Out of descriptors, processes or memory: a passing condition of
+            // this server, not a broken backend, so the client may retry.
+            Err(error) if is_resource_exhaustion(&error) => {
+                return json::error(
+                    Status::ServiceUnavailable,
+                    &format!("cannot start cache-audit right now: {error}"),
+                )
+                .with_header("Retry-After", "1");
+            }
             Err(error) => {
                 return json::error(
                     Status::InternalServerError,
@@ -154,10 +167,7 @@ impl Backend {
             );
         }
         if outcome.status.signal().is_some() && self.stopping.load(Ordering::SeqCst) {
-            return json::error(
-                Status::ServiceUnavailable,
-                "the server is shutting down and stopped this simulation",
-            );
+            return shutting_down();
         }
         if !outcome.status.success() {
             let how = match (outcome.status.code(), outcome.status.signal()) {
@@ -170,7 +180,7 @@ impl Backend {
                 &format!("cache-audit {how}: {}", excerpt(&outcome.stderr)),
             );
         }
-        match parse_report(&String::from_utf8_lossy(&outcome.stdout)) {
+        match parse_report(&String::from_utf8_lossy(&outcome.stdout), params) {
             Ok(report) => report_response(params, &report),
             Err(missing) => json::error(
                 Status::InternalServerError,
@@ -221,7 +231,9 @@ impl Backend {
         let (mut stdout, mut stderr, mut exited) = (None, None, false);
         let mut timed_out = false;
         while stdout.is_none() || stderr.is_none() || !exited {
-            let wait = if timed_out {
+            // Before the child exits, wait until its deadline; once it has
+            // exited or been killed, only for its pipes to close.
+            let wait = if exited || timed_out {
                 KILL_GRACE
             } else {
                 (started + self.timeout).saturating_duration_since(Instant::now())
@@ -229,13 +241,20 @@ impl Backend {
             match received.recv_timeout(wait) {
                 Ok(Event::Stdout(bytes)) => stdout = Some(bytes),
                 Ok(Event::Stderr(bytes)) => stderr = Some(bytes),
-                Ok(Event::Exited) => exited = true,
-                Err(RecvTimeoutError::Timeout) if !timed_out => {
+                Ok(Event::Exited) => {
+                    exited = true;
+                    // The simulation is over. Anything it started and left
+                    // running in its group is not: stop it, so it can neither
+                    // hold our pipes open nor outlive the request.
+                    self.kill(pid);
+                }
+                Err(RecvTimeoutError::Timeout) if !exited && !timed_out => {
                     self.kill(pid);
                     timed_out = true;
                 }
-                // Still not over after KILL_GRACE, or a helper thread died:
-                // stop waiting for events and reap.
+                // Pipes still open KILL_GRACE after the end (held by a process
+                // that left the group), or a helper thread died: stop waiting
+                // and reap with what was captured.
                 Err(_) => break,
             }
         }
@@ -365,38 +384,116 @@ fn kill_group(pgid: u32) {
 }
 // ANCHOR_END: kill_group
 
-/// Parses cache-audit's report. Reads `Label: value` lines, tolerant of
-/// spacing around the label and value; `Hit Rate:` must be a percentage,
-/// `Hits:` and `Misses:` whole numbers, `Runtime:` whole milliseconds.
+/// The labels of cache-audit's report that the server reads.
+const REPORT_LABELS: [&str; 7] = [
+    "Requests",
+    "Policy",
+    "Cache size",
+    "Hit Rate",
+    "Hits",
+    "Misses",
+    "Runtime",
+];
+
+/// Parses cache-audit's report and checks that it is one consistent answer
+/// to `params`. Reads `Label: value` lines, tolerant of spacing around label
+/// and value. Required: `Hit Rate:` (a percentage), `Hits:` and `Misses:`
+/// (whole numbers) and `Runtime:` (whole milliseconds). Checked when present:
+/// `Requests:` equals hits + misses, `Policy:` and `Cache size:` are what was
+/// asked for. `Hit Rate:` must agree with the counts to its 2 printed
+/// decimals, and no label may appear twice: a wrong or doubled report is an
+/// error, never a 200 with numbers nobody computed for this request.
 ///
 /// # Errors
-/// A short description of the first label that is missing or unparsable.
-pub fn parse_report(stdout: &str) -> Result<Report, String> {
+/// A short description of the first problem found.
+pub fn parse_report(stdout: &str, params: &SimParams) -> Result<Report, String> {
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    for line in stdout.lines() {
+        let Some((label, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (label, value) = (label.trim(), value.trim());
+        if !REPORT_LABELS.contains(&label) {
+            continue;
+        }
+        if fields.iter().any(|(seen, _)| *seen == label) {
+            return Err(format!("'{label}:' appears twice"));
+        }
+        fields.push((label, value));
+    }
     let field = |label: &str| {
-        stdout.lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            (name.trim() == label).then(|| value.trim())
-        })
+        fields
+            .iter()
+            .find(|(seen, _)| *seen == label)
+            .map(|(_, value)| *value)
     };
-    let number = |label: &str, unit: &str| -> Result<u64, String> {
-        let value = field(label).ok_or_else(|| format!("no '{label}:' line"))?;
+    let number = |label: &str, unit: &str| -> Result<Option<u64>, String> {
+        let Some(value) = field(label) else {
+            return Ok(None);
+        };
         let digits = value.strip_suffix(unit).unwrap_or(value).trim_end();
-        digits
-            .parse()
-            .map_err(|_| format!("'{label}:' is not a whole number: '{value}'"))
+        match digits.parse() {
+            Ok(number) => Ok(Some(number)),
+            Err(_) => Err(format!("'{label}:' is not a whole number: '{value}'")),
+        }
+    };
+    let required = |label: &str, unit: &str| -> Result<u64, String> {
+        number(label, unit)?.ok_or_else(|| format!("no '{label}:' line"))
     };
 
+    let report = Report {
+        hits: required("Hits", "")?,
+        misses: required("Misses", "")?,
+        runtime_ms: required("Runtime", "ms")?,
+    };
+    let requests = report
+        .hits
+        .checked_add(report.misses)
+        .ok_or("'Hits:' + 'Misses:' overflows")?;
+
     let hit_rate = field("Hit Rate").ok_or("no 'Hit Rate:' line")?;
-    let percent = hit_rate.strip_suffix('%').map(str::trim_end);
-    let parsed = percent.and_then(|number| number.parse::<f64>().ok());
-    if !parsed.is_some_and(f64::is_finite) {
-        return Err(format!("'Hit Rate:' is not a percentage: '{hit_rate}'"));
+    let percent = hit_rate
+        .strip_suffix('%')
+        .and_then(|number| number.trim_end().parse::<f64>().ok())
+        .filter(|percent| percent.is_finite())
+        .ok_or_else(|| format!("'Hit Rate:' is not a percentage: '{hit_rate}'"))?;
+    let expected = if requests == 0 {
+        0.0
+    } else {
+        100.0 * report.hits as f64 / requests as f64
+    };
+    // Printed with 2 decimals: at most half a unit of the last digit off.
+    if (percent - expected).abs() > 0.005 + 1e-9 {
+        return Err(format!(
+            "'Hit Rate: {hit_rate}' disagrees with {} hits of {requests}",
+            report.hits
+        ));
     }
-    Ok(Report {
-        hits: number("Hits", "")?,
-        misses: number("Misses", "")?,
-        runtime_ms: number("Runtime", "ms")?,
-    })
+
+    if let Some(printed) = number("Requests", "")? {
+        if printed != requests {
+            return Err(format!(
+                "'Requests: {printed}' is not hits + misses = {requests}"
+            ));
+        }
+    }
+    if let Some(policy) = field("Policy") {
+        if !policy.eq_ignore_ascii_case(params.policy) {
+            return Err(format!(
+                "it simulated policy '{policy}', not '{}'",
+                params.policy
+            ));
+        }
+    }
+    if let Some(size) = number("Cache size", "")? {
+        if size != params.cache_size {
+            return Err(format!(
+                "it simulated cache size {size}, not {}",
+                params.cache_size
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// The success body, with the original NetServe's keys in its order.
@@ -404,11 +501,11 @@ pub fn parse_report(stdout: &str) -> Result<Report, String> {
 /// empty trace), recomputed from the counts rather than taken from the
 /// rounded percentage cache-audit prints.
 pub fn report_response(params: &SimParams, report: &Report) -> Response {
-    let accesses = report.hits + report.misses;
-    let hit_rate = if accesses == 0 {
+    let accesses = report.hits as f64 + report.misses as f64;
+    let hit_rate = if accesses == 0.0 {
         0.0
     } else {
-        (report.hits as f64 / accesses as f64 * 10_000.0).round() / 10_000.0
+        (report.hits as f64 / accesses * 10_000.0).round() / 10_000.0
     };
     json::response(
         Status::Ok,
@@ -422,6 +519,25 @@ pub fn report_response(params: &SimParams, report: &Report) -> Response {
             "misses": report.misses,
             "runtime_ms": report.runtime_ms,
         }),
+    )
+}
+
+/// The answer to a simulation refused or stopped because the server is
+/// shutting down.
+fn shutting_down() -> Response {
+    json::error(
+        Status::ServiceUnavailable,
+        "the server is shutting down and stopped this simulation",
+    )
+}
+
+/// Whether `error` means the process is short of descriptors, processes or
+/// memory (`EMFILE`, `ENFILE`, `EAGAIN`, `ENOMEM`), rather than the backend
+/// being broken.
+fn is_resource_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EAGAIN | libc::ENOMEM)
     )
 }
 
@@ -444,6 +560,12 @@ fn excerpt(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    const ARC_10: SimParams = SimParams {
+        policy: "arc",
+        cache_size: 10,
+        trace: "hot_cold",
+    };
+
     const REPORT: &str = "Trace:       cache-audit/traces/synthetic/hot_cold.txt
 Requests:    825
 Unique keys: 605
@@ -464,19 +586,40 @@ Runtime:    0 ms
             misses: 605,
             runtime_ms: 0,
         };
-        assert_eq!(parse_report(REPORT), Ok(expected));
+        assert_eq!(parse_report(REPORT, &ARC_10), Ok(expected));
         let squeezed = "Hit Rate:26.67 %\r\nHits:220\r\nMisses:   605\r\n  Runtime :0ms\r\n";
-        assert_eq!(parse_report(squeezed), Ok(expected));
+        assert_eq!(parse_report(squeezed, &ARC_10), Ok(expected));
+        let shouting = REPORT.replace("Policy:      arc", "Policy: ARC");
+        assert_eq!(parse_report(&shouting, &ARC_10), Ok(expected));
     }
 
     #[test]
     fn refuses_incomplete_or_garbled_reports() {
-        assert!(parse_report("").is_err());
-        assert!(parse_report(&REPORT.replace("Misses:     605", "Misses: many")).is_err());
-        assert!(parse_report(&REPORT.replace("Hit Rate:   26.67%", "Hit Rate: NaN")).is_err());
-        assert!(parse_report(&REPORT.replace("Hit Rate:   26.67%", "Hit Rate: inf%")).is_err());
-        assert!(parse_report(&REPORT.replace("Runtime:    0 ms\n", "")).is_err());
-        assert!(parse_report(&REPORT.replace("Hits:       220", "Hits: -3")).is_err());
+        let garbled = |from: &str, to: &str| parse_report(&REPORT.replace(from, to), &ARC_10);
+        assert!(parse_report("", &ARC_10).is_err());
+        assert!(garbled("Misses:     605", "Misses: many").is_err());
+        assert!(garbled("Hit Rate:   26.67%", "Hit Rate: NaN").is_err());
+        assert!(garbled("Hit Rate:   26.67%", "Hit Rate: inf%").is_err());
+        assert!(garbled("Runtime:    0 ms\n", "").is_err());
+        assert!(garbled("Hits:       220", "Hits: -3").is_err());
+        assert!(garbled("Hits:       220", "Hits: 18446744073709551615").is_err());
+    }
+
+    #[test]
+    fn refuses_reports_that_do_not_add_up_or_answer_another_question() {
+        let garbled = |from: &str, to: &str| parse_report(&REPORT.replace(from, to), &ARC_10);
+        // Numbers that contradict each other.
+        assert!(garbled("Hits:       220", "Hits:       999999").is_err());
+        assert!(garbled("Hit Rate:   26.67%", "Hit Rate:   26.68%").is_err());
+        assert!(garbled("Requests:    825", "Requests:    826").is_err());
+        // A report for another policy or size.
+        assert!(garbled("Policy:      arc", "Policy:      fifo").is_err());
+        assert!(garbled("Cache size:  10", "Cache size:  11").is_err());
+        // Two reports back to back.
+        assert!(parse_report(&format!("{REPORT}{REPORT}"), &ARC_10).is_err());
+        // An empty trace is consistent: 0 of 0 at 0.00%.
+        let empty = "Requests: 0\nHit Rate: 0.00%\nHits: 0\nMisses: 0\nRuntime: 0 ms\n";
+        assert!(parse_report(empty, &ARC_10).is_ok());
     }
 
     #[test]

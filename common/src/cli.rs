@@ -18,6 +18,7 @@ use clap::Parser;
 
 use crate::args::{self, Args};
 use crate::backend::Backend;
+use crate::sim;
 
 /// The bundled traces of the checkout this binary was built from.
 const BUNDLED_TRACES: &str = concat!(
@@ -37,7 +38,7 @@ pub struct ServerArgs {
     pub port: u16,
 
     /// Worker threads [default: number of CPUs]
-    #[arg(value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=args::MAX_THREADS as i64))]
     pub threads: Option<u32>,
 
     /// Address to listen on
@@ -54,7 +55,7 @@ pub struct ServerArgs {
 
     /// Connections waiting for a worker before new ones get 503
     #[arg(long, value_name = "N", default_value_t = args::DEFAULT_QUEUE_SIZE as u32,
-          value_parser = clap::value_parser!(u32).range(1..))]
+          value_parser = clap::value_parser!(u32).range(1..=args::MAX_QUEUE_SIZE as i64))]
     pub queue_size: u32,
 
     /// The cache-audit executable [default: `cache-audit` next to this binary]
@@ -105,8 +106,11 @@ impl ServerArgs {
             eprintln!("error: {message}");
             process::exit(2);
         }
-        // Canonical paths read better in logs and error messages than
-        // `.../common/../cache-audit/...`; both were just shown to exist.
+        // Absolute paths from here on. `Command` looks a bare name such as
+        // `cache-audit` up in PATH, not in the directory it was checked in;
+        // and `.../common/../cache-audit/...` reads badly in messages. Both
+        // were just shown to exist.
+        let program = fs::canonicalize(&program).unwrap_or(program);
         let traces_dir = fs::canonicalize(&traces_dir).unwrap_or(traces_dir);
         Backend::new(program, traces_dir, self.backend_timeout)
     }
@@ -136,11 +140,19 @@ fn check_program(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The directory must exist and hold `<trace>.txt` for every trace a
+/// request may name, so that no valid request can fail for a missing file.
 fn check_directory(path: &Path) -> Result<(), String> {
     let shown = path.display();
     let metadata = fs::metadata(path).map_err(|error| format!("--traces-dir {shown}: {error}"))?;
     if !metadata.is_dir() {
         return Err(format!("--traces-dir {shown}: not a directory"));
+    }
+    for trace in sim::TRACES {
+        let file = path.join(format!("{trace}.txt"));
+        if !file.is_file() {
+            return Err(format!("--traces-dir {shown}: no {trace}.txt in it"));
+        }
     }
     Ok(())
 }
@@ -179,7 +191,10 @@ mod tests {
             )))
             .is_err()
         );
-        assert!(check_directory(Path::new("/tmp")).is_ok());
+        assert!(
+            check_directory(Path::new("/tmp")).is_err(),
+            "no trace files in /tmp"
+        );
         assert!(check_directory(Path::new("/bin/sh")).is_err());
         assert!(check_directory(Path::new(BUNDLED_TRACES)).is_ok());
     }

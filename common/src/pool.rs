@@ -86,7 +86,8 @@ impl<T: Send + 'static> ThreadPool<T> {
         }
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
-                items: VecDeque::with_capacity(capacity),
+                // Grown on demand: a large bound must not cost memory up front.
+                items: VecDeque::new(),
                 capacity,
                 closed: false,
             }),

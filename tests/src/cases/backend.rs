@@ -427,3 +427,87 @@ pub fn missing_traces_dir_exit_2(target: &Target) -> Result<(), String> {
     let server = target.launch().traces_dir(&missing).spawn()?;
     expect_startup_refused(server, "a missing --traces-dir")
 }
+
+/// A simulator whose report does not answer the request (a hit rate that contradicts its
+/// counts, another policy than asked, two reports back to back) is a 500: never a 200 with
+/// numbers nobody computed for this request (DESIGN "/run-cache-sim").
+pub fn backend_inconsistent_report_500(target: &Target) -> Result<(), String> {
+    let reports = [
+        (
+            "hits that contradict the hit rate",
+            scripts::answer_lines_with("999999", 600, "0.00%"),
+        ),
+        (
+            "a report for another policy",
+            format!(
+                "set -- \"$1\" fifo \"$3\"\n{}",
+                scripts::answer_lines(570, 30)
+            ),
+        ),
+        (
+            "two reports",
+            format!(
+                "{}{}",
+                scripts::answer_lines(570, 30),
+                scripts::answer_lines(570, 30)
+            ),
+        ),
+    ];
+    for (what, body) in reports {
+        let backend = start_with_script(target, &body, &[])?;
+        expect_backend_error(&backend, 500).map_err(|error| format!("{what}: {error}"))?;
+    }
+    Ok(())
+}
+
+/// A simulator that prints a valid report and exits, leaving a background process that still
+/// holds its stdout, is answered 200 at once (not after `--backend-timeout`), and the straggler
+/// is stopped with the rest of the child's process group (DESIGN: no child is ever left).
+pub fn backend_straggler_stopped(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = |dir: &ScriptDir| {
+        Ok(format!(
+            "{} &\n{}",
+            dir.sleep_command(30)?,
+            scripts::answer_lines(570, 30)
+        ))
+    };
+    let backend = start_with_script_in(target, scripts, body, &["--backend-timeout", "5"])?;
+    let began = Instant::now();
+    let response = client::get(backend.server.addr(), "/run-cache-sim?policy=lru")?;
+    let took = began.elapsed();
+    expect_success(
+        &response,
+        &Expected {
+            policy: "lru",
+            trace: "loop",
+            cache_size: 32,
+            hits: 570,
+            misses: 30,
+        },
+    )?;
+    if took > TIMEOUT_ANSWER_BOUND {
+        return Err(format!(
+            "the answer took {took:?}: the server waited for the background process to close \
+             the child's stdout instead of stopping it once the child had exited"
+        ));
+    }
+    let leftovers = backend
+        .scripts
+        .leftovers_after(REAP_BOUND, Some(backend.server.pid()));
+    if !leftovers.is_empty() {
+        return Err(format!(
+            "the child's background process still runs after the answer: pid {}",
+            leftovers[0].pid
+        ));
+    }
+    expect_no_zombie(&backend.server)
+}
+
+/// A `--traces-dir` without the bundled trace files in it: exit status 2 before listening, not a
+/// 500 on every request later (DESIGN "Command line").
+pub fn traces_dir_without_traces_exit_2(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let server = target.launch().traces_dir(scripts.path()).spawn()?;
+    expect_startup_refused(server, "a --traces-dir without loop.txt, scan.txt, ...")
+}

@@ -126,6 +126,9 @@ pub const ALL: &[Case] = &[
     since!(1, parsing::two_host_fields_400),
     since!(1, parsing::content_length_with_transfer_encoding_400),
     since!(1, parsing::two_different_content_lengths_400),
+    since!(1, parsing::transfer_coding_not_chunked_400),
+    since!(1, parsing::invalid_host_value_400),
+    since!(1, parsing::fragment_in_target_400),
     since!(1, limits::head_of_8191_bytes_ok),
     since!(1, limits::head_of_8192_bytes_ok),
     since!(1, limits::head_of_8193_bytes_431),
@@ -146,6 +149,7 @@ pub const ALL: &[Case] = &[
     // Stage 03: a fixed pool and a bounded queue.
     since!(3, concurrency::threads_bounded_by_pool),
     since!(3, concurrency::full_queue_503),
+    since!(3, concurrency::header_deadline_counts_from_accept),
     // Stage 04: routing, HEAD, 405, /run-cache-sim validation.
     since!(4, routing::post_health_405),
     since!(4, routing::delete_run_cache_sim_405),
@@ -170,13 +174,17 @@ pub const ALL: &[Case] = &[
     since!(5, backend::backend_timeout_504),
     since!(5, backend::backend_chatty_stderr_ok),
     since!(5, backend::backend_inherits_no_socket),
+    since!(5, backend::backend_inconsistent_report_500),
+    since!(5, backend::backend_straggler_stopped),
     since!(5, backend::missing_cache_audit_exit_2),
     since!(5, backend::missing_traces_dir_exit_2),
+    since!(5, backend::traces_dir_without_traces_exit_2),
     // Stage 06: graceful shutdown.
     since!(6, shutdown::sigterm_drains_in_flight),
     since!(6, shutdown::sigint_drains_in_flight),
     since!(6, shutdown::sigterm_idle_exits_0),
     since!(6, shutdown::drain_timeout_kills_backend),
+    since!(6, shutdown::sigterm_with_idle_connections_exits_0),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending
