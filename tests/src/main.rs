@@ -76,6 +76,14 @@ fn main() -> ExitCode {
             None => true,
         })
         .collect();
+    if selected.is_empty() {
+        // A typo in --filter must not look like a clean pass.
+        eprintln!(
+            "error: no case matches --filter {:?}",
+            cli.filter.unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
     let jobs = cli.jobs.unwrap_or_else(|| {
         thread::available_parallelism()
             .map(|n| n.get())
