@@ -43,7 +43,7 @@ pub fn slow_table(results: &[SlowResult]) -> String {
             result.attack.connections,
             match result.attack.attacker {
                 crate::slow::Attacker::Slowhttptest => "slowhttptest",
-                crate::slow::Attacker::Builtin => "built-in",
+                crate::slow::Attacker::Builtin => "built-in (sustained)",
             },
             probe.successes,
             probe.attempts,

@@ -185,6 +185,10 @@ fn slowhttptest(addr: SocketAddr, attack: Attack, log: &Path) -> Result<(), Stri
 /// The start of the head every slowloris connection sends.
 const SLOWLORIS_START: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n";
 
+/// How long one slowloris connection may take to connect; a full listen
+/// backlog drops the attempt, which is retried on the next tick.
+const SLOWLORIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// The pause between two header lines of a slowloris connection.
 const SLOWLORIS_TICK: Duration = Duration::from_secs(1);
 
@@ -202,12 +206,17 @@ pub fn builtin_slowloris(
     let mut line = 0u64;
     while began.elapsed() < length {
         for slot in open.iter_mut() {
+            // A server that stopped accepting (stage 01) leaves connects to
+            // time out one by one: stop on time even in the middle of a tick.
+            if began.elapsed() >= length {
+                break;
+            }
             let replace = match slot {
                 None => true,
                 Some(connection) => connection.has_answered().unwrap_or(true),
             };
             if replace {
-                *slot = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+                *slot = TcpStream::connect_timeout(&addr, SLOWLORIS_CONNECT_TIMEOUT)
                     .ok()
                     .map(Connection::from_stream)
                     .and_then(|mut connection| {
