@@ -93,9 +93,11 @@ impl std::error::Error for InvalidCacheSize {}
 /// Parse CACHE_SIZE, the number of keys the cache holds.
 ///
 /// Only ASCII decimal digits are accepted, and the value must be in
-/// `1..=u64::MAX`. The original read this with `strtoull`-like parsing, which
-/// took `-1` as 18446744073709551615, `5abc` as 5 and `1e3` as 1; each of those
-/// is an error here, as are `+5`, ` 5`, the empty string and `0`.
+/// `1..=u64::MAX`. Leading zeros are allowed, however many: they do not change
+/// the value (`0005` is 5), and the text is not stored, only the number. The
+/// original read this with `strtoull`-like parsing, which took `-1` as
+/// 18446744073709551615, `5abc` as 5 and `1e3` as 1; each of those is an error
+/// here, as are `+5`, ` 5`, the empty string and `0`.
 ///
 /// # Errors
 /// [`InvalidCacheSize`] holding the text as given.
@@ -121,6 +123,20 @@ mod tests {
         assert_eq!(parse_cache_size("0032"), Ok(32));
         assert_eq!(parse_cache_size("1000000000"), Ok(1_000_000_000));
         assert_eq!(parse_cache_size("18446744073709551615"), Ok(u64::MAX));
+    }
+
+    #[test]
+    fn cache_size_ignores_any_number_of_leading_zeros() {
+        let zeros = "0".repeat(1000);
+        assert_eq!(parse_cache_size(&format!("{zeros}5")), Ok(5));
+        assert_eq!(
+            parse_cache_size(&format!("{zeros}18446744073709551615")),
+            Ok(u64::MAX)
+        );
+        // Still zero, and still too large.
+        for text in [zeros.clone(), format!("{zeros}18446744073709551616")] {
+            assert_eq!(parse_cache_size(&text), Err(InvalidCacheSize(text.clone())));
+        }
     }
 
     #[test]

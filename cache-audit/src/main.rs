@@ -96,9 +96,11 @@ fn run() -> Result<(), Failure> {
     let policy: PolicyKind = cli.policy.parse().map_err(Failure::usage)?;
     let cache_size = parse_cache_size(&cli.cache_size).map_err(Failure::usage)?;
 
-    let trace_path = cli.trace_file.display().to_string();
+    // In error messages, paths are written with `{:?}`: quoted, and with
+    // control characters escaped, so that a path containing a newline cannot
+    // break the one-line error in two.
     let trace = trace::load(&cli.trace_file)
-        .map_err(|err| Failure::io(format!("cannot load trace {trace_path}: {err}")))?;
+        .map_err(|err| Failure::io(format!("cannot load trace {:?}: {err}", cli.trace_file)))?;
 
     // Runtime covers building the policy (for OPT, precomputing next uses)
     // and the replay, not the loading of the trace.
@@ -111,7 +113,8 @@ fn run() -> Result<(), Failure> {
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        trace_path,
+        // On stdout the path is echoed as given, as the original did.
+        trace_path: cli.trace_file.display().to_string(),
         unique_keys: trace.distinct_keys,
         policy,
         cache_size,
@@ -124,7 +127,7 @@ fn run() -> Result<(), Failure> {
     if let Some(out) = &cli.out {
         report
             .append_csv(out)
-            .map_err(|err| Failure::io(format!("cannot write {}: {err}", out.display())))?;
+            .map_err(|err| Failure::io(format!("cannot write {out:?}: {err}")))?;
     }
     io::stdout()
         .write_all(report.stdout_text().as_bytes())

@@ -164,6 +164,8 @@ fn bad_cache_sizes_exit_2() {
         " 5",
         "1.0",
         "18446744073709551616",
+        "018446744073709551616",
+        "100000000000000000000",
     ] {
         let output = run(&["traces/synthetic/loop.txt", "lru", size]);
         assert_fails(
@@ -172,6 +174,19 @@ fn bad_cache_sizes_exit_2() {
             &[&format!("invalid CACHE_SIZE {size:?}"), "whole number"],
         );
     }
+}
+
+#[test]
+fn leading_zeros_in_cache_size_are_ignored() {
+    // 1001 digits: the value is what counts, not the length of the text.
+    let size = format!("{}5", "0".repeat(1000));
+    let output = run(&["traces/synthetic/loop.txt", "lru", &size]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(field(&stdout(&output), "Cache size:"), "5");
+    // All zeros is still zero.
+    let zeros = "0".repeat(1001);
+    let output = run(&["traces/synthetic/loop.txt", "lru", &zeros]);
+    assert_fails(&output, 2, &["invalid CACHE_SIZE", "whole number"]);
 }
 
 #[test]
@@ -227,13 +242,39 @@ fn missing_or_unreadable_trace_exits_1() {
     assert_fails(
         &run(&["no/such/trace.txt", "lru", "5"]),
         1,
-        &["cannot load trace no/such/trace.txt"],
+        &["cannot load trace \"no/such/trace.txt\": No such file"],
     );
     let dir = scratch_dir("unreadable");
     assert_fails(
         &run(&[&dir.display().to_string(), "lru", "5"]),
         1,
         &["cannot load trace"],
+    );
+}
+
+#[test]
+fn a_newline_in_a_path_stays_escaped_in_the_one_error_line() {
+    // Missing, malformed, and an unwritable --out: each error quotes the path
+    // with the newline escaped as `\n`.
+    assert_fails(
+        &run(&["no/such\ntrace.txt", "lru", "5"]),
+        1,
+        &[r#"cannot load trace "no/such\ntrace.txt": "#],
+    );
+    let dir = scratch_dir("newline");
+    let trace = dir.join("bad\ntrace.txt");
+    fs::write(&trace, "R 1\nX 2\n").expect("write trace");
+    let trace = trace.display().to_string();
+    assert_fails(
+        &run(&[&trace, "lru", "5"]),
+        1,
+        &[r#"bad\ntrace.txt": line 2: expected"#],
+    );
+    let csv = dir.join("no\nsuch/r.csv").display().to_string();
+    assert_fails(
+        &run(&["traces/synthetic/loop.txt", "lru", "5", "--out", &csv]),
+        1,
+        &[r#"cannot write ""#, r#"no\nsuch/r.csv": "#],
     );
 }
 
