@@ -18,12 +18,12 @@
 //! so the policies can index plain vectors by key instead of hashing strings
 //! on every access. Keys are hashed once, here, while loading.
 //!
-//! The file is parsed while it is read, one line at a time, and a line may be
-//! at most [`MAX_LINE_BYTES`] long. So loading stops at the first bad line
+//! The file is parsed as it is read, a chunk at a time, and a line may be at
+//! most [`MAX_LINE_BYTES`] long. So loading stops at the first bad line
 //! without reading the rest, and its memory grows with the number of requests
 //! (4 bytes each) and of distinct keys, never with the size of the file or
 //! the length of a line: even `/dev/zero`, one endless line, fails after
-//! 64 KiB.
+//! reading 128 KiB.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -143,7 +143,7 @@ pub fn load(path: &Path) -> Result<Trace, TraceError> {
 /// Read and parse a trace (see the module documentation) from `input`,
 /// stopping at the first bad line.
 ///
-/// The input is read in chunks into one fixed buffer of [`BUFFER_BYTES`],
+/// The input is read in chunks into one fixed buffer of 128 KiB,
 /// and each chunk's complete lines are parsed straight from the buffer, with
 /// no copy and no function call per line. The unfinished line at the end of a
 /// chunk is moved to the front of the buffer and completed by the next read.
