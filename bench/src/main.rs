@@ -145,6 +145,10 @@ fn run(cli: Cli) -> Result<(), String> {
             workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
             elapsed_s: started.elapsed().as_secs_f64(),
             scenarios,
+            other_cpu_percent: results
+                .iter()
+                .filter_map(|result| result.other_cpu_percent)
+                .collect(),
         },
     )?;
     println!(

@@ -90,6 +90,29 @@ pub fn own_cpu_time() -> Option<Duration> {
     ))
 }
 
+/// Parses the first line of `/proc/stat` (`cpu  user nice system idle
+/// iowait irq softirq steal ...`, in clock ticks, summed over every CPU)
+/// into the ticks spent busy: everything but `idle` and `iowait`.
+pub fn parse_busy_ticks(text: &str) -> Option<u64> {
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // guest and guest_nice (fields 9 and 10) are already counted in user
+    // and nice, so only the first eight are added up.
+    let counted = ticks.get(..8)?;
+    Some(counted.iter().sum::<u64>() - counted[3] - counted[4])
+}
+
+/// The CPU time the whole machine has spent busy since boot, every core
+/// and every process (ours, the server, and anything else) together.
+pub fn read_machine_busy_time() -> Option<Duration> {
+    let ticks = parse_busy_ticks(&fs::read_to_string("/proc/stat").ok()?)?;
+    Some(ticks_to_duration(ticks))
+}
+
 /// Converts clock ticks (`USER_HZ`, almost always 100 a second) to time.
 fn ticks_to_duration(ticks: u64) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
@@ -169,6 +192,15 @@ mod tests {
         assert_eq!(parse_stat_cpu_ticks(stat), Some(250 + 50 + 7 + 3));
         assert_eq!(parse_stat_cpu_ticks("4242 (cut short) S 1 2"), None);
         assert_eq!(parse_stat_cpu_ticks("no parenthesis"), None);
+    }
+
+    #[test]
+    fn parses_machine_busy_time() {
+        let stat = "cpu  100 5 50 1000 20 3 7 1 40 0\ncpu0 50 2 25 500 10 1 3 0 20 0\n";
+        assert_eq!(parse_busy_ticks(stat), Some(100 + 5 + 50 + 3 + 7 + 1));
+        assert_eq!(parse_busy_ticks("cpu0 1 2 3\n"), None);
+        assert_eq!(parse_busy_ticks("cpu  1 2 x 4 5 6 7 8\n"), None);
+        assert!(read_machine_busy_time().is_some());
     }
 
     #[test]

@@ -91,6 +91,23 @@ pub struct Circumstances {
     pub elapsed_s: f64,
     /// Scenarios run, for the list of files.
     pub scenarios: Vec<&'static str>,
+    /// Each run's CPU use by everything but the server and the benchmark, in
+    /// % of one core: the measure of how quiet the machine really was.
+    pub other_cpu_percent: Vec<f64>,
+}
+
+/// `median X %, highest Y %` of the other processes' CPU use per run.
+pub fn describe_other_cpu(percents: &[f64]) -> String {
+    if percents.is_empty() {
+        return "not measured".to_owned();
+    }
+    let mut sorted = percents.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    format!(
+        "median {:.0} %, highest {:.0} % of one core",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1]
+    )
 }
 
 /// Writes `README.md` in `out`: the command, the date, the machine, the
@@ -117,7 +134,10 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
          - Date: {date}\n\
          - Machine: {cores} cores ({cpu}), {memory} of memory, Linux {kernel}\n\
          - Commit: {commit}\n\
-         - Load average (1, 5, 15 min) before: {before}; after: {after}\n\
+         - Load average (1, 5, 15 min) before: {before}; after: {after} (the benchmark's \
+         own client threads count in the second)\n\
+         - CPU used during the runs by everything except the server and the benchmark: \
+         {other}\n\
          - Duration of the whole benchmark: {elapsed:.0} s\n\n\
          The servers ran with `--quiet` (no access log: we measure the server, not the \
          terminal), on the same machine as the load generator, which competes with them \
@@ -129,6 +149,7 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
         commit = git_commit(&circumstances.workspace),
         before = circumstances.load_before,
         after = circumstances.load_after,
+        other = describe_other_cpu(&circumstances.other_cpu_percent),
         elapsed = circumstances.elapsed_s,
     );
     let path = out.join("README.md");
@@ -138,6 +159,15 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_cpu_summary() {
+        assert_eq!(describe_other_cpu(&[]), "not measured");
+        assert_eq!(
+            describe_other_cpu(&[9.0, 1.0, 2.0]),
+            "median 2 %, highest 9 % of one core"
+        );
+    }
 
     #[test]
     fn load_average_fields() {

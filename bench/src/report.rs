@@ -39,8 +39,16 @@ pub fn table(results: &[RunResult]) -> Table {
         headers.push("vs 02");
     }
     headers.extend([
-        "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "threads", "RSS MiB", "srv CPU%",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "threads",
+        "RSS MiB",
+        "srv CPU%",
         "cli CPU%",
+        "other CPU%",
     ]);
     if show_wrk {
         headers.extend(["wrk req/s", "wrk/ours", "wrk p99 ms"]);
@@ -88,7 +96,11 @@ pub fn table(results: &[RunResult]) -> Table {
                 }
                 None => row.extend([dash(), dash()]),
             }
-            for percent in [result.server_cpu_percent, result.client_cpu_percent] {
+            for percent in [
+                result.server_cpu_percent,
+                result.client_cpu_percent,
+                result.other_cpu_percent,
+            ] {
                 row.push(percent.map_or_else(dash, |percent| format!("{percent:.0}")));
             }
             if show_wrk {
@@ -188,7 +200,7 @@ pub fn render_markdown(table: &Table) -> String {
 pub const CSV_HEADER: &str = "scenario,server,path,pool_threads,connections,slow_clients,\
 duration_s,responses_2xx,requests_per_s,p50_us,p90_us,p99_us,max_us,\
 errors_refused,errors_reset,errors_timeout,errors_non_2xx,errors_client,errors_other,\
-peak_threads,peak_rss_kib,server_cpu_percent,client_cpu_percent,\
+peak_threads,peak_rss_kib,server_cpu_percent,client_cpu_percent,other_cpu_percent,\
 wrk_requests_per_s,wrk_p99_us";
 
 /// Every result as one CSV line under [`CSV_HEADER`] (RFC 4180; empty cells
@@ -228,6 +240,7 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             optional(result.peaks.map(|peaks| peaks.rss_kib)),
             percent(result.server_cpu_percent),
             percent(result.client_cpu_percent),
+            percent(result.other_cpu_percent),
             result
                 .wrk
                 .map_or_else(String::new, |wrk| format!("{:.1}", wrk.requests_per_second)),
@@ -282,6 +295,7 @@ mod tests {
             }),
             server_cpu_percent: Some(120.4),
             client_cpu_percent: None,
+            other_cpu_percent: Some(3.0),
             slow_cut_off: None,
             wrk: None,
             notes: Vec::new(),
@@ -306,10 +320,10 @@ mod tests {
     fn aligned_text_table() {
         let text = render_text(&table(&sample()));
         let expected = "\
-stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  threads  RSS MiB  srv CPU%  cli CPU%
-02        -     64  20,000  1.00×    1.23    2.00    15.5     120          0        3      2.5       120         -
-03        2     64  19,000  0.95×    1.23    2.00    15.5     120          0        3      2.5       120         -
-01        -     64       0  0.00×       -       -       -       -  7 timeout        3      2.5       120         -
+stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  threads  RSS MiB  srv CPU%  cli CPU%  other CPU%
+02        -     64  20,000  1.00×    1.23    2.00    15.5     120          0        3      2.5       120         -           3
+03        2     64  19,000  0.95×    1.23    2.00    15.5     120          0        3      2.5       120         -           3
+01        -     64       0  0.00×       -       -       -       -  7 timeout        3      2.5       120         -           3
 ";
         assert_eq!(text, expected);
     }
@@ -321,16 +335,16 @@ stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  th
         assert_eq!(
             lines.next(),
             Some(
-                "| stage | pool | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | threads | RSS MiB | srv CPU% | cli CPU% |"
+                "| stage | pool | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | threads | RSS MiB | srv CPU% | cli CPU% | other CPU% |"
             )
         );
         assert_eq!(
             lines.next(),
-            Some("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+            Some("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         );
         assert_eq!(
             lines.next(),
-            Some("| 03 | 2 | 64 | 19,000 | 1.23 | 2.00 | 15.5 | 120 | 0 | 3 | 2.5 | 120 | - |")
+            Some("| 03 | 2 | 64 | 19,000 | 1.23 | 2.00 | 15.5 | 120 | 0 | 3 | 2.5 | 120 | - | 3 |")
         );
         assert_eq!(lines.next(), None);
     }
@@ -342,11 +356,11 @@ stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  th
         assert_eq!(lines[0], CSV_HEADER);
         assert_eq!(
             lines[1],
-            "health,02,/health,,64,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,,"
+            "health,02,/health,,64,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,3.0,,"
         );
         assert_eq!(
             lines[3],
-            "health,01,/health,,64,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,,"
+            "health,01,/health,,64,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,3.0,,"
         );
         assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
     }

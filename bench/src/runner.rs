@@ -61,6 +61,10 @@ pub struct RunResult {
     /// This program's CPU time in the window, same unit: the load generator
     /// competes with the server for the same cores.
     pub client_cpu_percent: Option<f64>,
+    /// CPU time used in the window by everything else on the machine (other
+    /// processes, and kernel work charged to no process), same unit. Near 0
+    /// on a quiet machine; when it is not, the run was disturbed.
+    pub other_cpu_percent: Option<f64>,
     /// How often the server cut a slow client off (slow-clients only).
     pub slow_cut_off: Option<u64>,
     /// wrk's figures for the same load, with `--wrk`.
@@ -75,6 +79,7 @@ struct CpuSnapshot {
     at: Instant,
     server: Option<Duration>,
     client: Option<Duration>,
+    machine: Option<Duration>,
 }
 
 impl CpuSnapshot {
@@ -83,6 +88,7 @@ impl CpuSnapshot {
             at: Instant::now(),
             server: pid.and_then(procfs::read_cpu_time),
             client: procfs::own_cpu_time(),
+            machine: procfs::read_machine_busy_time(),
         }
     }
 }
@@ -182,6 +188,12 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     }
 
     let wall = end_cpu.at - start_cpu.at;
+    let server_cpu_percent = cpu_percent(start_cpu.server, end_cpu.server, wall);
+    let client_cpu_percent = cpu_percent(start_cpu.client, end_cpu.client, wall);
+    // Without the server's pid (--url alone) its CPU is part of "other".
+    let other_cpu_percent = cpu_percent(start_cpu.machine, end_cpu.machine, wall).map(|machine| {
+        (machine - server_cpu_percent.unwrap_or(0.0) - client_cpu_percent.unwrap_or(0.0)).max(0.0)
+    });
     Ok(RunResult {
         spec: spec.clone(),
         requests_per_second: result.requests_per_second(),
@@ -189,8 +201,9 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         latency: Latency::from_histogram(&result.latency),
         errors: result.errors,
         peaks: pid.and(peaks),
-        server_cpu_percent: cpu_percent(start_cpu.server, end_cpu.server, wall),
-        client_cpu_percent: cpu_percent(start_cpu.client, end_cpu.client, wall),
+        server_cpu_percent,
+        client_cpu_percent,
+        other_cpu_percent,
         slow_cut_off,
         wrk,
         notes,
