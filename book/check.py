@@ -107,7 +107,7 @@ def known_cases() -> set[str]:
     names = set()
     for name, stage in re.findall(r'\b(?:case|limitation)\(\s*"([a-z0-9_]+)",\s*(\d+)', text):
         names.add(f"s{int(stage):02}::{name}")
-    for stage, name in re.findall(r"\b(?:since|only)!\(\s*(\d+)\s*,\s*\w+\s*::\s*(\w+)\s*\)", text):
+    for stage, name in re.findall(r"\b(?:since|only|between)!\(\s*(\d+)\s*,(?:\s*\d+\s*,)?\s*\w+\s*::\s*(\w+)\s*\)", text):
         names.add(f"s{int(stage):02}::{name}")
     if names:
         return names

@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::head::{self, HeadError, Limits};
+use crate::head::{self, Head, HeadError, Limits};
 use crate::log;
 use crate::request::Request;
 use crate::response::{Response, Status};
@@ -46,44 +46,59 @@ pub fn serve(
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
 ) {
-    // A client that reset the connection while it waited in the listen queue
-    // has no peer address any more; there is nobody to answer.
+    let head = head::read_request_head(&mut stream, &config.limits, accepted);
+    answer(stream, accepted, head, config, handler);
+}
+// ANCHOR_END: serve
+
+// ANCHOR: answer
+/// Answers a connection whose head has already been read (or refused):
+/// the second half of [`serve`], on its own for stage 06, where heads are
+/// read by the accepting thread (see `poller`) and workers only answer.
+pub fn answer(
+    mut stream: TcpStream,
+    accepted: Instant,
+    head: Result<Head, HeadError>,
+    config: &ConnectionConfig,
+    handler: &dyn Fn(&Request) -> Response,
+) {
+    // A client that reset the connection has no peer address any more;
+    // there is nobody to answer.
     let Ok(peer) = stream.peer_addr() else {
         return;
     };
 
-    let (response, request_line, include_body, body_pending, note) =
-        match head::read_request_head(&mut stream, &config.limits, accepted) {
-            Ok(head) => {
-                let response = handler(&head.request);
-                let include_body = head.request.method != "HEAD";
-                (
-                    response,
-                    head.request.request_line(),
-                    include_body,
-                    head.body_pending,
-                    None,
-                )
-            }
-            Err(HeadError::ClosedEarly) => return,
-            Err(HeadError::Io(error)) => {
-                log::error(&format!("{peer}: reading the request head: {error}"));
-                return;
-            }
-            Err(HeadError::Rejected(rejection)) => {
-                let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
-                // A client cut off mid-head may still be sending; a client that
-                // timed out is too slow to be worth waiting for.
-                let still_sending = rejection.status != Status::RequestTimeout;
-                (
-                    Response::text(rejection.status, &body),
-                    "-".to_owned(),
-                    true,
-                    still_sending,
-                    Some(rejection.detail),
-                )
-            }
-        };
+    let (response, request_line, include_body, body_pending, note) = match head {
+        Ok(head) => {
+            let response = handler(&head.request);
+            let include_body = head.request.method != "HEAD";
+            (
+                response,
+                head.request.request_line(),
+                include_body,
+                head.body_pending,
+                None,
+            )
+        }
+        Err(HeadError::ClosedEarly) => return,
+        Err(HeadError::Io(error)) => {
+            log::error(&format!("{peer}: reading the request head: {error}"));
+            return;
+        }
+        Err(HeadError::Rejected(rejection)) => {
+            let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
+            // A client cut off mid-head may still be sending; a client that
+            // timed out is too slow to be worth waiting for.
+            let still_sending = rejection.status != Status::RequestTimeout;
+            (
+                Response::text(rejection.status, &body),
+                "-".to_owned(),
+                true,
+                still_sending,
+                Some(rejection.detail),
+            )
+        }
+    };
 
     let sent = send(&mut stream, &response, include_body);
     if body_pending {
@@ -103,7 +118,7 @@ pub fn serve(
         });
     }
 }
-// ANCHOR_END: serve
+// ANCHOR_END: answer
 
 // ANCHOR: refuse_busy
 /// Answers `503 Service Unavailable` with `Retry-After: 1` and closes. Used

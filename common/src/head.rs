@@ -127,13 +127,7 @@ pub fn read_request_head(
 
     loop {
         let received = match read_before(stream, head.spare(), deadline) {
-            Ok(0) if head.is_empty() => return Err(HeadError::ClosedEarly),
-            Ok(0) => {
-                return Err(HeadError::Rejected(reject(
-                    Status::BadRequest,
-                    "connection closed before the end of the request head",
-                )));
-            }
+            Ok(0) => return Err(head.closed()),
             Ok(received) => received,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             // A read timeout shows up as WouldBlock on Unix, TimedOut on Windows.
@@ -145,10 +139,7 @@ pub fn read_request_head(
             {
                 return Err(HeadError::Rejected(timed_out()));
             }
-            Err(error) if head.is_empty() && error.kind() == io::ErrorKind::ConnectionReset => {
-                return Err(HeadError::ClosedEarly);
-            }
-            Err(error) => return Err(HeadError::Io(error)),
+            Err(error) => return Err(head.failed(error)),
         };
 
         if let Some(complete) = head.received(received).map_err(HeadError::Rejected)? {
@@ -214,6 +205,30 @@ impl HeadBuffer {
     /// Whether no byte has been received yet.
     pub fn is_empty(&self) -> bool {
         self.filled == 0
+    }
+
+    /// What a `read` returning 0 (the client closed its side) means for this
+    /// head: before the first byte, a client that went away with nothing to
+    /// answer; after some bytes, an incomplete request (`400`).
+    pub fn closed(&self) -> HeadError {
+        if self.is_empty() {
+            HeadError::ClosedEarly
+        } else {
+            HeadError::Rejected(reject(
+                Status::BadRequest,
+                "connection closed before the end of the request head",
+            ))
+        }
+    }
+
+    /// What a failed `read` means for this head: a reset before the first
+    /// byte is a client that went away; anything else is a broken connection.
+    pub fn failed(&self, error: io::Error) -> HeadError {
+        if self.is_empty() && error.kind() == io::ErrorKind::ConnectionReset {
+            HeadError::ClosedEarly
+        } else {
+            HeadError::Io(error)
+        }
     }
 
     /// The free part of the buffer, where the next read must put its bytes.
@@ -288,7 +303,8 @@ pub fn read_head_from_chunks(
     Ok(None)
 }
 
-fn timed_out() -> Rejection {
+/// The rejection of a head that did not arrive before its deadline: `408`.
+pub fn timed_out() -> Rejection {
     reject(
         Status::RequestTimeout,
         "the request head did not arrive before the deadline",

@@ -158,7 +158,7 @@ fn run_all(
                     Applies::NotYet => {
                         Outcome::Skipped(format!("stage {:02} brings it", case.since))
                     }
-                    Applies::Never => Outcome::Skipped(format!("stage {:02} only", case.stage())),
+                    Applies::Never => Outcome::Skipped(case.scope()),
                 };
                 if sender.send((index, outcome)).is_err() {
                     break;

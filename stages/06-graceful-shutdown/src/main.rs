@@ -1,20 +1,28 @@
 // ANCHOR: all
 //! Stage 06: graceful shutdown, and the full NetServe spec.
 //!
-//! Stage 05 serves everything; this stage makes stopping it safe. On SIGINT
-//! or SIGTERM the server stops accepting at once (the listening socket is
-//! closed, so new connections are refused), lets every accepted request
-//! finish, simulations included, joins every worker and exits 0. Past
-//! `--drain-timeout` the remaining children are killed and the exit status
-//! is 1; a second signal exits at once.
+//! Stage 05 serves everything; this stage makes it hard to stop by accident
+//! and safe to stop on purpose.
+//!
+//! - **Slow clients cannot stop it.** The accepting thread now reads request
+//!   heads itself, for every connection at once, with `poll(2)` (see
+//!   `common::poller`), and hands the pool only connections whose head is
+//!   complete. A worker never waits on a client, so a thousand slowloris
+//!   connections cost buffers, not workers.
+//! - **A signal stops it gracefully.** On SIGINT or SIGTERM the server stops
+//!   accepting at once (the listening socket is closed, so new connections
+//!   are refused), finishes the heads in progress, lets every accepted
+//!   request finish, simulations included, joins every worker and exits 0.
+//!   Past `--drain-timeout` the remaining children are killed and the exit
+//!   status is 1; a second signal exits at once.
 
-use std::net::TcpStream;
 use std::process;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use common::cli::ServerArgs;
+use common::poller::{HeadReader, Ready};
 use common::pool::ThreadPool;
 use common::router::Router;
 use common::shutdown::{self, Shutdown};
@@ -54,16 +62,19 @@ pub fn main() {
         },
     );
 
-    let pool = ThreadPool::new(args.threads, args.queue_size, move |(stream, accepted)| {
-        connection::serve(stream, accepted, &config, &|request| router.handle(request));
+    // ANCHOR: pool
+    // Workers only answer: the head was read by the accepting thread.
+    let pool = ThreadPool::new(args.threads, args.queue_size, move |ready: Ready| {
+        let handler = |request: &_| router.handle(request);
+        connection::answer(ready.stream, ready.accepted, ready.head, &config, &handler);
     });
     let pool = server::or_exit(pool, "starting the worker threads");
-    let submit = |stream: TcpStream| {
-        // The header deadline starts now: time spent queued counts.
-        if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
-            connection::refuse_busy(stream, args.quiet);
+    let submit = |ready: Ready| {
+        if let Err(ready) = pool.try_submit(ready) {
+            connection::refuse_busy(ready.stream, args.quiet);
         }
     };
+    // ANCHOR_END: pool
 
     // ANCHOR: accept_loop
     // Handlers go in before the readiness line: from the moment a client can
@@ -71,34 +82,40 @@ pub fn main() {
     let address = server::or_exit(listener.local_addr(), "reading the bound address");
     let shutdown = Shutdown::install(address, Arc::clone(&backend));
     let shutdown = server::or_exit(shutdown, "installing the signal handlers");
+    server::or_exit(
+        listener.set_nonblocking(true),
+        "making the listener non-blocking",
+    );
     server::announce(&listener);
 
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => submit(stream),
+    // One thread waits on every socket at once: the listener, and each
+    // connection whose head is still arriving.
+    let mut heads = HeadReader::new(config.limits);
+    while !shutdown.requested() {
+        match heads.poll(Some(&listener)) {
+            Ok(true) => heads.accept_all(&listener, args.quiet),
+            Ok(false) => {}
             Err(error) => server::accept_failed(&error),
         }
-        // Checked after serving, not before: the connection that woke us
-        // may be a real client that connected just before the signal.
-        if shutdown.requested() {
-            break;
-        }
+        heads.take_ready().into_iter().for_each(submit);
     }
     // ANCHOR_END: accept_loop
 
     // ANCHOR: drain
     // Connections the kernel has already completed are waiting in the
     // listen queue; their clients believe they are connected. Take them too,
-    // without blocking, before closing the socket would reset them.
-    if listener.set_nonblocking(true).is_ok() {
-        while let Ok((stream, _)) = listener.accept() {
-            if stream.set_nonblocking(false).is_ok() {
-                submit(stream);
-            }
-        }
-    }
-    // Closing the listening socket: from here on, connections are refused.
+    // before closing the socket would reset them. From then on, connections
+    // are refused.
+    heads.accept_all(&listener, args.quiet);
     drop(listener);
+    // Heads in progress are requests in flight: finish reading them (each
+    // within its header deadline) before waiting for the workers.
+    while !heads.is_empty() {
+        if let Err(error) = heads.poll(None) {
+            server::accept_failed(&error);
+        }
+        heads.take_ready().into_iter().for_each(submit);
+    }
 
     let status = shutdown::drain(pool, &backend, cli.drain_timeout);
     process::exit(status);

@@ -511,3 +511,57 @@ pub fn traces_dir_without_traces_exit_2(target: &Target) -> Result<(), String> {
     let server = target.launch().traces_dir(scripts.path()).spawn()?;
     expect_startup_refused(server, "a --traces-dir without loop.txt, scan.txt, ...")
 }
+
+/// Simulation requests sent while the only worker is busy and the queue holds one.
+const OVERFLOW_REQUESTS: usize = 5;
+
+/// With THREADS=1 and `--queue-size 1`, while a 2 s simulation runs, five more simulation
+/// requests find one queue slot: at least four are answered 503 with `Retry-After: 1` at once,
+/// and every answer is complete (DESIGN "Decided conventions": the queue in front of the pool is
+/// bounded; overflow is answered 503 by the accepting thread).
+pub fn busy_pool_503(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = |dir: &ScriptDir| {
+        Ok(format!(
+            "{}\n{}",
+            dir.sleep_command(2)?,
+            scripts::answer_lines(570, 30)
+        ))
+    };
+    // "1" follows the port: THREADS=1.
+    let backend = start_with_script_in(target, scripts, body, &["1", "--queue-size", "1"])?;
+    let addr = backend.server.addr();
+    let first = std::thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
+    if !wait_until(REAP_BOUND, || backend.server.live_children() >= 1) {
+        return Err("the first simulation never started".into());
+    }
+
+    let began = Instant::now();
+    let others: Vec<_> = (0..OVERFLOW_REQUESTS)
+        .map(|_| std::thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru")))
+        .collect();
+    let mut refused = 0;
+    for other in others {
+        let response = other
+            .join()
+            .unwrap_or_else(|_| Err("client thread panicked".into()))?;
+        response.expect_complete()?;
+        match response.status {
+            503 => {
+                response.expect_header("Retry-After", "1")?;
+                refused += 1;
+            }
+            200 => {}
+            _ => return Err(format!("an overflowing request got {}", response.summary())),
+        }
+    }
+    let _ = first.join();
+    if refused < OVERFLOW_REQUESTS - 1 {
+        return Err(format!(
+            "only {refused} of {OVERFLOW_REQUESTS} requests were refused with 503 while one worker \
+             was busy and the queue held one ({:?})",
+            began.elapsed()
+        ));
+    }
+    expect_no_zombie(&backend.server)
+}

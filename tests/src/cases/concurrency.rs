@@ -346,3 +346,46 @@ pub fn header_deadline_counts_from_accept(target: &Target) -> Result<(), String>
     }
     Ok(())
 }
+
+/// Slow clients held open against stage 06's small pool.
+const SLOW_CLIENTS: usize = 50;
+
+/// Normal clients that must be served while the slow ones are held.
+const NORMAL_CLIENTS: usize = 10;
+
+/// Stage 06 reads request heads with poll(2) before the pool sees a connection: with THREADS=2
+/// and `--queue-size 2`, 50 clients holding half-sent heads occupy no worker, and ten normal
+/// clients, one after the other, still get 200 (DESIGN "Decided conventions": nothing already accepted is lost; issue 7:
+/// stage 06 keeps answering under a slowloris).
+pub fn slow_clients_do_not_hold_workers(target: &Target) -> Result<(), String> {
+    let server = target
+        .launch()
+        .threads(SMALL_POOL)
+        .arg("--queue-size")
+        .arg(SMALL_QUEUE.to_string())
+        .start()?;
+    let baseline = sockets(&server)?;
+    let mut slow = Vec::new();
+    for _ in 0..SLOW_CLIENTS {
+        slow.push(idle_connection(server.addr())?);
+    }
+    wait_for_sockets(
+        &server,
+        baseline + SLOW_CLIENTS,
+        "the slow clients were not all accepted",
+    )?;
+    // One after the other: ten at once would overflow a queue of 2 on their own.
+    for index in 0..NORMAL_CLIENTS {
+        client::get(server.addr(), "/health")
+            .and_then(|response| response.expect_status(200))
+            .map_err(|error| {
+                format!(
+                    "normal client {} of {NORMAL_CLIENTS}, with {SLOW_CLIENTS} slow clients held \
+                     and THREADS={SMALL_POOL}: {error}",
+                    index + 1
+                )
+            })?;
+    }
+    drop(slow);
+    Ok(())
+}

@@ -31,6 +31,10 @@ pub struct Case {
     /// For a case that shows one stage's documented limitation (stage 01 serves one client at a
     /// time): the only stage it applies to. Such a case is not listed for any other stage.
     pub only: Option<u8>,
+    /// For a case that a later stage's design makes moot: the last stage it applies to. Stage
+    /// 06 reads heads before the pool sees a connection, so idle clients no longer fill the
+    /// pool's queue the way `full_queue_503` needs; later stages do not list it.
+    pub until: Option<u8>,
     /// The check itself.
     pub run: CaseFn,
 }
@@ -42,7 +46,7 @@ pub enum Applies {
     Yes,
     /// A later stage brings it: listed as ignored.
     NotYet,
-    /// A limitation of another stage: not listed.
+    /// A limitation of another stage, or a case a later design made moot: not listed.
     Never,
 }
 
@@ -62,8 +66,19 @@ impl Case {
         match self.only {
             Some(only) if only == stage => Applies::Yes,
             Some(_) => Applies::Never,
+            None if self.until.is_some_and(|until| stage > until) => Applies::Never,
             None if self.since <= stage => Applies::Yes,
             None => Applies::NotYet,
+        }
+    }
+
+    /// The stages a case is limited to, for the runner's `skip` line: `stage 02 only` or
+    /// `stages 03-05 only`.
+    pub fn scope(&self) -> String {
+        match (self.only, self.until) {
+            (Some(only), _) => format!("stage {only:02} only"),
+            (None, Some(until)) => format!("stages {:02}-{until:02} only", self.since),
+            (None, None) => format!("stages {:02} on", self.since),
         }
     }
 }
@@ -74,6 +89,18 @@ const fn case(name: &'static str, since: u8, run: CaseFn) -> Case {
         name,
         since,
         only: None,
+        until: None,
+        run,
+    }
+}
+
+/// A case stages `since` to `until` must pass, and that a later design made moot.
+const fn bounded(name: &'static str, since: u8, until: u8, run: CaseFn) -> Case {
+    Case {
+        name,
+        since,
+        only: None,
+        until: Some(until),
         run,
     }
 }
@@ -84,6 +111,7 @@ const fn limitation(name: &'static str, only: u8, run: CaseFn) -> Case {
         name,
         since: only,
         only: Some(only),
+        until: None,
         run,
     }
 }
@@ -92,6 +120,13 @@ const fn limitation(name: &'static str, only: u8, run: CaseFn) -> Case {
 macro_rules! since {
     ($stage:literal, $module:ident :: $function:ident) => {
         case(stringify!($function), $stage, $module::$function)
+    };
+}
+
+/// `between!(N, M, module::function)`: a case stages N to M must pass, moot after M.
+macro_rules! between {
+    ($since:literal, $until:literal, $module:ident :: $function:ident) => {
+        bounded(stringify!($function), $since, $until, $module::$function)
     };
 }
 
@@ -104,7 +139,8 @@ macro_rules! only {
 
 /// Every case, in the order stages bring them (like codecrafters' `tester_definition.go`):
 /// `since!(N, module::function)` is a case every stage from N on must pass, `only!(N, …)` shows a
-/// limitation of stage N alone. A case is named after its function.
+/// limitation of stage N alone, `between!(N, M, …)` applies to stages N to M. A case is named
+/// after its function.
 pub const ALL: &[Case] = &[
     // Stage 01: one connection at a time, the HTTP rules every stage keeps.
     since!(1, basic::health_ok),
@@ -148,7 +184,7 @@ pub const ALL: &[Case] = &[
     only!(2, concurrency::threads_grow_with_connections),
     // Stage 03: a fixed pool and a bounded queue.
     since!(3, concurrency::threads_bounded_by_pool),
-    since!(3, concurrency::full_queue_503),
+    between!(3, 5, concurrency::full_queue_503),
     since!(3, concurrency::header_deadline_counts_from_accept),
     // Stage 04: routing, HEAD, 405, /run-cache-sim validation.
     since!(4, routing::post_health_405),
@@ -176,6 +212,7 @@ pub const ALL: &[Case] = &[
     since!(5, backend::backend_inherits_no_socket),
     since!(5, backend::backend_inconsistent_report_500),
     since!(5, backend::backend_straggler_stopped),
+    since!(5, backend::busy_pool_503),
     since!(5, backend::missing_cache_audit_exit_2),
     since!(5, backend::missing_traces_dir_exit_2),
     since!(5, backend::traces_dir_without_traces_exit_2),
@@ -185,6 +222,7 @@ pub const ALL: &[Case] = &[
     since!(6, shutdown::sigterm_idle_exits_0),
     since!(6, shutdown::drain_timeout_kills_backend),
     since!(6, shutdown::sigterm_with_idle_connections_exits_0),
+    since!(6, concurrency::slow_clients_do_not_hold_workers),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending
@@ -274,6 +312,16 @@ mod tests {
         assert_eq!(case.applies_to(1), Applies::Never);
         assert_eq!(case.applies_to(2), Applies::Yes);
         assert_eq!(case.applies_to(3), Applies::Never);
+    }
+
+    #[test]
+    fn bounded_cases_stop_applying_after_their_last_stage() {
+        let case = bounded("x", 3, 5, |_| Ok(()));
+        assert_eq!(case.full_name(), "s03::x");
+        assert_eq!(case.applies_to(2), Applies::NotYet);
+        assert_eq!(case.applies_to(5), Applies::Yes);
+        assert_eq!(case.applies_to(6), Applies::Never);
+        assert_eq!(case.scope(), "stages 03-05 only");
     }
 
     #[test]
