@@ -83,6 +83,7 @@ impl HeadReader {
         self.pending.is_empty()
     }
 
+    // ANCHOR: accept_all
     /// Accepts every connection waiting on `listener` (which must be in
     /// non-blocking mode), reads what its client already sent, and adds it
     /// to the set (or, if its head is already whole, to the ready list for
@@ -119,7 +120,9 @@ impl HeadReader {
             }
         }
     }
+    // ANCHOR_END: accept_all
 
+    // ANCHOR: poll
     /// Waits in `poll(2)` until `listener` (if any) has a connection to
     /// accept, a head in progress has bytes to read, or the earliest header
     /// deadline passes. Then reads what arrived and moves every head that is
@@ -191,6 +194,7 @@ impl HeadReader {
         }
         Ok(listener_fd.is_some_and(|fd| fd.revents != 0))
     }
+    // ANCHOR_END: poll
 
     /// The connections finished since the last call, in the order they
     /// finished.
@@ -232,6 +236,7 @@ impl HeadReader {
     }
 }
 
+// ANCHOR: read_some
 /// One non-blocking read for a head in progress: `None` while the head is
 /// still incomplete, otherwise how it ended.
 fn read_some(pending: &mut Pending) -> Option<Result<Head, HeadError>> {
@@ -253,3 +258,4 @@ fn read_some(pending: &mut Pending) -> Option<Result<Head, HeadError>> {
         Err(error) => Some(Err(pending.buffer.failed(error))),
     }
 }
+// ANCHOR_END: read_some
