@@ -3,9 +3,10 @@
 //!
 //! Each one holds whatever serves it for as long as the server lets it: in
 //! stage 01 the only thread, in stage 02 a thread of its own, in stages
-//! 03-06 a pool worker. The server's defence is the deadline for the whole
-//! head (`--header-timeout`, 10 s by default): it answers 408 and closes, and
-//! the slow client reconnects at once and starts over.
+//! 03-05 a pool worker; stage 06 reads heads with poll(2), so a slow client
+//! holds only a buffer there. The server's defence is the deadline for the
+//! whole head (`--header-timeout`, 10 s by default): it answers 408 and
+//! closes, and the slow client reconnects at once and starts over.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
