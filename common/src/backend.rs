@@ -49,6 +49,11 @@ pub const CAPTURE_LIMIT: usize = 64 * 1024;
 /// Characters of child output quoted in a 500 error.
 pub const EXCERPT_CHARS: usize = 200;
 
+/// Stack size of the three helper threads of a child, in bytes. They only
+/// read into an 8 KiB buffer or wait; the default 2 MiB would be mapped and
+/// unmapped for every simulation.
+const HELPER_STACK: usize = 64 * 1024;
+
 /// How long to wait for a killed process group to close its pipes and exit.
 /// SIGKILL cannot be caught, so this is only reached if the kernel is stuck.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -299,12 +304,14 @@ fn start_helpers(child: &mut Child, events: &mpsc::Sender<Event>) -> io::Result<
     let sender = events.clone();
     thread::Builder::new()
         .name("child-stdout".to_owned())
+        .stack_size(HELPER_STACK)
         .spawn(move || {
             let _ = sender.send(Event::Stdout(read_bounded(stdout)));
         })?;
     let sender = events.clone();
     thread::Builder::new()
         .name("child-stderr".to_owned())
+        .stack_size(HELPER_STACK)
         .spawn(move || {
             let _ = sender.send(Event::Stderr(read_bounded(stderr)));
         })?;
@@ -312,6 +319,7 @@ fn start_helpers(child: &mut Child, events: &mpsc::Sender<Event>) -> io::Result<
     let pid = child.id();
     thread::Builder::new()
         .name("child-exit".to_owned())
+        .stack_size(HELPER_STACK)
         .spawn(move || {
             if let Err(error) = wait_for_exit_without_reaping(pid) {
                 log::error(&format!("waiting for child {pid}: {error}"));
