@@ -33,7 +33,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// With `--url`: the server's pid, to sample it.
     pub url_pid: Option<u32>,
-    /// Also run wrk against the same server after each run.
+    /// Also run wrk against the same server, once before and once after
+    /// each run, and average the two.
     pub wrk: bool,
     /// wrk's threads (the number of CPUs).
     pub wrk_threads: u32,
@@ -141,6 +142,20 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         duration: settings.duration,
         timeout: settings.timeout,
     };
+    // wrk loads the same server once before our run and once after, and the
+    // two are averaged. Whichever load runs second meets a kernel still full
+    // of the first one's TIME_WAIT sockets (about 100,000 after 5 s at
+    // 20,000 requests/s); running wrk on both sides cancels that order.
+    let url = format!("http://{host}{}", spec.path());
+    let wrk_args = wrk::command_line(
+        &url,
+        spec.connections,
+        settings.wrk_threads,
+        settings.duration,
+        settings.timeout,
+    );
+    let wrk_before = settings.wrk.then(|| wrk::run(&wrk_args));
+
     let load = Load::start(&target, schedule)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
 
@@ -148,24 +163,14 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     let result = load.finish();
     let slow_cut_off = slow.map(SlowClients::stop);
 
-    let wrk = if settings.wrk {
-        let url = format!("http://{host}{}", spec.path());
-        let args = wrk::command_line(
-            &url,
-            spec.connections,
-            settings.wrk_threads,
-            settings.duration,
-            settings.timeout,
-        );
-        match wrk::run(&args) {
-            Ok(wrk) => Some(wrk),
-            Err(error) => {
-                notes.push(error);
-                None
-            }
+    let wrk_after = settings.wrk.then(|| wrk::run(&wrk_args));
+    let wrk = match (wrk_before, wrk_after) {
+        (Some(Ok(before)), Some(Ok(after))) => Some(before.mean(&after)),
+        (Some(Err(error)), _) | (_, Some(Err(error))) => {
+            notes.push(error);
+            None
         }
-    } else {
-        None
+        _ => None,
     };
 
     if let Some(server) = server {

@@ -18,6 +18,19 @@ pub struct WrkResult {
     pub socket_errors: u64,
 }
 
+impl WrkResult {
+    /// The average of two runs: requests/s and p99 averaged (p99 only when
+    /// both have one), errors added up.
+    pub fn mean(&self, other: &WrkResult) -> WrkResult {
+        WrkResult {
+            requests_per_second: (self.requests_per_second + other.requests_per_second) / 2.0,
+            p99_us: self.p99_us.zip(other.p99_us).map(|(a, b)| (a + b) / 2),
+            non_2xx: self.non_2xx + other.non_2xx,
+            socket_errors: self.socket_errors + other.socket_errors,
+        }
+    }
+}
+
 /// The wrk command line for the same load as a run of this benchmark:
 /// `connections` connections over `threads` threads for `duration` (whole
 /// seconds, at least 1: wrk ignores fractions), the same timeout, and the
@@ -114,6 +127,26 @@ fn parse_wrk_time_us(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_averages_rates_and_adds_errors() {
+        let before = WrkResult {
+            requests_per_second: 20_000.0,
+            p99_us: Some(5_000),
+            non_2xx: 1,
+            socket_errors: 2,
+        };
+        let after = WrkResult {
+            requests_per_second: 22_000.0,
+            p99_us: None,
+            non_2xx: 3,
+            socket_errors: 0,
+        };
+        let mean = before.mean(&after);
+        assert_eq!(mean.requests_per_second, 21_000.0);
+        assert_eq!(mean.p99_us, None);
+        assert_eq!((mean.non_2xx, mean.socket_errors), (4, 2));
+    }
 
     const OUTPUT: &str = "\
 Running 5s test @ http://127.0.0.1:40021/health
