@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole reliability suite (issue 7), in one command:
+# The whole reliability suite, in one command:
 #
 #   reliability/run.sh           everything: 100 000 property cases, two 10-minute
 #                                fuzz campaigns, slowhttptest against every stage,

@@ -10,14 +10,14 @@
 //! raw HTTP, [`conformance::proc`] to read threads, memory and children from
 //! `/proc`, and [`conformance::scripts`] for misbehaving fake backends.
 //!
-//! | module | part of issue 7 | what it does |
-//! |---|---|---|
-//! | [`stages`] | all | where the stage binaries are, how to start one |
-//! | [`observe`] | all | sampling a server from `/proc`, and a normal client's view |
-//! | [`slow`] | 2 | slowloris and slow-read attacks (slowhttptest, or a built-in slowloris) |
-//! | [`faults`] | 3 | backend and client faults, descriptor exhaustion |
-//! | [`load`] | 4 | mixed load, then SIGTERM under load |
-//! | [`report`] | 5 | the Markdown tables the book includes |
+//! | module | what it does |
+//! |---|---|
+//! | [`stages`] | where the stage binaries are, how to start one |
+//! | [`observe`] | sampling a server from `/proc`, and a normal client's view |
+//! | [`slow`] | slowloris and slow-read attacks (slowhttptest, or a built-in slowloris) |
+//! | [`faults`] | backend and client faults, descriptor exhaustion |
+//! | [`load`] | mixed load, then SIGTERM under load |
+//! | [`report`] | the Markdown tables the book includes |
 //!
 //! The parser-level parts (the differential test against `httparse`, the
 //! property tests) are `tests/*.rs` of this package; the fuzz targets are in

@@ -29,11 +29,11 @@ use crate::{Check, all_passed};
 /// How the load is run.
 #[derive(Clone, Copy, Debug)]
 pub struct LoadSettings {
-    /// How long the measured load lasts (the issue asks for 60 s).
+    /// How long the measured load lasts (60 s by default).
     pub duration: Duration,
     /// How much of it is warm-up, excluded from the memory comparison.
     pub warmup: Duration,
-    /// Concurrent client connections (the issue asks for 64).
+    /// Concurrent client connections (64 by default).
     pub connections: usize,
     /// How long the load runs again before SIGTERM.
     pub before_signal: Duration,

@@ -58,7 +58,7 @@ pub struct Attack {
     pub mode: Mode,
     /// Who sends it.
     pub attacker: Attacker,
-    /// Attacking connections (the issue asks for 500).
+    /// Attacking connections (500 by default).
     pub connections: usize,
     /// How long the attack, and the normal client's measurement, last.
     pub length: Duration,

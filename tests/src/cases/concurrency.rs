@@ -355,8 +355,7 @@ const NORMAL_CLIENTS: usize = 10;
 
 /// Stage 06 reads request heads with poll(2) before the pool sees a connection: with THREADS=2
 /// and `--queue-size 2`, 50 clients holding half-sent heads occupy no worker, and ten normal
-/// clients, one after the other, still get 200 (DESIGN "Decided conventions": nothing already accepted is lost; issue 7:
-/// stage 06 keeps answering under a slowloris).
+/// clients, one after the other, still get 200 (a slowloris cannot take the server's workers).
 pub fn slow_clients_do_not_hold_workers(target: &Target) -> Result<(), String> {
     let server = target
         .launch()
