@@ -5,8 +5,8 @@
 //! ```text
 //! spawn ──► stdout reader ──┐
 //!       ├─► stderr reader ──┼─► events ──► worker: all three, or the deadline
-//!       └─► exit watcher  ──┘                 │ deadline: kill the process group
-//!                                             └─► reap ─► parse ─► 200 / 500 / 504
+//!       └─► exit watcher  ──┘                 │ exited, or deadline: kill the group
+//!                                             └─► reap ─► parse ─► 200 / 500 / 503 / 504
 //! ```
 //!
 //! - **Spawn** with separate arguments and no shell, stdin closed, in a
@@ -19,10 +19,14 @@
 //!   reading, so a chatty child can neither block nor exhaust our memory.
 //! - **Deadline.** The worker waits for three events (both pipes closed, the
 //!   child exited) until the backend timeout; past it, it kills the child's
-//!   whole process group, so a helper the child started dies too.
+//!   whole process group, so a helper the child started dies too. When the
+//!   child exits in time, whatever it left running in its group is killed
+//!   as well: a straggler must neither hold our pipes open nor outlive the
+//!   request.
 //! - **Reap** every child with `wait`, on every path: no zombies.
-//! - **Parse** the report; anything unexpected is a 500 with an excerpt of
-//!   what the child printed, never a 200 with invented numbers.
+//! - **Parse** the report and check that it adds up and answers this
+//!   request; anything unexpected is a 500 with an excerpt of what the child
+//!   printed, never a 200 with invented numbers.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
