@@ -78,7 +78,8 @@ impl HeadReader {
         }
     }
 
-    /// Whether no head is in progress.
+    /// Whether no head is in progress (finished connections waiting in
+    /// [`HeadReader::take_ready`] do not count).
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

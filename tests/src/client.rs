@@ -101,6 +101,9 @@ impl Connection {
         if raw.end == End::TimedOut && raw.bytes.is_empty() {
             return Err(format!("no response within {bound:?}"));
         }
+        if raw.end == End::Reset && raw.bytes.is_empty() {
+            return Err("connection reset by the server before any response byte".into());
+        }
         let response = Response::parse(&raw.bytes)?;
         match raw.end {
             End::Closed => {}
@@ -159,11 +162,6 @@ impl Connection {
                     });
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                    if bytes.is_empty() {
-                        return Err(
-                            "connection reset by the server before any response byte".to_string()
-                        );
-                    }
                     return Ok(RawRead {
                         bytes,
                         end: End::Reset,

@@ -109,12 +109,16 @@ pub fn main() {
     heads.accept_all(&listener, args.quiet);
     drop(listener);
     // Heads in progress are requests in flight: finish reading them (each
-    // within its header deadline) before waiting for the workers.
-    while !heads.is_empty() {
+    // within its header deadline) before waiting for the workers. Hand over
+    // what is ready first: the last accept_all may have read whole heads.
+    loop {
+        heads.take_ready().into_iter().for_each(submit);
+        if heads.is_empty() {
+            break;
+        }
         if let Err(error) = heads.poll(None) {
             server::accept_failed(&error);
         }
-        heads.take_ready().into_iter().for_each(submit);
     }
 
     let status = shutdown::drain(pool, &backend, cli.drain_timeout);

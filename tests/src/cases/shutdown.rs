@@ -2,12 +2,12 @@
 //! their real answer, and exits 0 (DESIGN "Decided conventions", "Stage matrix").
 
 use std::io::ErrorKind;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cases::routing::expect_json_error;
-use crate::client::{self, Connection, Response};
+use crate::client::{self, Connection, End, Response};
 use crate::scripts::{self, ScriptDir};
 use crate::server::describe_exit;
 use crate::target::Target;
@@ -65,21 +65,32 @@ fn drains_in_flight(target: &Target, signal: libc::c_int, name: &str) -> Result<
                  ({answered_meanwhile} answered meanwhile)"
             ));
         }
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+        let stream = match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
             Err(e) => return Err(format!("connecting after {name}: {e}")),
-            Ok(stream) => {
-                let mut connection = Connection::from_stream(stream);
-                connection
-                    .send(&client::get_request("/health"))
-                    .and_then(|()| connection.read_response())
-                    .and_then(|r| r.expect_complete())
-                    .map_err(|e| {
-                        format!("a connection accepted after {name} got no complete answer: {e}")
-                    })?;
-                answered_meanwhile += 1;
-            }
+            Ok(stream) => stream,
+        };
+        let mut connection = Connection::from_stream(stream);
+        let sent = connection.send(&client::get_request("/health"));
+        let raw = connection
+            .read_to_close(client::RESPONSE_TIMEOUT)
+            .map_err(|e| format!("a connection accepted after {name}: {e}"))?;
+        let reset = sent.is_err() || raw.end == End::Reset;
+        if raw.bytes.is_empty() && reset && door_is_shut(addr) {
+            // The kernel completed this handshake in the instant between the
+            // server's last accept(2) and its close(2) of the listening socket,
+            // so the server never saw it; closing the socket reset it. No
+            // server that stops accepting by closing its socket can prevent
+            // that, and the next attempt is refused: the door is shut.
+            break;
         }
+        sent.map_err(|e| format!("a connection accepted after {name}: {e}"))?;
+        Response::parse(&raw.bytes)
+            .and_then(|r| r.expect_complete())
+            .map_err(|e| {
+                format!("a connection accepted after {name} got no complete answer: {e}")
+            })?;
+        answered_meanwhile += 1;
     }
 
     for (index, request) in requests.into_iter().enumerate() {
@@ -100,6 +111,14 @@ fn drains_in_flight(target: &Target, signal: libc::c_int, name: &str) -> Result<
             describe_exit(&other)
         )),
     }
+}
+
+/// Whether a connection to `addr` is refused now.
+fn door_is_shut(addr: SocketAddr) -> bool {
+    matches!(
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused
+    )
 }
 
 /// SIGTERM with 3 simulations in flight: stop accepting, all three answered 200, exit 0 within
