@@ -49,6 +49,10 @@ pub enum Outcome {
     /// The connection was reset before a single byte of answer: it was
     /// never accepted (it was in the listen queue when the listener closed).
     ResetBeforeAnswer,
+    /// The server closed the connection cleanly without a byte of answer.
+    /// Only a server that accepted the connection (and read the request, or
+    /// there would be unread bytes and a reset) can do that: a lost request.
+    ClosedBeforeAnswer,
     /// Some bytes of an answer, but not all of it.
     Incomplete,
     /// Anything else (timeout, connect error).
@@ -133,7 +137,7 @@ fn one_request(addr: SocketAddr, target: &str) -> Outcome {
     }
     match Response::parse(&bytes) {
         Ok(response) if response.is_complete() => Outcome::Complete(response.status),
-        _ if bytes.is_empty() => Outcome::ResetBeforeAnswer,
+        _ if bytes.is_empty() => Outcome::ClosedBeforeAnswer,
         _ => Outcome::Incomplete,
     }
 }
@@ -144,6 +148,7 @@ fn key(outcome: Outcome) -> String {
         Outcome::Complete(status) => status.to_string(),
         Outcome::Refused => "refused".to_string(),
         Outcome::ResetBeforeAnswer => "reset before any answer".to_string(),
+        Outcome::ClosedBeforeAnswer => "closed before any answer".to_string(),
         Outcome::Incomplete => "incomplete answer".to_string(),
         Outcome::Failed => "failed".to_string(),
     }
