@@ -90,6 +90,7 @@ fn run(cli: Cli) -> Result<(), String> {
         wrk_threads: cpus,
     };
     let load_before = record::load_average();
+    let commit = record::git_commit(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     announce(&runs, &settings, &load_before);
 
     let mut results: Vec<RunResult> = Vec::with_capacity(runs.len());
@@ -142,7 +143,7 @@ fn run(cli: Cli) -> Result<(), String> {
             command: command_line(),
             load_before,
             load_after: record::load_average(),
-            workspace: Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+            commit,
             elapsed_s: started.elapsed().as_secs_f64(),
             scenarios,
             other_cpu_percent: results

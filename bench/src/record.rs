@@ -56,8 +56,9 @@ fn memory_gib() -> Option<f64> {
 }
 
 /// The commit checked out in `dir`, with `(uncommitted changes)` when
-/// tracked files differ from it; `unknown` without git.
-fn git_commit(dir: &Path) -> String {
+/// tracked files differ from it; `unknown` without git. Ask before the runs:
+/// writing the results changes tracked files.
+pub fn git_commit(dir: &Path) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .arg("-C")
@@ -85,8 +86,8 @@ pub struct Circumstances {
     pub load_before: String,
     /// `/proc/loadavg` after the last run.
     pub load_after: String,
-    /// The checkout, to ask git for the commit.
-    pub workspace: std::path::PathBuf,
+    /// The commit measured, from [`git_commit`] before the first run.
+    pub commit: String,
     /// Total time of the benchmark, in seconds.
     pub elapsed_s: f64,
     /// Scenarios run, for the list of files.
@@ -146,7 +147,7 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
         command = circumstances.command,
         date = common::date::http_date(SystemTime::now()),
         cpu = cpu_model(),
-        commit = git_commit(&circumstances.workspace),
+        commit = circumstances.commit,
         before = circumstances.load_before,
         after = circumstances.load_after,
         other = describe_other_cpu(&circumstances.other_cpu_percent),
