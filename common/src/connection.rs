@@ -47,7 +47,9 @@ pub fn serve(
     handler: &dyn Fn(&Request) -> Response,
 ) {
     let head = head::read_request_head(&mut stream, &config.limits, accepted);
-    answer(stream, accepted, head, config, handler);
+    if let Some(mut stream) = answer(stream, accepted, head, config, handler) {
+        discard_unread(&mut stream);
+    }
 }
 // ANCHOR_END: serve
 
@@ -55,17 +57,24 @@ pub fn serve(
 /// Answers a connection whose head has already been read (or refused):
 /// the second half of [`serve`], on its own for stage 06, where heads are
 /// read by the accepting thread (see `poller`) and workers only answer.
+///
+/// Returns the connection if the client may still be sending (a body we do
+/// not read, a pipelined request, a head cut off mid-way). Its write side is
+/// already shut, so the client has seen the whole response; the caller must
+/// discard what still arrives before closing it (see [`discard_unread`]),
+/// or closing would reset the connection. Otherwise the connection is closed.
+#[must_use = "a returned connection must be discarded before it is closed"]
 pub fn answer(
     mut stream: TcpStream,
     accepted: Instant,
     head: Result<Head, HeadError>,
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
-) {
+) -> Option<TcpStream> {
     // A client that reset the connection has no peer address any more;
     // there is nobody to answer.
     let Ok(peer) = stream.peer_addr() else {
-        return;
+        return None;
     };
 
     let (response, request_line, include_body, body_pending, note) = match head {
@@ -80,10 +89,10 @@ pub fn answer(
                 None,
             )
         }
-        Err(HeadError::ClosedEarly) => return,
+        Err(HeadError::ClosedEarly) => return None,
         Err(HeadError::Io(error)) => {
             log::error(&format!("{peer}: reading the request head: {error}"));
-            return;
+            return None;
         }
         Err(HeadError::Rejected(rejection)) => {
             let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
@@ -101,11 +110,9 @@ pub fn answer(
     };
 
     let sent = send(&mut stream, &response, include_body);
-    if body_pending {
-        discard_unread(&mut stream);
-    }
-    // Dropping the stream closes the socket.
-    drop(stream);
+    // Our FIN tells the client the response is complete, even while it is
+    // still sending. If the client is done, dropping the stream closes it.
+    let still_sending = body_pending && stream.shutdown(Shutdown::Write).is_ok();
 
     if !config.quiet {
         log::access(&log::Access {
@@ -117,16 +124,18 @@ pub fn answer(
             note,
         });
     }
+    still_sending.then_some(stream)
 }
 // ANCHOR_END: answer
 
 // ANCHOR: refuse_busy
-/// Answers `503 Service Unavailable` with `Retry-After: 1` and closes. Used
-/// by the accepting thread when the pool's queue is full, so it must never
-/// wait on the client: the response is small enough to fit in the socket's
-/// send buffer, and whatever the client already sent is read without
-/// blocking so that closing does not turn into a reset.
-pub fn refuse_busy(mut stream: TcpStream, quiet: bool) {
+/// Answers `503 Service Unavailable` with `Retry-After: 1` and closes; `why`
+/// goes into the access log (`queue full`). Used by the accepting thread when
+/// the pool's queue is full, so it must never wait on the client: the
+/// response is small enough to fit in the socket's send buffer, and whatever
+/// the client already sent is read without blocking so that closing does
+/// not turn into a reset.
+pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
     let peer = stream.peer_addr();
     let response =
         Response::plain_status(Status::ServiceUnavailable).with_header("Retry-After", "1");
@@ -144,7 +153,7 @@ pub fn refuse_busy(mut stream: TcpStream, quiet: bool) {
             status: response.status,
             sent: &sent,
             elapsed: Duration::ZERO,
-            note: Some("queue full"),
+            note: Some(why),
         });
     }
 }
@@ -162,13 +171,11 @@ fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::
 /// When a socket is closed with unread data in its receive buffer, the kernel
 /// sends RST instead of FIN (RFC 1122 §4.2.2.13). A reset can arrive before
 /// the client has read our response and makes its kernel drop that response.
-/// So we first send our FIN (`shutdown(Write)`: the client sees the response
-/// end), then read and throw away until the client closes its side or
-/// [`LINGER_TIMEOUT`] passes.
-fn discard_unread(stream: &mut TcpStream) {
-    if stream.shutdown(Shutdown::Write).is_err() {
-        return;
-    }
+/// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
+/// response end); this reads and throws away until the client closes its
+/// side or [`LINGER_TIMEOUT`] passes. It blocks the calling worker for up to
+/// that long; stage 06 leaves the wait to its `poll(2)` thread instead.
+pub fn discard_unread(stream: &mut TcpStream) {
     let deadline = Instant::now() + LINGER_TIMEOUT;
     let mut sink = [0u8; 16 * 1024];
     loop {

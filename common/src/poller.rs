@@ -16,20 +16,32 @@
 //! once its head is complete, refused or late. A worker then never waits on a
 //! client; a slow client costs one 8 KiB buffer and a `pollfd` entry.
 //!
+//! The same holds at the other end of a connection. A client may still be
+//! sending after its answer (a body we never read): closing then would reset
+//! the connection, so the rest must be read and thrown away for a moment
+//! first ([`connection::discard_unread`]). A worker doing that waits on the
+//! client again, up to a second per connection. So in stage 06 the worker
+//! hands such a connection back ([`Lingerer`]), and the same `poll` discards
+//! its bytes until the client closes or the second is up.
+//!
 //! ```text
 //!             ┌──────────────────── poll(2) ───────────────────┐
 //!  listener ──┤ readable: accept all, add to the set (≤ 1024)  │
 //!  heads    ──┤ readable: read into the head's buffer          ├──► complete, refused
 //!  deadline ──┤ passed: 408                                    │    or late: the pool
+//!  lingering ─┤ readable: discard; closed or 1 s passed: close │
+//!  wake-up  ──┤ a worker handed over a connection to discard   │◄── the pool
 //!             └────────────────────────────────────────────────┘
 //! ```
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
-use crate::connection;
+use crate::connection::{self, LINGER_TIMEOUT};
 use crate::head::{self, Head, HeadBuffer, HeadError, Limits};
 use crate::server;
 
@@ -55,10 +67,22 @@ pub struct Ready {
 struct Pending {
     stream: TcpStream,
     accepted: Instant,
+    /// When the head must be complete: the header deadline, or earlier at
+    /// shutdown (see [`HeadReader::cut_deadlines`]).
+    deadline: Instant,
     buffer: HeadBuffer,
 }
 
-/// The set of connections whose heads are in progress, read from one thread.
+/// An answered connection whose client is still sending: what arrives is
+/// discarded until the client closes or `until` passes (see
+/// [`connection::discard_unread`] for why).
+struct Lingering {
+    stream: TcpStream,
+    until: Instant,
+}
+
+/// The set of connections whose heads are in progress, read from one thread,
+/// and of answered connections whose unread bytes it discards.
 pub struct HeadReader {
     /// Limits and deadline every head must meet.
     limits: Limits,
@@ -66,22 +90,97 @@ pub struct HeadReader {
     pending: Vec<Pending>,
     /// Connections finished by the last [`HeadReader::poll`], for the pool.
     ready: Vec<Ready>,
+    /// Answered connections being discarded, at most [`MAX_PENDING`].
+    lingering: Vec<Lingering>,
+    /// Where [`Lingerer::hand_over`] puts connections for `lingering`.
+    handed_over: mpsc::Receiver<TcpStream>,
+    /// Readable when something was handed over, so that `poll` wakes up.
+    wake: UnixStream,
+    /// The workers' end of `handed_over` and `wake`.
+    lingerer: Lingerer,
 }
+
+// ANCHOR: lingerer
+/// How a worker gives the poll thread an answered connection whose client
+/// is still sending, instead of blocking for [`LINGER_TIMEOUT`] itself.
+#[derive(Clone, Debug)]
+pub struct Lingerer {
+    sender: mpsc::Sender<TcpStream>,
+    wake: Arc<UnixStream>,
+}
+
+impl Lingerer {
+    /// Hands `stream` (write side already shut, see [`connection::answer`])
+    /// to the poll thread, which discards what arrives and closes it.
+    pub fn hand_over(&self, stream: TcpStream) {
+        if stream.set_nonblocking(true).is_err() || self.sender.send(stream).is_err() {
+            return;
+        }
+        // One byte wakes the poll thread. A full pipe already means "wake
+        // up", so a write that would block is no loss.
+        let _ = (&*self.wake).write(&[1]);
+    }
+}
+// ANCHOR_END: lingerer
 
 impl HeadReader {
     /// An empty set for heads within `limits`.
-    pub fn new(limits: Limits) -> HeadReader {
-        HeadReader {
+    ///
+    /// # Errors
+    /// The OS error if the wake-up socket pair cannot be made (out of
+    /// descriptors).
+    pub fn new(limits: Limits) -> io::Result<HeadReader> {
+        let (wake, wake_writer) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        wake_writer.set_nonblocking(true)?;
+        let (sender, handed_over) = mpsc::channel();
+        Ok(HeadReader {
             limits,
             pending: Vec::new(),
             ready: Vec::new(),
-        }
+            lingering: Vec::new(),
+            handed_over,
+            wake,
+            lingerer: Lingerer {
+                sender,
+                wake: Arc::new(wake_writer),
+            },
+        })
+    }
+
+    /// A handle for the workers to give back connections still to discard.
+    pub fn lingerer(&self) -> Lingerer {
+        self.lingerer.clone()
     }
 
     /// Whether no head is in progress (finished connections waiting in
-    /// [`HeadReader::take_ready`] do not count).
+    /// [`HeadReader::take_ready`] and lingering ones do not count).
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
+    }
+
+    /// Brings the deadline of every head in progress forward to `deadline`
+    /// at the latest. At shutdown, heads still arriving are requests in
+    /// flight and get only what is left of the drain timeout; one that is
+    /// late then is answered 408 like any other.
+    pub fn cut_deadlines(&mut self, deadline: Instant) {
+        for pending in &mut self.pending {
+            pending.deadline = pending.deadline.min(deadline);
+        }
+    }
+
+    /// Discards and closes the lingering connections, each within its
+    /// [`LINGER_TIMEOUT`]: the last step of a shutdown, after the workers
+    /// have finished.
+    ///
+    /// # Errors
+    /// The error of `poll` itself.
+    pub fn finish_lingering(&mut self) -> io::Result<()> {
+        self.take_handed_over();
+        while !self.lingering.is_empty() {
+            self.poll(None)?;
+        }
+        Ok(())
     }
 
     // ANCHOR: accept_all
@@ -96,14 +195,17 @@ impl HeadReader {
             match listener.accept() {
                 Ok((stream, _)) => {
                     let accepted = Instant::now();
-                    let full = self.pending.len() >= MAX_PENDING;
-                    if full || stream.set_nonblocking(true).is_err() {
-                        connection::refuse_busy(stream, quiet);
+                    if self.pending.len() >= MAX_PENDING {
+                        connection::refuse_busy(stream, quiet, "too many heads in progress");
+                        continue;
+                    }
+                    if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
                     let mut pending = Pending {
                         stream,
                         accepted,
+                        deadline: accepted + self.limits.header_timeout,
                         buffer: HeadBuffer::new(&self.limits),
                     };
                     // Most clients send their request right behind the
@@ -125,30 +227,39 @@ impl HeadReader {
 
     // ANCHOR: poll
     /// Waits in `poll(2)` until `listener` (if any) has a connection to
-    /// accept, a head in progress has bytes to read, or the earliest header
-    /// deadline passes. Then reads what arrived and moves every head that is
-    /// complete, refused or late to [`HeadReader::take_ready`]. Returns
-    /// whether `listener` has connections waiting.
+    /// accept, a head in progress or a lingering connection has bytes to
+    /// read, a worker hands over a connection, or the earliest deadline
+    /// passes. Then reads what arrived and moves every head that is
+    /// complete, refused or late to [`HeadReader::take_ready`], and closes
+    /// every lingering connection whose client closed or whose time is up.
+    /// Returns whether `listener` has connections waiting.
     ///
-    /// With no listener and no head in progress it returns at once. A signal
-    /// interrupting the wait returns `Ok(false)`, so the caller can look at
-    /// its shutdown flag.
+    /// With no listener, no head in progress and nothing lingering it
+    /// returns at once. A signal interrupting the wait returns `Ok(false)`,
+    /// so the caller can look at its shutdown flag.
     ///
     /// # Errors
     /// The error of `poll` itself (out of memory; never for a bad socket,
     /// which shows up as readable and then fails its `read`).
     pub fn poll(&mut self, listener: Option<&TcpListener>) -> io::Result<bool> {
-        if listener.is_none() && self.pending.is_empty() {
+        if listener.is_none() && self.pending.is_empty() && self.lingering.is_empty() {
             return Ok(false);
         }
-        // One entry per socket: the listener first (if any), then each head.
+        // One entry per socket, in this order: the listener (if any), the
+        // wake-up socket, each head in progress, each lingering connection.
         let mut fds: Vec<libc::pollfd> = listener
             .map(|listener| listener.as_raw_fd())
             .into_iter()
+            .chain([self.wake.as_raw_fd()])
             .chain(
                 self.pending
                     .iter()
                     .map(|pending| pending.stream.as_raw_fd()),
+            )
+            .chain(
+                self.lingering
+                    .iter()
+                    .map(|lingering| lingering.stream.as_raw_fd()),
             )
             .map(|fd| libc::pollfd {
                 fd,
@@ -174,16 +285,19 @@ impl HeadReader {
             };
         }
 
-        let (listener_fd, head_fds) = match listener {
-            Some(_) => (fds.first(), &fds[1..]),
-            None => (None, &fds[..]),
+        let (listener_ready, rest) = match listener {
+            Some(_) => (fds[0].revents != 0, &fds[1..]),
+            None => (false, &fds[..]),
         };
+        let (wake_fd, rest) = (&rest[0], &rest[1..]);
+        let (head_fds, lingering_fds) = rest.split_at(self.pending.len());
         let now = Instant::now();
+
         let pending = std::mem::take(&mut self.pending);
         for (mut pending, fd) in pending.into_iter().zip(head_fds) {
             let outcome = if fd.revents != 0 {
                 read_some(&mut pending)
-            } else if now >= pending.accepted + self.limits.header_timeout {
+            } else if now >= pending.deadline {
                 Some(Err(HeadError::Rejected(head::timed_out())))
             } else {
                 None
@@ -193,7 +307,22 @@ impl HeadReader {
                 Some(head) => self.finish(pending, head),
             }
         }
-        Ok(listener_fd.is_some_and(|fd| fd.revents != 0))
+
+        // Dropping a lingering connection closes it.
+        let lingering = std::mem::take(&mut self.lingering);
+        for (mut lingering, fd) in lingering.into_iter().zip(lingering_fds) {
+            let open = fd.revents == 0 || discard_some(&mut lingering.stream);
+            if open && now < lingering.until {
+                self.lingering.push(lingering);
+            }
+        }
+
+        if wake_fd.revents != 0 {
+            let mut sink = [0u8; 64];
+            while let Ok(1..) = (&self.wake).read(&mut sink) {}
+        }
+        self.take_handed_over();
+        Ok(listener_ready)
     }
     // ANCHOR_END: poll
 
@@ -203,16 +332,28 @@ impl HeadReader {
         std::mem::take(&mut self.ready)
     }
 
-    /// Milliseconds until the earliest deadline of a head in progress,
-    /// rounded up so that the deadline has passed when `poll` returns; `-1`
-    /// (wait for ever) when no head is in progress.
+    /// Moves the connections workers handed over into the lingering set.
+    /// Past [`MAX_PENDING`] of them a connection is closed at once: its
+    /// client may see a reset, but memory and descriptors stay bounded.
+    fn take_handed_over(&mut self) {
+        let until = Instant::now() + LINGER_TIMEOUT;
+        while let Ok(stream) = self.handed_over.try_recv() {
+            if self.lingering.len() < MAX_PENDING {
+                self.lingering.push(Lingering { stream, until });
+            }
+        }
+    }
+
+    /// Milliseconds until the earliest deadline of a head in progress or a
+    /// lingering connection, rounded up so that the deadline has passed when
+    /// `poll` returns; `-1` (wait for ever) when there is none.
     fn timeout_ms(&self) -> libc::c_int {
         let now = Instant::now();
-        self.pending
-            .iter()
-            .map(|pending| {
-                (pending.accepted + self.limits.header_timeout).saturating_duration_since(now)
-            })
+        let head_deadlines = self.pending.iter().map(|pending| pending.deadline);
+        let linger_deadlines = self.lingering.iter().map(|lingering| lingering.until);
+        head_deadlines
+            .chain(linger_deadlines)
+            .map(|deadline| deadline.saturating_duration_since(now))
             .min()
             .map_or(-1, |wait| {
                 let millis = wait.as_micros().div_ceil(1000);
@@ -260,3 +401,20 @@ fn read_some(pending: &mut Pending) -> Option<Result<Head, HeadError>> {
     }
 }
 // ANCHOR_END: read_some
+
+/// Reads and throws away what a lingering connection has received, without
+/// blocking; returns whether the client is still connected.
+fn discard_some(stream: &mut TcpStream) -> bool {
+    let mut sink = [0u8; 16 * 1024];
+    // At most 1 MiB per round: a fast sender must not keep this thread from
+    // every other socket.
+    for _ in 0..64 {
+        match stream.read(&mut sink) {
+            Ok(0) => return false,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return error.kind() == io::ErrorKind::WouldBlock,
+        }
+    }
+    true
+}

@@ -19,7 +19,7 @@ use std::process;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -86,15 +86,17 @@ impl Shutdown {
 }
 
 // ANCHOR: drain
-/// Waits for the pool to finish every accepted connection, at most
-/// `timeout`; returns the process exit status.
+/// Waits for the pool to finish every accepted connection, until
+/// `deadline` at the latest; returns the process exit status.
 ///
 /// `0` when everything finished in time. Otherwise the backend's children
 /// are killed, so their workers answer (503) and finish, and the status is `1`
 /// after at most [`KILL_GRACE`] more.
-pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, timeout: Duration) -> i32 {
+pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline: Instant) -> i32 {
+    let timeout = deadline.saturating_duration_since(Instant::now());
     log::error(&format!(
-        "draining: waiting up to {timeout:?} for requests in flight"
+        "draining: waiting up to {:.1} s more for requests in flight",
+        timeout.as_secs_f64()
     ));
     let (done, finished) = mpsc::channel();
     // Joining the workers blocks; doing it on a helper thread lets this one

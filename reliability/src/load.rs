@@ -360,7 +360,9 @@ mod tests {
             "127.0.0.1:36008 \"GET /health HTTP/1.1\" 200 138B 0.200ms"
         ));
         assert!(is_access_line("[::1]:5 \"-\" 408 218B 10000.082ms (late)"));
-        assert!(!is_access_line("draining: waiting up to 30s"));
+        assert!(!is_access_line(
+            "draining: waiting up to 30.0 s more for requests in flight"
+        ));
         assert!(!is_access_line("received SIGTERM: no longer accepting"));
     }
 }

@@ -44,7 +44,7 @@ fn main() {
             Ok(stream) => {
                 // The header deadline starts now: time spent queued counts.
                 if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
-                    connection::refuse_busy(stream, args.quiet);
+                    connection::refuse_busy(stream, args.quiet, "queue full");
                 }
             }
             Err(error) => server::accept_failed(&error),

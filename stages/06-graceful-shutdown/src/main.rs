@@ -7,18 +7,20 @@
 //! - **Slow clients cannot stop it.** The accepting thread now reads request
 //!   heads itself, for every connection at once, with `poll(2)` (see
 //!   `common::poller`), and hands the pool only connections whose head is
-//!   complete. A worker never waits on a client, so a thousand slowloris
-//!   connections cost buffers, not workers.
+//!   complete, and takes back answered connections whose client is still
+//!   sending a body. A worker never waits on a client, so a thousand
+//!   slowloris connections cost buffers, not workers.
 //! - **A signal stops it gracefully.** On SIGINT or SIGTERM the server stops
 //!   accepting at once (the listening socket is closed, so new connections
 //!   are refused), finishes the heads in progress, lets every accepted
 //!   request finish, simulations included, joins every worker and exits 0.
-//!   Past `--drain-timeout` the remaining children are killed and the exit
-//!   status is 1; a second signal exits at once.
+//!   Past `--drain-timeout`, counted from the signal, late heads get 408,
+//!   the remaining children are killed and the exit status is 1; a second
+//!   signal exits at once.
 
 use std::process;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::cli::ServerArgs;
@@ -38,8 +40,9 @@ struct Cli {
     #[command(flatten)]
     server: ServerArgs,
 
-    /// After SIGINT/SIGTERM, how long requests in flight may take before
-    /// their simulations are killed and the exit status is 1, in seconds
+    /// After SIGINT/SIGTERM, how long requests in flight, heads still
+    /// arriving included, may take before late heads get 408, simulations
+    /// are killed and the exit status is 1, in seconds
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = args::seconds)]
     drain_timeout: Duration,
 }
@@ -62,16 +65,27 @@ pub fn main() {
         },
     );
 
+    // One thread waits on every socket at once: the listener, each
+    // connection whose head is still arriving, and each answered one whose
+    // client is still sending.
+    let mut heads = server::or_exit(HeadReader::new(config.limits), "starting the head reader");
+
     // ANCHOR: pool
-    // Workers only answer: the head was read by the accepting thread.
+    // Workers only answer. The accepting thread reads the head, and discards
+    // whatever the client still sends after its answer.
+    let lingerer = heads.lingerer();
     let pool = ThreadPool::new(args.threads, args.queue_size, move |ready: Ready| {
         let handler = |request: &_| router.handle(request);
-        connection::answer(ready.stream, ready.accepted, ready.head, &config, &handler);
+        let answered =
+            connection::answer(ready.stream, ready.accepted, ready.head, &config, &handler);
+        if let Some(stream) = answered {
+            lingerer.hand_over(stream);
+        }
     });
     let pool = server::or_exit(pool, "starting the worker threads");
     let submit = |ready: Ready| {
         if let Err(ready) = pool.try_submit(ready) {
-            connection::refuse_busy(ready.stream, args.quiet);
+            connection::refuse_busy(ready.stream, args.quiet, "queue full");
         }
     };
     // ANCHOR_END: pool
@@ -88,9 +102,6 @@ pub fn main() {
     );
     server::announce(&listener);
 
-    // One thread waits on every socket at once: the listener, and each
-    // connection whose head is still arriving.
-    let mut heads = HeadReader::new(config.limits);
     while !shutdown.requested() {
         match heads.poll(Some(&listener)) {
             Ok(true) => heads.accept_all(&listener, args.quiet),
@@ -102,15 +113,18 @@ pub fn main() {
     // ANCHOR_END: accept_loop
 
     // ANCHOR: drain
+    // The drain timeout counts from the signal.
+    let deadline = Instant::now() + cli.drain_timeout;
     // Connections the kernel has already completed are waiting in the
     // listen queue; their clients believe they are connected. Take them too,
     // before closing the socket would reset them. From then on, connections
     // are refused.
     heads.accept_all(&listener, args.quiet);
     drop(listener);
-    // Heads in progress are requests in flight: finish reading them (each
-    // within its header deadline) before waiting for the workers. Hand over
-    // what is ready first: the last accept_all may have read whole heads.
+    // Heads in progress are requests in flight: finish reading them, within
+    // the drain deadline, before waiting for the workers. Hand over what is
+    // ready first: the last accept_all may have read whole heads.
+    heads.cut_deadlines(deadline);
     loop {
         heads.take_ready().into_iter().for_each(submit);
         if heads.is_empty() {
@@ -121,7 +135,11 @@ pub fn main() {
         }
     }
 
-    let status = shutdown::drain(pool, &backend, cli.drain_timeout);
+    let status = shutdown::drain(pool, &backend, deadline);
+    // The last answers may still have clients sending: let them finish.
+    if let Err(error) = heads.finish_lingering() {
+        server::accept_failed(&error);
+    }
     process::exit(status);
     // ANCHOR_END: drain
 }

@@ -388,3 +388,55 @@ pub fn slow_clients_do_not_hold_workers(target: &Target) -> Result<(), String> {
     drop(slow);
     Ok(())
 }
+
+/// Clients that announce a body and never send it, in [`unsent_bodies_do_not_hold_workers`].
+const SILENT_UPLOADS: usize = 40;
+
+/// Stage 06 answers a request whose body has not arrived (the routes need none), then hands the
+/// connection back to its poll thread, which discards what still arrives for up to a second
+/// before closing (DESIGN "HTTP behaviour": shut down the write side, drain with a short
+/// deadline). So with THREADS=2, forty clients that announce `Content-Length: 10` and never send
+/// the body hold no worker: a normal client after them gets 200 within the usual response bound
+/// (a worker draining each for a second would need 20 s), and each of the forty receives its
+/// complete answer followed by a clean close, not a reset.
+pub fn unsent_bodies_do_not_hold_workers(target: &Target) -> Result<(), String> {
+    let server = target.launch().threads(SMALL_POOL).start()?;
+    let mut silent = Vec::new();
+    for _ in 0..SILENT_UPLOADS {
+        let mut connection = Connection::open(server.addr())?;
+        connection.send(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")?;
+        silent.push(connection);
+    }
+    client::get(server.addr(), "/health")
+        .and_then(|response| response.expect_status(200))
+        .map_err(|error| {
+            format!(
+                "a normal client after {SILENT_UPLOADS} clients that never send their announced \
+                 body, THREADS={SMALL_POOL}: {error}"
+            )
+        })?;
+    for (index, connection) in silent.iter().enumerate() {
+        // Read through a second handle, so that the client's side stays open and the server
+        // is the one waiting for the body.
+        let stream = connection
+            .stream()
+            .try_clone()
+            .map_err(|error| format!("try_clone: {error}"))?;
+        Connection::from_stream(stream)
+            .read_response()
+            .and_then(|response| {
+                if response.reset_after {
+                    Err(format!("{} followed by a reset", response.summary()))
+                } else {
+                    response.expect_status(200)
+                }
+            })
+            .map_err(|error| {
+                format!(
+                    "client {} of {SILENT_UPLOADS} that never sent its body: {error}",
+                    index + 1
+                )
+            })?;
+    }
+    Ok(())
+}

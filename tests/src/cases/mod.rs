@@ -222,7 +222,9 @@ pub const ALL: &[Case] = &[
     since!(6, shutdown::sigterm_idle_exits_0),
     since!(6, shutdown::drain_timeout_kills_backend),
     since!(6, shutdown::sigterm_with_idle_connections_exits_0),
+    since!(6, shutdown::drain_timeout_bounds_slow_heads),
     since!(6, concurrency::slow_clients_do_not_hold_workers),
+    since!(6, concurrency::unsent_bodies_do_not_hold_workers),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending
