@@ -48,7 +48,8 @@ use crate::server;
 /// The most connections whose heads may be in progress at once. More are
 /// answered 503 at once. Each costs an 8 KiB buffer and a file descriptor,
 /// so 1024 of them cost 8 MiB and fit the usual descriptor limit (1024 soft,
-/// raise it with `ulimit -n` to go further).
+/// raise it with `ulimit -n` to go further). The set of answered connections
+/// still being discarded has the same bound.
 pub const MAX_PENDING: usize = 1024;
 
 /// A connection whose head has been read, refused or given up on: what a
@@ -116,8 +117,9 @@ impl Lingerer {
         if stream.set_nonblocking(true).is_err() || self.sender.send(stream).is_err() {
             return;
         }
-        // One byte wakes the poll thread. A full pipe already means "wake
-        // up", so a write that would block is no loss.
+        // One byte wakes the poll thread. If the socket's buffer is full,
+        // enough wake-ups are already waiting, so a write that would block
+        // is no loss.
         let _ = (&*self.wake).write(&[1]);
     }
 }
