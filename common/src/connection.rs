@@ -5,7 +5,7 @@
 //! between stages is only *which thread* calls it.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::head::{self, Head, HeadError, Limits};
@@ -65,63 +65,94 @@ pub fn serve(
 /// or closing would reset the connection. Otherwise the connection is closed.
 #[must_use = "a returned connection must be discarded before it is closed"]
 pub fn answer(
-    mut stream: TcpStream,
+    stream: TcpStream,
     accepted: Instant,
     head: Result<Head, HeadError>,
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
 ) -> Option<TcpStream> {
-    // A client that reset the connection has no peer address any more;
-    // there is nobody to answer.
-    let Ok(peer) = stream.peer_addr() else {
-        return None;
+    let head = match head {
+        Ok(head) => head,
+        Err(error) => return refuse(stream, accepted, error, config),
     };
+    // A client that reset the connection has no peer address any more;
+    // there is nobody to answer, and no reason to run the handler.
+    let peer = stream.peer_addr().ok()?;
+    let reply = Reply {
+        response: handler(&head.request),
+        request_line: head.request.request_line(),
+        include_body: head.request.method != "HEAD",
+        body_pending: head.body_pending,
+        note: None,
+    };
+    send_and_log(stream, peer, accepted, reply, config)
+}
 
-    let (response, request_line, include_body, body_pending, note) = match head {
-        Ok(head) => {
-            let response = handler(&head.request);
-            let include_body = head.request.method != "HEAD";
-            (
-                response,
-                head.request.request_line(),
-                include_body,
-                head.body_pending,
-                None,
-            )
-        }
-        Err(HeadError::ClosedEarly) => return None,
-        Err(HeadError::Io(error)) => {
+/// Answers a connection whose head was refused (400, 414, 431, …) or late
+/// (408) with that status code and closes it, or returns it like
+/// [`answer`] if the client may still be sending. It needs no handler, and
+/// the answer is a few hundred bytes, which the socket's send buffer takes
+/// at once: stage 06's accepting thread calls it without waiting on the
+/// client.
+#[must_use = "a returned connection must be discarded before it is closed"]
+pub fn refuse(
+    stream: TcpStream,
+    accepted: Instant,
+    error: HeadError,
+    config: &ConnectionConfig,
+) -> Option<TcpStream> {
+    let peer = stream.peer_addr().ok()?;
+    let rejection = match error {
+        HeadError::ClosedEarly => return None,
+        HeadError::Io(error) => {
             log::error(&format!("{peer}: reading the request head: {error}"));
             return None;
         }
-        Err(HeadError::Rejected(rejection)) => {
-            let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
-            // A client cut off mid-head may still be sending; a client that
-            // timed out is too slow to be worth waiting for.
-            let still_sending = rejection.status != Status::RequestTimeout;
-            (
-                Response::text(rejection.status, &body),
-                "-".to_owned(),
-                true,
-                still_sending,
-                Some(rejection.detail),
-            )
-        }
+        HeadError::Rejected(rejection) => rejection,
     };
+    let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
+    let reply = Reply {
+        response: Response::text(rejection.status, &body),
+        request_line: "-".to_owned(),
+        include_body: true,
+        // A client cut off mid-head may still be sending; a client that
+        // timed out is too slow to be worth waiting for.
+        body_pending: rejection.status != Status::RequestTimeout,
+        note: Some(rejection.detail),
+    };
+    send_and_log(stream, peer, accepted, reply, config)
+}
 
-    let sent = send(&mut stream, &response, include_body);
+/// What [`send_and_log`] sends, and what the access log says about it.
+struct Reply<'a> {
+    response: Response,
+    request_line: String,
+    include_body: bool,
+    /// Whether the client may still be sending.
+    body_pending: bool,
+    note: Option<&'a str>,
+}
+
+fn send_and_log(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    accepted: Instant,
+    reply: Reply,
+    config: &ConnectionConfig,
+) -> Option<TcpStream> {
+    let sent = send(&mut stream, &reply.response, reply.include_body);
     // Our FIN tells the client the response is complete, even while it is
     // still sending. If the client is done, dropping the stream closes it.
-    let still_sending = body_pending && stream.shutdown(Shutdown::Write).is_ok();
+    let still_sending = reply.body_pending && stream.shutdown(Shutdown::Write).is_ok();
 
     if !config.quiet {
         log::access(&log::Access {
             peer,
-            request_line: &request_line,
-            status: response.status,
+            request_line: &reply.request_line,
+            status: reply.response.status,
             sent: &sent,
             elapsed: accepted.elapsed(),
-            note,
+            note: reply.note,
         });
     }
     still_sending.then_some(stream)

@@ -52,6 +52,39 @@ use crate::server;
 /// still being discarded has the same bound.
 pub const MAX_PENDING: usize = 1024;
 
+/// The soft descriptor limit [`raise_descriptor_limit`] asks for: room for
+/// [`MAX_PENDING`] heads in progress, as many lingering connections, the
+/// pool's queue and the rest.
+const WANTED_DESCRIPTORS: libc::rlim_t = 4096;
+
+/// Raises the soft limit on open descriptors (`ulimit -n`, often 1024) to
+/// 4096, or to the hard limit if that is lower; never lowers it. With the
+/// usual 1024, accept(2) fails with `EMFILE` a little before [`MAX_PENDING`]
+/// heads are in progress, and the clients behind wait in the listen queue
+/// instead of getting a 503. Returns the soft limit now in force.
+///
+/// # Errors
+/// The OS error of `getrlimit` or `setrlimit`.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct, which `limit` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let wanted = WANTED_DESCRIPTORS.min(limit.rlim_max);
+    if limit.rlim_cur < wanted {
+        limit.rlim_cur = wanted;
+        // SAFETY: setrlimit reads one valid rlimit struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
 /// A connection whose head has been read, refused or given up on: what a
 /// worker needs to answer it with [`connection::answer`].
 #[derive(Debug)]
@@ -171,14 +204,20 @@ impl HeadReader {
         }
     }
 
-    /// Discards and closes the lingering connections, each within its
-    /// [`LINGER_TIMEOUT`]: the last step of a shutdown, after the workers
-    /// have finished.
+    /// Discards and closes the lingering connections: the last step of a
+    /// shutdown, after the workers have finished. Nobody read them while the
+    /// accepting thread waited for the workers, so each gets a fresh
+    /// [`LINGER_TIMEOUT`] from now; a client still sending after that is
+    /// reset.
     ///
     /// # Errors
     /// The error of `poll` itself.
     pub fn finish_lingering(&mut self) -> io::Result<()> {
         self.take_handed_over();
+        let until = Instant::now() + LINGER_TIMEOUT;
+        for lingering in &mut self.lingering {
+            lingering.until = until;
+        }
         while !self.lingering.is_empty() {
             self.poll(None)?;
         }

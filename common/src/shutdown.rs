@@ -65,8 +65,18 @@ impl Shutdown {
                     name(signal)
                 ));
                 flag.requested.store(true, Ordering::SeqCst);
-                if let Err(error) = TcpStream::connect_timeout(&waker, Duration::from_secs(1)) {
-                    log::error(&format!("could not wake the accept loop: {error}"));
+                match TcpStream::connect_timeout(&waker, Duration::from_secs(1)) {
+                    // Refused or reset: the loop saw the flag on its own (other
+                    // traffic woke it) and has already closed the listening socket.
+                    Err(error)
+                        if !matches!(
+                            error.kind(),
+                            io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        log::error(&format!("could not wake the accept loop: {error}"));
+                    }
+                    _ => {}
                 }
             }
             if let Some(signal) = received.next() {

@@ -69,6 +69,22 @@ pub fn default_traces_dir() -> PathBuf {
         .join("synthetic")
 }
 
+/// Builds the `cache-audit` binary that `cargo test -p stage05-…` did not build (cargo builds
+/// only the package under test), in the same profile as the stage binary beside it. A failure
+/// is reported by the cases that need the binary.
+fn build_cache_audit(path: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "-p", "cache-audit", "--bin", "cache-audit"]);
+    if path.parent().is_some_and(|dir| dir.ends_with("release")) {
+        command.arg("--release");
+    }
+    eprintln!("building cache-audit for stages 05-06: {command:?}");
+    if let Err(error) = command.status() {
+        eprintln!("could not run cargo: {error}");
+    }
+}
+
 /// Runs the suite against one stage binary as libtest trials; the entry point of each stage's
 /// `tests/conformance.rs` (a `harness = false` integration test).
 ///
@@ -83,6 +99,9 @@ pub fn test_main(stage: u8, binary: &str) -> ExitCode {
         Some(dir) => dir.join("cache-audit"),
         None => PathBuf::from("cache-audit"),
     };
+    if stage >= 5 && !cache_audit.is_file() {
+        build_cache_audit(&cache_audit);
+    }
     let target = Arc::new(Target::new(
         stage,
         vec![binary.into_os_string()],

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::cli::ServerArgs;
-use common::poller::{HeadReader, Ready};
+use common::poller::{self, HeadReader, Ready};
 use common::pool::ThreadPool;
 use common::router::Router;
 use common::shutdown::{self, Shutdown};
@@ -67,7 +67,10 @@ pub fn main() {
 
     // One thread waits on every socket at once: the listener, each
     // connection whose head is still arriving, and each answered one whose
-    // client is still sending.
+    // client is still sending. A thousand of them need more descriptors than
+    // the usual soft limit; if it cannot be raised, accept fails with EMFILE
+    // under that load, which server::accept_failed survives.
+    let _ = poller::raise_descriptor_limit();
     let mut heads = server::or_exit(HeadReader::new(config.limits), "starting the head reader");
 
     // ANCHOR: pool
@@ -83,9 +86,19 @@ pub fn main() {
         }
     });
     let pool = server::or_exit(pool, "starting the worker threads");
-    let submit = |ready: Ready| {
-        if let Err(ready) = pool.try_submit(ready) {
-            connection::refuse_busy(ready.stream, args.quiet, "queue full");
+    let lingerer = heads.lingerer();
+    let submit = |ready: Ready| match ready.head {
+        Ok(_) => {
+            if let Err(ready) = pool.try_submit(ready) {
+                connection::refuse_busy(ready.stream, args.quiet, "queue full");
+            }
+        }
+        // A refused or late head needs no worker, and its short answer does
+        // not wait on the client: answer it here, even when the queue is full.
+        Err(error) => {
+            if let Some(stream) = connection::refuse(ready.stream, ready.accepted, error, &config) {
+                lingerer.hand_over(stream);
+            }
         }
     };
     // ANCHOR_END: pool
