@@ -174,7 +174,7 @@ fn read_before(stream: &mut TcpStream, buffer: &mut [u8], deadline: Instant) -> 
 
 // ANCHOR: head_buffer
 /// A request head as it accumulates, one read at a time: the bounded buffer,
-/// how much of it is filled, and the [`Scanner`] that finds the end.
+/// how much of it is filled, and the `Scanner` that finds the end.
 ///
 /// This is everything [`read_request_head`] does except the socket and the
 /// clock, so it can be driven without a network: [`read_head_from_chunks`]

@@ -12,9 +12,10 @@
 //! connection whose head is still arriving in a set, and asks the kernel with
 //! one `poll(2)` call which of them, and whether the listening socket, have
 //! something to read. It reads what arrived into that connection's own
-//! [`HeadBuffer`] without blocking, and hands a connection to the pool only
-//! once its head is complete, refused or late. A worker then never waits on a
-//! client; a slow client costs one 8 KiB buffer and a `pollfd` entry.
+//! [`HeadBuffer`] without blocking, and lets go of a connection only once its
+//! head is complete (stage 06 hands it to the pool), refused or late (stage 06
+//! answers it at once with [`connection::refuse`]). A worker then never waits
+//! on a client; a slow client costs one 8 KiB buffer and a `pollfd` entry.
 //!
 //! The same holds at the other end of a connection. A client may still be
 //! sending after its answer (a body we never read): closing then would reset
@@ -27,8 +28,8 @@
 //! ```text
 //!             ┌──────────────────── poll(2) ───────────────────┐
 //!  listener ──┤ readable: accept all, add to the set (≤ 1024)  │
-//!  heads    ──┤ readable: read into the head's buffer          ├──► complete, refused
-//!  deadline ──┤ passed: 408                                    │    or late: the pool
+//!  heads    ──┤ readable: read into the head's buffer          ├──► complete: the pool;
+//!  deadline ──┤ passed: 408                                    │    refused, late: answered
 //!  lingering ─┤ readable: discard; closed or 1 s passed: close │
 //!  wake-up  ──┤ a worker handed over a connection to discard   │◄── the pool
 //!             └────────────────────────────────────────────────┘
@@ -85,8 +86,9 @@ pub fn raise_descriptor_limit() -> io::Result<u64> {
     Ok(limit.rlim_cur)
 }
 
-/// A connection whose head has been read, refused or given up on: what a
-/// worker needs to answer it with [`connection::answer`].
+/// A connection whose head has been read, refused or given up on: what
+/// [`connection::answer`] needs to answer it (or [`connection::refuse`],
+/// for a head that is an error).
 #[derive(Debug)]
 pub struct Ready {
     /// The connection, back in blocking mode.

@@ -101,7 +101,7 @@ impl Shutdown {
 ///
 /// `0` when everything finished in time. Otherwise the backend's children
 /// are killed, so their workers answer (503) and finish, and the status is `1`
-/// after at most [`KILL_GRACE`] more.
+/// after at most `KILL_GRACE` (2 s) more.
 pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline: Instant) -> i32 {
     let timeout = deadline.saturating_duration_since(Instant::now());
     log::error(&format!(
