@@ -38,7 +38,7 @@ fn idle_connection(addr: SocketAddr) -> Result<Connection, String> {
 }
 
 /// Waits until the server holds at least `count` sockets; the error says how many it held.
-fn wait_for_sockets(server: &Server, count: usize, why: &str) -> Result<(), String> {
+pub(crate) fn wait_for_sockets(server: &Server, count: usize, why: &str) -> Result<(), String> {
     let mut held = 0;
     let reached = wait_until(ACCEPT_BOUND, || {
         held = sockets(server).unwrap_or(0);

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cases::concurrency::wait_for_sockets;
 use crate::cases::routing::expect_json_error;
 use crate::client::{self, Connection, End, Response};
 use crate::scripts::{self, ScriptDir};
@@ -229,14 +230,11 @@ pub fn sigterm_with_idle_connections_exits_0(target: &Target) -> Result<(), Stri
     for _ in 0..IDLE_AT_SHUTDOWN {
         idle.push(Connection::open(server.addr())?);
     }
-    let accepted = wait_until(Duration::from_secs(5), || {
-        server.sockets().unwrap_or(0) >= baseline + IDLE_AT_SHUTDOWN
-    });
-    if !accepted {
-        return Err(format!(
-            "the {IDLE_AT_SHUTDOWN} idle connections were never accepted"
-        ));
-    }
+    wait_for_sockets(
+        &server,
+        baseline + IDLE_AT_SHUTDOWN,
+        "the idle connections were not all accepted",
+    )?;
     server.signal(libc::SIGTERM)?;
     // One 1 s deadline for all of them, and slack; three rounds of two workers would take 3 s.
     let status = server.wait_exit(Duration::from_millis(2500));
@@ -276,14 +274,11 @@ pub fn drain_timeout_bounds_slow_heads(target: &Target) -> Result<(), String> {
         connection.send(b"GET /health HTTP/1.1\r\n")?;
         slow.push(connection);
     }
-    let accepted = wait_until(Duration::from_secs(5), || {
-        server.sockets().unwrap_or(0) >= baseline + SLOW_AT_SHUTDOWN
-    });
-    if !accepted {
-        return Err(format!(
-            "the {SLOW_AT_SHUTDOWN} slow connections were never accepted"
-        ));
-    }
+    wait_for_sockets(
+        &server,
+        baseline + SLOW_AT_SHUTDOWN,
+        "the slow connections were not all accepted",
+    )?;
     let signalled = Instant::now();
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(DRAIN_GIVE_UP_BOUND);
