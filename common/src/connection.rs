@@ -55,8 +55,8 @@ pub fn serve(
 
 // ANCHOR: answer
 /// Answers a connection whose head has already been read (or refused):
-/// the second half of [`serve`], on its own for stage 06, where heads are
-/// read by the accepting thread (see `poller`) and workers only answer.
+/// the second half of [`serve`], on its own for stage 06, whose workers
+/// read heads while watching for the drain (see `shutdown`).
 ///
 /// Returns the connection if the client may still be sending (a body we do
 /// not read, a pipelined request, a head cut off mid-way). Its write side is
@@ -92,8 +92,7 @@ pub fn answer(
 /// (408) with that status code and closes it, or returns it like
 /// [`answer`] if the client may still be sending. It needs no handler, and
 /// the answer is a few hundred bytes, which the socket's send buffer takes
-/// at once: stage 06's accepting thread calls it without waiting on the
-/// client.
+/// at once.
 #[must_use = "a returned connection must be discarded before it is closed"]
 pub fn refuse(
     stream: TcpStream,
@@ -205,7 +204,7 @@ fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::
 /// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
 /// response end); this reads and throws away until the client closes its
 /// side or [`LINGER_TIMEOUT`] passes. It blocks the calling worker for up to
-/// that long; stage 06 leaves the wait to its `poll(2)` thread instead.
+/// that long.
 pub fn discard_unread(stream: &mut TcpStream) {
     let deadline = Instant::now() + LINGER_TIMEOUT;
     let mut sink = [0u8; 16 * 1024];

@@ -19,7 +19,7 @@
 //! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
 //! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
 //! | `backend`, `cli` | 05 | cache-audit as a child process, clap (feature `backend`) |
-//! | `shutdown`, `poller` | 06 | SIGINT/SIGTERM and draining; request heads read with `poll(2)` (feature `shutdown`) |
+//! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
 //!
 //! Stages 01-03 use no feature, so their dependency tree is `std` alone.
 
@@ -48,7 +48,5 @@ pub mod backend;
 #[cfg(feature = "backend")]
 pub mod cli;
 
-#[cfg(feature = "shutdown")]
-pub mod poller;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;

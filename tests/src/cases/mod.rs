@@ -32,8 +32,8 @@ pub struct Case {
     /// time): the only stage it applies to. Such a case is not listed for any other stage.
     pub only: Option<u8>,
     /// For a case that a later stage's design makes moot: the last stage it applies to. Stage
-    /// 06 reads heads before the pool sees a connection, so idle clients no longer fill the
-    /// pool's queue the way `full_queue_503` needs; later stages do not list it.
+    /// 07 has no pool, so idle clients no longer fill a queue the way `full_queue_503` needs;
+    /// later stages do not list it.
     pub until: Option<u8>,
     /// The check itself.
     pub run: CaseFn,
@@ -184,7 +184,7 @@ pub const ALL: &[Case] = &[
     only!(2, concurrency::threads_grow_with_connections),
     // Stage 03: a fixed pool and a bounded queue.
     since!(3, concurrency::threads_bounded_by_pool),
-    between!(3, 5, concurrency::full_queue_503),
+    between!(3, 6, concurrency::full_queue_503),
     since!(3, concurrency::header_deadline_counts_from_accept),
     // Stage 04: routing, HEAD, 405, /run-cache-sim validation.
     since!(4, routing::post_health_405),
@@ -219,12 +219,14 @@ pub const ALL: &[Case] = &[
     // Stage 06: graceful shutdown.
     since!(6, shutdown::sigterm_drains_in_flight),
     since!(6, shutdown::sigint_drains_in_flight),
+    since!(6, shutdown::sighup_drains_in_flight),
     since!(6, shutdown::sigterm_idle_exits_0),
     since!(6, shutdown::drain_timeout_kills_backend),
-    since!(6, shutdown::sigterm_with_idle_connections_exits_0),
-    since!(6, shutdown::drain_timeout_bounds_slow_heads),
-    since!(6, concurrency::slow_clients_do_not_hold_workers),
-    since!(6, concurrency::unsent_bodies_do_not_hold_workers),
+    since!(6, shutdown::silent_connections_closed_at_once),
+    since!(6, shutdown::partial_heads_get_one_more_second),
+    // Stage 07: an event loop; slow clients cost buffers, not workers.
+    since!(7, concurrency::slow_clients_do_not_hold_workers),
+    since!(7, concurrency::unsent_bodies_do_not_hold_workers),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending
@@ -294,7 +296,7 @@ mod tests {
         let mut previous = 1;
         for case in ALL {
             assert!(
-                (1..=6).contains(&case.stage()),
+                (1..=7).contains(&case.stage()),
                 "{}: no such stage",
                 case.name
             );
