@@ -508,3 +508,87 @@ fn kill_group(pgid: u32) {
     }
 }
 // ANCHOR_END: kill_group
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `sh -c script` to the end with `deadline` from now.
+    fn run_shell(script: &str, deadline: Duration) -> Outcome {
+        let children = Arc::new(Children::new());
+        let args = [OsStr::new("-c"), OsStr::new(script)];
+        let mut child = Child::spawn(
+            Path::new("/bin/sh"),
+            &args,
+            Instant::now() + deadline,
+            &children,
+        )
+        .expect("spawn /bin/sh");
+        let outcome = child.wait();
+        assert!(child.fds().is_empty(), "done with descriptors still open");
+        assert!(children.lock().groups.is_empty(), "reaped but still listed");
+        outcome
+    }
+
+    #[test]
+    fn captures_both_pipes_and_the_exit_status() {
+        let outcome = run_shell("echo out; echo err >&2; exit 3", Duration::from_secs(10));
+        assert!(matches!(outcome.end, End::Exited(status) if status.code() == Some(3)));
+        assert_eq!(outcome.stdout, b"out\n");
+        assert_eq!(outcome.stderr, b"err\n");
+    }
+
+    #[test]
+    fn keeps_a_bounded_prefix_of_a_flood() {
+        let outcome = run_shell(
+            "echo first; head -c 1048576 /dev/zero",
+            Duration::from_secs(10),
+        );
+        assert!(matches!(outcome.end, End::Exited(status) if status.success()));
+        assert_eq!(outcome.stdout.len(), CAPTURE_LIMIT);
+        assert!(outcome.stdout.starts_with(b"first\n"));
+    }
+
+    #[test]
+    fn kills_the_group_past_the_deadline() {
+        let outcome = run_shell("sleep 30; echo late", Duration::from_millis(100));
+        assert_eq!(outcome.end, End::TimedOut);
+        assert!(outcome.stdout.is_empty());
+    }
+
+    #[test]
+    fn an_escaped_descendant_cannot_hold_the_pipes() {
+        // The grandchild leaves the group with setsid and keeps both pipes
+        // for 2 s; the child's report is still the outcome, at once.
+        let outcome = run_shell("setsid sleep 2 & echo report", Duration::from_secs(10));
+        assert!(matches!(outcome.end, End::Exited(status) if status.success()));
+        assert_eq!(outcome.stdout, b"report\n");
+    }
+
+    #[test]
+    fn dropping_a_running_child_kills_and_reaps_it() {
+        let children = Arc::new(Children::new());
+        let args = [OsStr::new("-c"), OsStr::new("sleep 30")];
+        let child = Child::spawn(
+            Path::new("/bin/sh"),
+            &args,
+            Instant::now() + Duration::from_secs(60),
+            &children,
+        )
+        .expect("spawn /bin/sh");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+        drop(child);
+        // SAFETY: signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!exists, "child {pid} still exists (running or a zombie)");
+        assert!(children.lock().groups.is_empty());
+    }
+
+    #[test]
+    fn nothing_starts_after_kill_all() {
+        let children = Arc::new(Children::new());
+        children.kill_all();
+        let spawned = Child::spawn(Path::new("/bin/true"), &[], Instant::now(), &children);
+        assert!(matches!(spawned, Err(SpawnError::Stopped)));
+    }
+}
