@@ -210,17 +210,23 @@ impl Child {
             // foreground group, which is now the server alone.
             .process_group(0);
 
-        // Spawned and registered under the lock, so `kill_all` never misses
-        // a child, and none starts after it.
-        let mut process = {
+        if children.stopped() {
+            return Err(SpawnError::Stopped);
+        }
+        let mut process = command.spawn().map_err(spawn_error)?;
+        // Registered after the spawn rather than around it, so that workers
+        // spawn in parallel. A `kill_all` that ran in between did not see
+        // this child, so it is stopped here instead.
+        let stopped = {
             let mut registry = children.lock();
-            if registry.stopped {
-                return Err(SpawnError::Stopped);
-            }
-            let process = command.spawn().map_err(spawn_error)?;
             registry.groups.insert(process.id());
-            process
+            registry.stopped
         };
+        if stopped {
+            kill_group(process.id());
+            reap_blocking(children, &mut process);
+            return Err(SpawnError::Stopped);
+        }
         let started = (|| {
             let pidfd = pidfd_open(process.id())?;
             let stdout = nonblocking(process.stdout.take().map(OwnedFd::from))?;
