@@ -369,20 +369,23 @@ impl Child {
     // ANCHOR_END: wait
 
     /// Whether the child has exited, *without* reaping it (`waitid(2)` with
-    /// `P_PIDFD`, `WNOHANG` and `WNOWAIT`): an unreaped child keeps its pid
-    /// and group id reserved, so the group can still be signalled safely.
+    /// `WNOHANG` and `WNOWAIT`): an unreaped child keeps its pid and group id
+    /// reserved, so the group can still be signalled safely. By pid rather
+    /// than `P_PIDFD`, which needs Linux 5.4 where `pidfd_open` needs 5.3.
+    /// If `waitid` fails, the child is reported exited, so that the reap
+    /// (which then fails the same way) ends the supervision.
     fn has_exited(&self) -> bool {
-        let Some(pidfd) = &self.pidfd else {
+        if self.pidfd.is_none() {
             return true;
-        };
+        }
+        let id = libc::id_t::from(self.id());
         // SAFETY: `info` is a plain C struct that waitid fills in; zeroed is
         // a valid initial state. No pointer outlives the call.
         unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-            let id = pidfd.as_raw_fd() as libc::id_t;
             // With WNOHANG, a child still running leaves si_pid at 0.
-            libc::waitid(libc::P_PIDFD, id, &mut info, flags) == 0 && info.si_pid() != 0
+            libc::waitid(libc::P_PID, id, &mut info, flags) != 0 || info.si_pid() != 0
         }
     }
 }
@@ -462,13 +465,9 @@ fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 /// Sets `O_NONBLOCK` on a pipe from `Command` (which opens it `O_CLOEXEC`).
 fn nonblocking(pipe: Option<OwnedFd>) -> io::Result<File> {
     let pipe = pipe.ok_or_else(|| io::Error::other("child pipe was not captured"))?;
-    let fd = pipe.as_raw_fd();
     // SAFETY: fcntl(2) on a descriptor we own, with integer arguments only.
-    let set = unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
-    };
-    if !set {
+    // F_SETFL replaces the file status flags; a fresh pipe has none set.
+    if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(File::from(pipe))
