@@ -43,7 +43,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use crate::connection::{self, LINGER_TIMEOUT};
-use crate::head::{self, Head, HeadBuffer, HeadError, Limits};
+use crate::head::{Head, HeadBuffer, HeadError, Limits};
 use crate::server;
 
 /// The most connections whose heads may be in progress at once. More are
@@ -341,7 +341,7 @@ impl HeadReader {
             let outcome = if fd.revents != 0 {
                 read_some(&mut pending)
             } else if now >= pending.deadline {
-                Some(Err(HeadError::Rejected(head::timed_out())))
+                Some(Err(HeadError::Rejected(pending.buffer.timed_out())))
             } else {
                 None
             };
