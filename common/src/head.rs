@@ -95,9 +95,21 @@ pub struct Rejection {
     pub detail: &'static str,
     /// Whether the refused head began with the method `HEAD`: the answer then
     /// carries no body, errors included (RFC 9110 §9.3.2). Set by
-    /// [`HeadBuffer`], which has the bytes; `false` from [`parse_head`] and
-    /// [`timed_out`], which do not.
+    /// [`HeadBuffer`], which has the bytes, or [`Rejection::for_request`];
+    /// `false` from [`parse_head`] and [`timed_out`], which do not.
     pub head_method: bool,
+}
+
+impl Rejection {
+    /// This rejection, for the request whose first bytes are `received`: it
+    /// records whether they name `HEAD` (see [`begins_with_head`]), so that
+    /// the answer carries no body.
+    pub fn for_request(self, received: &[u8]) -> Rejection {
+        Rejection {
+            head_method: begins_with_head(received),
+            ..self
+        }
+    }
 }
 
 fn reject(status: Status, detail: &'static str) -> Rejection {
@@ -250,10 +262,7 @@ impl HeadBuffer {
 
     /// `rejection`, marked with whether the bytes received name `HEAD`.
     fn refuse(&self, rejection: Rejection) -> Rejection {
-        Rejection {
-            head_method: begins_with_head(&self.buffer[..self.filled]),
-            ..rejection
-        }
+        rejection.for_request(&self.buffer[..self.filled])
     }
 
     /// What a failed `read` means for this head: a reset before the first
