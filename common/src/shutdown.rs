@@ -36,7 +36,7 @@ use signal_hook::iterator::Signals;
 
 use crate::backend::Backend;
 use crate::connection::{self, ConnectionConfig};
-use crate::head::{self, Head, HeadBuffer, HeadError, Limits};
+use crate::head::{Head, HeadBuffer, HeadError, Limits};
 use crate::log;
 use crate::pool::ThreadPool;
 use crate::request::Request;
@@ -160,7 +160,7 @@ impl Shutdown {
     // ANCHOR_END: serve
 
     // ANCHOR: read_request_head
-    /// Reads one request head like [`head::read_request_head`], and also
+    /// Reads one request head like [`crate::head::read_request_head`], and also
     /// waits for the drain. Once it has begun, a connection that has sent no
     /// byte ends at once ([`HeadError::ClosedEarly`]: there is no request to
     /// answer; one accepted less than [`FIRST_BYTES_GRACE`] ago gets that
@@ -169,7 +169,7 @@ impl Shutdown {
     /// usual, however late a worker gets to it.
     ///
     /// # Errors
-    /// Those of [`head::read_request_head`].
+    /// Those of [`crate::head::read_request_head`].
     pub fn read_request_head(
         &self,
         stream: &mut TcpStream,
@@ -216,7 +216,7 @@ impl Shutdown {
             if time_left.is_zero() {
                 break Err(match drain_began {
                     Some(_) if head.is_empty() => HeadError::ClosedEarly,
-                    _ => HeadError::Rejected(head::timed_out()),
+                    _ => HeadError::Rejected(head.timed_out()),
                 });
             }
             // Nothing to read yet: sleep until the client sends, the drain

@@ -97,3 +97,28 @@ pub fn pipelined_requests_first_answered(target: &Target) -> Result<(), String> 
     let response = connection.read_response()?;
     check_health(&response)
 }
+
+/// `--help` exits 0 and prints the PORT argument's line indented like the others (the help of
+/// a stage reads as one aligned table).
+pub fn help_lines_are_indented(target: &Target) -> Result<(), String> {
+    let mut server = target.launch().arg("--help").spawn()?;
+    let status = server.wait_exit(Duration::from_secs(10))?;
+    if !status.success() {
+        return Err(format!("--help exited with {status}"));
+    }
+    let lines = server.stdout_lines(Duration::from_secs(2));
+    let port_lines: Vec<&String> = lines
+        .iter()
+        .filter(|line| {
+            let first = line.split_whitespace().next().unwrap_or("");
+            first == "PORT" || first == "[PORT]"
+        })
+        .collect();
+    if port_lines.is_empty() {
+        return Err(format!("no line describing PORT in --help: {lines:?}"));
+    }
+    match port_lines.iter().find(|line| !line.starts_with(' ')) {
+        Some(line) => Err(format!("the PORT line is not indented: {line:?}")),
+        None => Ok(()),
+    }
+}
