@@ -20,6 +20,7 @@
 //! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
 //! | `backend`, `cli` | 05 | cache-audit as a child process, clap (feature `backend`) |
 //! | `shutdown`, `poller` | 06 | SIGINT/SIGTERM and draining; request heads read with `poll(2)` (feature `shutdown`) |
+//! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
 //!
 //! Stages 01-03 use no feature, so their dependency tree is `std` alone.
 
@@ -52,3 +53,6 @@ pub mod cli;
 pub mod poller;
 #[cfg(feature = "shutdown")]
 pub mod shutdown;
+
+#[cfg(feature = "event-loop")]
+pub mod event_loop;
