@@ -649,9 +649,12 @@ impl Connection {
             self.closing = true;
         } else if nothing_buffered && between_requests {
             self.done = true;
-        } else if self.head_started.is_none() {
+        } else if self.head_started.is_none() && self.input.is_empty() {
             // Answered, with a body still arriving: no request will follow.
             self.closing = true;
+        } else if self.head_started.is_none() {
+            // Complete requests wait their turn (see `take_deferred`): the
+            // next one is answered, with `Connection: close`.
         } else {
             self.drain_deadline = Some(ctx.clock.now + DRAIN_HEAD_GRACE);
         }
@@ -671,6 +674,8 @@ impl Connection {
         let received = match (&self.stream).read(&mut scratch[..room]) {
             Ok(0) => {
                 self.peer_closed = true;
+                // A lingering close is over once the client has closed too.
+                self.done = self.lingering.is_some();
                 self.work(ctx);
                 return;
             }
@@ -864,6 +869,10 @@ impl Connection {
             (true, Version::Http11) => None,
         };
         let before = self.output.len();
+        if before == 0 {
+            // The write timeout counts from the first byte waiting.
+            self.last_write = ctx.clock.now;
+        }
         response.append_to(
             &mut self.output,
             exchange.include_body,
