@@ -1040,8 +1040,8 @@ fn wants_keep_alive(request: &Request) -> bool {
 
 /// The body length a request announces with `Content-Length`, 0 without
 /// one. The head parser has already refused differing or malformed values,
-/// so the first one is the length; one too large for `u64` is taken as
-/// `u64::MAX` (too large to skip either way).
+/// so the first one is the length (and fits a `u64`; `u64::MAX` stands in
+/// for anything else, too large to skip either way).
 fn content_length(request: &Request) -> u64 {
     request
         .header("content-length")
@@ -1090,8 +1090,6 @@ mod tests {
         assert_eq!(content_length(&request("GET / HTTP/1.0\r\n\r\n")), 0);
         let with = request("POST / HTTP/1.0\r\nContent-Length: 12\r\n\r\n");
         assert_eq!(content_length(&with), 12);
-        let huge = request("POST / HTTP/1.0\r\nContent-Length: 99999999999999999999999\r\n\r\n");
-        assert_eq!(content_length(&huge), u64::MAX);
     }
 
     #[test]
