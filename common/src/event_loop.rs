@@ -890,7 +890,8 @@ impl Connection {
                 request_line: &request_line,
                 status: response.status,
                 sent: &Ok(self.output.len() - before),
-                elapsed: ctx.clock.now.saturating_duration_since(exchange.started),
+                // The time now, not the turn's: the log is worth a clock read.
+                elapsed: exchange.started.elapsed(),
                 note,
             });
         }
