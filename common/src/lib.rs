@@ -20,6 +20,7 @@
 //! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
 //! | `child`, `backend`, `report`, `cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; parsing its report; clap (feature `backend`) |
 //! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
+//! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
 //!
 //! Stages 01-03 use no feature, so their dependency tree is `std` alone.
 
@@ -54,3 +55,6 @@ pub mod report;
 
 #[cfg(feature = "shutdown")]
 pub mod shutdown;
+
+#[cfg(feature = "event-loop")]
+pub mod event_loop;
