@@ -1,14 +1,21 @@
-//! The load generator: a closed loop of N client threads, one request per
-//! connection.
+//! The load generator: a closed loop of N client threads, each with one
+//! connection, in one of two modes.
 //!
-//! Each client thread repeats, as fast as the server lets it:
-//! connect → write the whole request in one `write` → read until the server
-//! closes → close. Every stage closes the connection after one response
-//! (`Connection: close`), so a connection *is* a request. A thread sends its
-//! next request only when the previous one is answered (or failed): the load
-//! is "closed", N requests are in flight at most, and a slower server simply
-//! receives fewer requests. (An open-loop generator would instead send at a
-//! fixed rate whatever the server does; wrk, like this one, is closed.)
+//! - **close**: each client thread repeats, as fast as the server lets it:
+//!   connect → write the whole request in one `write` → read until the
+//!   server closes → close. Stages 01-06 close the connection after one
+//!   response (`Connection: close`), so a connection *is* a request.
+//! - **keep-alive**: each client thread keeps one persistent connection
+//!   (RFC 9112 §9.3) and repeats write request → read one response, framed
+//!   by its `Content-Length` (§6.3). It reconnects only when the server
+//!   closes: after a response with `Connection: close`, or on an error.
+//!
+//! A thread sends its next request only when the previous one is answered
+//! (or failed): the load is "closed", N requests are in flight at most, and
+//! a slower server simply receives fewer requests. (An open-loop generator
+//! would instead send at a fixed rate whatever the server does; wrk, like
+//! this one, is closed.) There is no pipelining: one request in flight per
+//! connection, as a browser or wrk sends them.
 //!
 //! The run has two phases on one clock: a warm-up whose requests are thrown
 //! away (threads start, caches and the server's allocator warm up), then the
@@ -29,13 +36,16 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use crate::cli::Mode;
 use crate::stats::{self, Errors};
 
 /// Bytes of a response kept to read its status code: `HTTP/1.1 200`.
 const STATUS_PREFIX: usize = 12;
 
 /// Size of each client's read buffer (16 KiB): a whole response to a
-/// benchmark request fits, so one `read` usually gets it all.
+/// benchmark request fits, so one `read` usually gets it all. A response
+/// head longer than this is an error (`other`); a longer body is read and
+/// thrown away piece by piece.
 const READ_BUFFER: usize = 16 * 1024;
 
 /// How long past the end of the window a request may still be waited for.
@@ -48,17 +58,24 @@ const END_GRACE: Duration = Duration::from_millis(50);
 pub struct Target {
     /// The server's address.
     pub addr: SocketAddr,
-    /// The whole request, sent with one `write` per connection.
+    /// The whole request, sent with one `write` each time.
     pub request: Arc<[u8]>,
+    /// One request per connection, or request after request.
+    pub mode: Mode,
 }
 
 /// Builds a `GET` request for `path` (origin form, with the query) with the
-/// two header fields it needs: `Host`, required in HTTP/1.1 (RFC 9112
-/// §3.2), and `Connection: close`, which states the one-request-per-
-/// connection model so that a server with keep-alive (for a comparison
-/// through `--url`) closes too.
-pub fn get_request(host: &str, path: &str) -> Arc<[u8]> {
-    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+/// header fields it needs: `Host`, required in HTTP/1.1 (RFC 9112 §3.2),
+/// and in [`Mode::Close`] `Connection: close`, which states the
+/// one-request-per-connection model so that a server with keep-alive closes
+/// too. An HTTP/1.1 request without it asks for a persistent connection
+/// (RFC 9112 §9.3).
+pub fn get_request(host: &str, path: &str, mode: Mode) -> Arc<[u8]> {
+    let connection = match mode {
+        Mode::Close => "Connection: close\r\n",
+        Mode::KeepAlive => "",
+    };
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n")
         .into_bytes()
         .into()
 }
@@ -172,6 +189,204 @@ fn exchange(target: &Target, buffer: &mut [u8], timeout: Duration) -> io::Result
     // TIME_WAIT state stays on its side and ties up none of our ports.
 }
 
+/// A persistent connection and the bytes read from it but not yet used.
+pub struct Persistent {
+    stream: Option<TcpStream>,
+    buffer: Vec<u8>,
+    /// How many bytes at the start of `buffer` are filled.
+    filled: usize,
+}
+
+impl Persistent {
+    /// No connection yet: the first request connects.
+    pub fn new() -> Persistent {
+        Persistent {
+            stream: None,
+            buffer: vec![0; READ_BUFFER],
+            filled: 0,
+        }
+    }
+
+    /// The open connection, if any, for a caller that keeps it idle.
+    pub fn into_stream(self) -> Option<TcpStream> {
+        self.stream
+    }
+
+    /// Sends one request on the connection, connecting first if there is
+    /// none, and reads its response. The connection is dropped after a
+    /// response that says the server will close, and after any error.
+    pub fn request(&mut self, target: &Target, timeout: Duration) -> Outcome {
+        match self.exchange(target, timeout) {
+            Ok(response) => {
+                if response.closes {
+                    self.stream = None;
+                }
+                Outcome::Answered(response.status)
+            }
+            Err(failure) => {
+                self.stream = None;
+                Outcome::Failed(failure)
+            }
+        }
+    }
+
+    fn exchange(&mut self, target: &Target, timeout: Duration) -> Result<Response, Failure> {
+        let failure = |error: io::Error| classify(&error);
+        if self.stream.is_none() {
+            let stream = TcpStream::connect_timeout(&target.addr, timeout).map_err(failure)?;
+            // Small requests written one after the other on one
+            // connection: without TCP_NODELAY, Nagle's algorithm would hold
+            // a request back until the previous one's ACK.
+            stream.set_nodelay(true).map_err(failure)?;
+            self.stream = Some(stream);
+            self.filled = 0;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Other);
+        };
+        stream.set_write_timeout(Some(timeout)).map_err(failure)?;
+        stream.set_read_timeout(Some(timeout)).map_err(failure)?;
+        stream.write_all(&target.request).map_err(failure)?;
+        read_response(stream, &mut self.buffer, &mut self.filled)
+    }
+}
+
+/// What [`read_response`] found out about one response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status code.
+    pub status: u16,
+    /// Whether the server closes the connection after it: `Connection:
+    /// close`, an HTTP/1.0 response without `Connection: keep-alive`, or a
+    /// body delimited by the close (no `Content-Length`).
+    pub closes: bool,
+}
+
+/// Reads one response from `stream`, framed as RFC 9112 §6.3 says for a
+/// response to `GET`: the head up to the empty line, then `Content-Length`
+/// bytes of body, or without it everything up to the server's close.
+/// `buffer[..*filled]` holds bytes already read; bytes after the response
+/// are kept there for the next call (a server never sends any unasked,
+/// but nothing is lost if it does).
+///
+/// # Errors
+/// The [`Failure`] kind: `Reset` for a close before the response is
+/// complete, `Timeout`, `Other` for a head larger than the buffer, a head
+/// that is not HTTP/1.x, or a chunked body (the stages and nginx send
+/// `Content-Length`).
+pub fn read_response(
+    stream: &mut impl Read,
+    buffer: &mut [u8],
+    filled: &mut usize,
+) -> Result<Response, Failure> {
+    let head_end = loop {
+        if let Some(end) = find_head_end(&buffer[..*filled]) {
+            break end;
+        }
+        if *filled == buffer.len() {
+            return Err(Failure::Other);
+        }
+        *filled += read_some(stream, &mut buffer[*filled..])?;
+    };
+    let head = &buffer[..head_end];
+    let status = parse_status_code(head).ok_or(Failure::Other)?;
+    let (length, mut closes) = framing(head)?;
+    if head.starts_with(b"HTTP/1.0") && !has_token(head, "connection", "keep-alive") {
+        closes = true;
+    }
+    let Some(length) = length else {
+        // The body ends where the connection does.
+        let mut sink = [0u8; 4096];
+        loop {
+            match stream.read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(classify(&error)),
+            }
+        }
+        *filled = 0;
+        return Ok(Response {
+            status,
+            closes: true,
+        });
+    };
+    // Body bytes already in the buffer, then the rest read and dropped.
+    let mut missing = length;
+    let in_buffer = (*filled - head_end).min(length);
+    missing -= in_buffer;
+    let used = head_end + in_buffer;
+    buffer.copy_within(used..*filled, 0);
+    *filled -= used;
+    while missing > 0 {
+        let chunk = buffer.len().min(missing);
+        let read = read_some(stream, &mut buffer[..chunk])?;
+        missing -= read;
+    }
+    Ok(Response { status, closes })
+}
+
+/// One `read` that must bring at least a byte: the server's close before
+/// the response is complete is a reset.
+fn read_some(stream: &mut impl Read, into: &mut [u8]) -> Result<usize, Failure> {
+    loop {
+        match stream.read(into) {
+            Ok(0) => return Err(Failure::Reset),
+            Ok(read) => return Ok(read),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(classify(&error)),
+        }
+    }
+}
+
+/// The length of the head, empty line included, if it is all there.
+fn find_head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map(|start| start + 4)
+}
+
+/// The header fields of a response head (after the status line), as
+/// lowercase name and trimmed value.
+fn fields(head: &[u8]) -> impl Iterator<Item = (String, &[u8])> {
+    head.split(|&byte| byte == b'\n')
+        .skip(1)
+        .filter_map(|line| {
+            let colon = line.iter().position(|&byte| byte == b':')?;
+            let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+            Some((name, line[colon + 1..].trim_ascii()))
+        })
+}
+
+/// Whether a field `name` (lowercase) lists `token` (case-insensitive).
+fn has_token(head: &[u8], name: &str, token: &str) -> bool {
+    fields(head).any(|(field, value)| {
+        field == name
+            && value
+                .split(|&byte| byte == b',')
+                .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// The body length (`None`: up to the close) and whether `Connection:
+/// close` was sent.
+fn framing(head: &[u8]) -> Result<(Option<usize>, bool), Failure> {
+    if fields(head).any(|(name, _)| name == "transfer-encoding") {
+        return Err(Failure::Other);
+    }
+    let length = match fields(head).find(|(name, _)| name == "content-length") {
+        Some((_, value)) => Some(
+            std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.parse::<usize>().ok())
+                .ok_or(Failure::Other)?,
+        ),
+        None => None,
+    };
+    Ok((length, has_token(head, "connection", "close")))
+}
+
 /// One client thread's results.
 struct Tally {
     /// Latency of each 2xx response in the window, in µs.
@@ -184,7 +399,9 @@ struct Tally {
 
 /// The results of a whole run.
 pub struct LoadResult {
-    /// Latency of every 2xx response in the window, in µs, connect included.
+    /// Latency of every 2xx response in the window, in µs: from before
+    /// `connect` (close mode, or a reconnection) or before the request's
+    /// `write` (a persistent connection) to the end of the response.
     pub latency: Histogram<u64>,
     /// 2xx responses that ended in the window.
     pub ok: u64,
@@ -313,6 +530,7 @@ fn client_loop(
         errors: Errors::default(),
     };
     let mut buffer = vec![0u8; READ_BUFFER];
+    let mut persistent = Persistent::new();
     yield_to_the_server();
     loop {
         let started = Instant::now();
@@ -321,7 +539,10 @@ fn client_loop(
         }
         // Never wait much past the window: what ends after it is not counted.
         let timeout = timeout.min(window_end + END_GRACE - started);
-        let outcome = request_once(target, &mut buffer, timeout);
+        let outcome = match target.mode {
+            Mode::Close => request_once(target, &mut buffer, timeout),
+            Mode::KeepAlive => persistent.request(target, timeout),
+        };
         let ended = Instant::now();
         if ended < window_start || ended > window_end {
             continue;
@@ -364,11 +585,13 @@ mod tests {
 
     #[test]
     fn requests_name_the_host_and_close() {
-        let request = get_request("127.0.0.1:8080", "/run-cache-sim?policy=lru");
+        let request = get_request("127.0.0.1:8080", "/run-cache-sim?policy=lru", Mode::Close);
         assert_eq!(
             &*request,
             b"GET /run-cache-sim?policy=lru HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: close\r\n\r\n"
         );
+        let request = get_request("h", "/health", Mode::KeepAlive);
+        assert_eq!(&*request, b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n");
     }
 
     #[test]
@@ -393,7 +616,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let target = Target {
             addr: listener.local_addr().unwrap(),
-            request: get_request("test", "/health"),
+            request: get_request("test", "/health", Mode::Close),
+            mode: Mode::Close,
         };
         let server = thread::spawn(move || {
             for answer in [
@@ -417,5 +641,130 @@ mod tests {
             Outcome::Failed(Failure::Reset)
         );
         server.join().unwrap();
+    }
+
+    /// Reads `responses` with [`read_response`] from `bytes` arriving in
+    /// pieces of `piece` bytes, into a buffer of `size`.
+    fn responses(
+        bytes: &[u8],
+        piece: usize,
+        size: usize,
+        count: usize,
+    ) -> Vec<Result<Response, Failure>> {
+        struct Pieces<'a>(&'a [u8], usize);
+        impl Read for Pieces<'_> {
+            fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(into.len());
+                into[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut stream = Pieces(bytes, piece);
+        let mut buffer = vec![0u8; size];
+        let mut filled = 0;
+        (0..count)
+            .map(|_| read_response(&mut stream, &mut buffer, &mut filled))
+            .collect()
+    }
+
+    #[test]
+    fn responses_are_framed_by_content_length() {
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\n\
+HTTP/1.1 503 Busy\r\ncontent-length: 10\r\nConnection: keep-alive, Close\r\n\r\n0123456789";
+        let ok = |status, closes| Ok(Response { status, closes });
+        for piece in [1, 7, 4096] {
+            // A buffer smaller than the second body: read past it in pieces.
+            for size in [80, 4096] {
+                assert_eq!(
+                    responses(two, piece, size, 3),
+                    [ok(200, false), ok(503, true), Err(Failure::Reset)],
+                    "piece {piece}, size {size}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn other_framings() {
+        let ok = |status, closes| Ok(Response { status, closes });
+        // No Content-Length: the body runs to the close.
+        assert_eq!(
+            responses(b"HTTP/1.1 200 OK\r\n\r\nbody", 5, 64, 1),
+            [ok(200, true)]
+        );
+        // HTTP/1.0 closes unless it says keep-alive.
+        assert_eq!(
+            responses(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 5, 64, 1),
+            [ok(200, true)]
+        );
+        assert_eq!(
+            responses(
+                b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
+                5,
+                64,
+                1
+            ),
+            [ok(200, false)]
+        );
+        let fails = |bytes: &[u8]| responses(bytes, 100, 64, 1).remove(0);
+        assert_eq!(
+            fails(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Err(Failure::Other)
+        );
+        assert_eq!(
+            fails(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            Err(Failure::Other)
+        );
+        assert_eq!(
+            fails(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nOK"),
+            Err(Failure::Reset)
+        );
+        assert_eq!(fails(b"HTTP/1.1 200 OK\r\n"), Err(Failure::Reset));
+        assert_eq!(
+            fails(&[b'x'; 100]),
+            Err(Failure::Other),
+            "a head larger than the buffer"
+        );
+    }
+
+    /// Three requests on one persistent connection; the server says
+    /// `Connection: close` on the third, and the fourth reconnects.
+    #[test]
+    fn persistent_connections_are_reused_until_the_server_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = Target {
+            addr: listener.local_addr().unwrap(),
+            request: get_request("test", "/health", Mode::KeepAlive),
+            mode: Mode::KeepAlive,
+        };
+        let server = thread::spawn(move || {
+            let mut accepted = 0;
+            for answers in [3, 1] {
+                let (mut stream, _) = listener.accept().unwrap();
+                accepted += 1;
+                let mut head = [0u8; 256];
+                for answer in 1..=answers {
+                    let _ = stream.read(&mut head).unwrap();
+                    let connection = if answer == answers {
+                        "close"
+                    } else {
+                        "keep-alive"
+                    };
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nConnection: {connection}\r\nContent-Length: 3\r\n\r\nOK\n"
+                    );
+                    stream.write_all(response.as_bytes()).unwrap();
+                }
+            }
+            accepted
+        });
+        let mut connection = Persistent::new();
+        let timeout = Duration::from_secs(10);
+        for _ in 0..4 {
+            assert_eq!(connection.request(&target, timeout), Outcome::Answered(200));
+        }
+        assert!(connection.into_stream().is_none(), "closed after the last");
+        assert_eq!(server.join().unwrap(), 2);
     }
 }
