@@ -389,6 +389,18 @@ impl RunSpec {
         }
     }
 
+    /// The server with its mode, except for a stage that closes (as all
+    /// stages did before 07) and spawn.c: `nginx (keep-alive)`,
+    /// `nginx (close)`, `07 (keep-alive)`, `03`.
+    pub fn long_label(&self) -> String {
+        match (&self.server, self.mode) {
+            (ServerSpec::Stage(_), Mode::Close) | (ServerSpec::Reference(Reference::SpawnC), _) => {
+                self.server_label()
+            }
+            (_, mode) => format!("{} ({})", self.server_label(), mode.name()),
+        }
+    }
+
     /// The connection mode as tables show it; `-` for spawn.c.
     pub fn mode_label(&self) -> &'static str {
         if self.is_spawn_ceiling() {

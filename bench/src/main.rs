@@ -61,9 +61,11 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpus = u32::try_from(cpus).unwrap_or(u32::MAX);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The checkout's root: bench/ is one of its members.
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = manifest_dir.parent().unwrap_or(manifest_dir);
     let nginx = reference::find_nginx();
-    let perf_dir = reference::find_perf_dir(&repo);
+    let perf_dir = reference::find_perf_dir(repo);
     let available = Available {
         nginx: nginx.is_some(),
         ceilings: perf_dir.is_some() && reference::have_gcc(),
@@ -140,7 +142,7 @@ fn run(cli: Cli) -> Result<(), String> {
             index + 1,
             runs.len(),
             spec.scenario.name(),
-            spec.server_label()
+            spec.long_label()
         );
         let result = runner::execute(spec, &settings, &label)?;
         eprintln!("{}", summary_line(&label, &result));
@@ -213,7 +215,7 @@ fn check_answered(results: &[RunResult]) -> Result<(), String> {
             format!(
                 "{} {} ({})",
                 result.spec.scenario.name(),
-                result.spec.server_label(),
+                result.spec.long_label(),
                 result.errors
             )
         })

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cli::Mode;
 use crate::server::Server;
 
 /// Where nginx is looked for first: Debian installs it in `/usr/sbin`,
@@ -37,11 +36,26 @@ pub fn find_nginx() -> Option<PathBuf> {
         .find(|path| runs(Command::new(path).arg("-v")))
 }
 
-/// `../shared/perf` beside the checkout (`repo` is its root), if it holds
-/// both C programs.
+/// `../shared/perf` beside the checkout (`repo` is its root), or beside
+/// the main checkout when `repo` is a linked git worktree; `None` unless it
+/// holds both C programs.
 pub fn find_perf_dir(repo: &Path) -> Option<PathBuf> {
-    let dir = repo.join("../shared/perf");
-    (dir.join("ka.c").is_file() && dir.join("spawn.c").is_file()).then_some(dir)
+    let main_checkout = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["rev-parse", "--path-format=absolute", "--git-common-dir"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| {
+            let common = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+            common.parent().map(Path::to_path_buf)
+        });
+    [Some(repo.to_path_buf()), main_checkout]
+        .into_iter()
+        .flatten()
+        .map(|checkout| checkout.join("../shared/perf"))
+        .find(|dir| dir.join("ka.c").is_file() && dir.join("spawn.c").is_file())
 }
 
 /// Whether gcc is installed.
@@ -109,17 +123,18 @@ pub fn free_port() -> io::Result<u16> {
 
 /// nginx's configuration for a run: `workers` worker processes, no access
 /// log, `return 200 "OK\n"` on `/health` (as the stages answer), on
-/// `127.0.0.1:port`. In [`Mode::KeepAlive`], nginx's default keep-alive
-/// (75 s idle timeout, 1,000 requests per connection, then `Connection:
-/// close`); in [`Mode::Close`], keep-alive off (`keepalive_timeout 0`).
+/// `127.0.0.1:port`. With `keep_alive`, nginx's default keep-alive (75 s
+/// idle timeout, 1,000 requests per connection, then `Connection: close`);
+/// without, keep-alive off (`keepalive_timeout 0`).
 /// Every path nginx writes is relative to its prefix, the run's temporary
 /// folder, so it needs no write access to `/var`. `worker_connections` is
 /// the number of connections one worker may hold (RFC-free: nginx's own
 /// limit), enough for every connection of the run in one worker.
-pub fn nginx_config(port: u16, workers: u32, mode: Mode, worker_connections: u32) -> String {
-    let keepalive = match mode {
-        Mode::KeepAlive => "keepalive_timeout 75s;",
-        Mode::Close => "keepalive_timeout 0;",
+pub fn nginx_config(port: u16, workers: u32, keep_alive: bool, worker_connections: u32) -> String {
+    let keepalive = if keep_alive {
+        "keepalive_timeout 75s;"
+    } else {
+        "keepalive_timeout 0;"
     };
     format!(
         "# Written by the NetServe benchmark for one run.\n\
@@ -183,7 +198,7 @@ impl Drop for TempDir {
 pub fn start_nginx(
     binary: &Path,
     workers: u32,
-    mode: Mode,
+    keep_alive: bool,
     worker_connections: u32,
 ) -> Result<(Server, TempDir), String> {
     let dir = TempDir::new()?;
@@ -191,7 +206,7 @@ pub fn start_nginx(
     let config = dir.0.join("nginx.conf");
     fs::write(
         &config,
-        nginx_config(port, workers, mode, worker_connections),
+        nginx_config(port, workers, keep_alive, worker_connections),
     )
     .map_err(|error| format!("cannot write {}: {error}", config.display()))?;
     let mut command = Command::new(binary);
@@ -290,14 +305,14 @@ mod tests {
 
     #[test]
     fn nginx_configurations() {
-        let on = nginx_config(8080, 2, Mode::KeepAlive, 1024);
+        let on = nginx_config(8080, 2, true, 1024);
         assert!(on.contains("worker_processes 2;"));
         assert!(on.contains("listen 127.0.0.1:8080;"));
         assert!(on.contains("keepalive_timeout 75s;"));
         assert!(on.contains("access_log off;"));
         assert!(on.contains("return 200 \"OK\\n\";"));
         assert!(on.contains("worker_connections 1024;"));
-        assert!(nginx_config(8080, 2, Mode::Close, 1024).contains("keepalive_timeout 0;"));
+        assert!(nginx_config(8080, 2, false, 1024).contains("keepalive_timeout 0;"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Reference, RunSpec, Scenario, ServerSpec};
+use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
 use crate::idle::IdleConnections;
 use crate::load::{self, Load, Schedule, Target};
 use crate::procfs::{self, Peaks, Watched};
@@ -155,8 +155,12 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 .as_deref()
                 .ok_or("nginx rows planned without an nginx binary")?;
             let workers = spec.pool.unwrap_or(settings.wrk_threads);
+            // Keep-alive off for one request per connection, except when
+            // idle persistent connections must be held.
+            let keep_alive =
+                spec.mode == Mode::KeepAlive || spec.scenario == Scenario::IdleConnections;
             let (server, dir) =
-                reference::start_nginx(binary, workers, spec.mode, all_connections)?;
+                reference::start_nginx(binary, workers, keep_alive, all_connections)?;
             (Some(server), Some(dir))
         }
         ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => {
