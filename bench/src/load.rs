@@ -48,6 +48,10 @@ const STATUS_PREFIX: usize = 12;
 /// thrown away piece by piece.
 const READ_BUFFER: usize = 16 * 1024;
 
+/// How often the probe of [`Load::start`] sends its request: 100 a
+/// second, too few to load the server, enough for a p99 over a few seconds.
+pub const PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
 /// How long past the end of the window a request may still be waited for.
 /// It will not be counted, but giving it up at once would turn it into a
 /// needless reset on the server's side.
@@ -399,6 +403,8 @@ struct Tally {
 
 /// The results of a whole run.
 pub struct LoadResult {
+    /// The probe's latencies (2xx only, µs) and failures, if there was one.
+    pub probe: Option<(Histogram<u64>, Errors)>,
     /// Latency of every 2xx response in the window, in µs: from before
     /// `connect` (close mode, or a reconnection) or before the request's
     /// `write` (a persistent connection) to the end of the response.
@@ -421,6 +427,7 @@ impl LoadResult {
 /// A load in progress.
 pub struct Load {
     clients: Vec<JoinHandle<Tally>>,
+    probe: Option<JoinHandle<Tally>>,
     /// 2xx responses so far in the window, for the progress bar.
     live_ok: Arc<AtomicU64>,
     /// When the warm-up ends and the window opens.
@@ -431,15 +438,38 @@ pub struct Load {
 
 impl Load {
     /// Starts `schedule.connections` client threads against `target`. The
-    /// warm-up begins now.
+    /// warm-up begins now. With a `probe`, one more thread on a connection
+    /// of its own sends the probe's request every [`PROBE_INTERVAL`]
+    /// (not as fast as it can): its latencies show how the server treats a
+    /// light request while it is busy with the others.
     ///
     /// # Errors
     /// The OS error if a thread cannot be started (those started stop at the
     /// end of the schedule and are not waited for).
-    pub fn start(target: &Target, schedule: Schedule) -> io::Result<Load> {
+    pub fn start(target: &Target, schedule: Schedule, probe: Option<&Target>) -> io::Result<Load> {
         let window_start = Instant::now() + schedule.warmup;
         let window_end = window_start + schedule.duration;
         let live_ok = Arc::new(AtomicU64::new(0));
+        let probe = match probe {
+            Some(probe) => {
+                let probe = probe.clone();
+                Some(
+                    thread::Builder::new()
+                        .name("probe".to_owned())
+                        .spawn(move || {
+                            client_loop(
+                                &probe,
+                                schedule.timeout,
+                                window_start,
+                                window_end,
+                                &AtomicU64::new(0),
+                                Some(PROBE_INTERVAL),
+                            )
+                        })?,
+                )
+            }
+            None => None,
+        };
         let mut clients = Vec::with_capacity(schedule.connections);
         for index in 0..schedule.connections {
             let target = target.clone();
@@ -453,12 +483,14 @@ impl Load {
                         window_start,
                         window_end,
                         &live_ok,
+                        None,
                     )
                 })?;
             clients.push(client);
         }
         Ok(Load {
             clients,
+            probe,
             live_ok,
             window_start,
             window_end,
@@ -473,7 +505,15 @@ impl Load {
     /// Waits for every client (at most the timeout past the window's end)
     /// and merges their results.
     pub fn finish(self) -> LoadResult {
+        let probe = self.probe.and_then(|probe| match probe.join() {
+            Ok(tally) => Some((tally.latency, tally.errors)),
+            Err(_) => {
+                eprintln!("warning: the probe thread panicked; its requests are missing");
+                None
+            }
+        });
         let mut result = LoadResult {
+            probe,
             latency: stats::new_histogram(),
             ok: 0,
             errors: Errors::default(),
@@ -516,13 +556,15 @@ fn yield_to_the_server() {
     }
 }
 
-/// The body of a client thread.
+/// The body of a client thread: requests back to back, or with `pace`
+/// one every `pace` at most.
 fn client_loop(
     target: &Target,
     timeout: Duration,
     window_start: Instant,
     window_end: Instant,
     live_ok: &AtomicU64,
+    pace: Option<Duration>,
 ) -> Tally {
     let mut tally = Tally {
         latency: stats::new_histogram(),
@@ -544,6 +586,11 @@ fn client_loop(
             Mode::KeepAlive => persistent.request(target, timeout),
         };
         let ended = Instant::now();
+        if let Some(pace) = pace {
+            // Pacing, not synchronisation: the probe's rate is the point.
+            let next = (started + pace).min(window_end);
+            thread::sleep(next.saturating_duration_since(ended));
+        }
         if ended < window_start || ended > window_end {
             continue;
         }

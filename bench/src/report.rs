@@ -44,6 +44,9 @@ pub fn table(results: &[RunResult]) -> Table {
         .map(|result| quiet_p99(results, &result.spec))
         .collect();
     let show_wrk = results.iter().any(|result| result.wrk.is_some());
+    let show_probe = results
+        .iter()
+        .any(|result| result.spec.scenario == Scenario::CacheSim);
 
     let any_other = results.iter().any(|result| result.spec.stage().is_none());
     let first = if any_other { "server" } else { "stage" };
@@ -68,6 +71,9 @@ pub fn table(results: &[RunResult]) -> Table {
     headers.extend(["p50 ms", "p90 ms", "p99 ms", "max ms"]);
     if show_idle {
         headers.push("p99 vs quiet");
+    }
+    if show_probe {
+        headers.push("/health p99 ms");
     }
     headers.extend([
         "errors",
@@ -137,6 +143,9 @@ pub fn table(results: &[RunResult]) -> Table {
                             ratio(latency.p99_us as f64, quiet as f64)
                         }),
                 );
+            }
+            if show_probe {
+                row.push(result.probe_p99_us.map_or_else(dash, format_ms));
             }
             row.push(result.errors.to_string());
             match result.peaks {
@@ -287,7 +296,7 @@ pub const CSV_HEADER: &str = "scenario,server,path,mode,pool_threads,connections
 idle_connections,duration_s,responses_2xx,requests_per_s,p50_us,p90_us,p99_us,max_us,\
 errors_refused,errors_reset,errors_timeout,errors_non_2xx,errors_client,errors_other,\
 peak_threads,peak_rss_kib,server_cpu_percent,client_cpu_percent,other_cpu_percent,\
-idle_closed,wrk_requests_per_s,wrk_p99_us";
+idle_closed,probe_p99_us,wrk_requests_per_s,wrk_p99_us";
 
 /// Every result as one CSV line under [`CSV_HEADER`] (RFC 4180; empty cells
 /// for values not measured). `duration` is the window length in seconds.
@@ -330,6 +339,7 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             percent(result.client_cpu_percent),
             percent(result.other_cpu_percent),
             optional(result.idle_closed),
+            optional(result.probe_p99_us),
             result
                 .wrk
                 .map_or_else(String::new, |wrk| format!("{:.1}", wrk.requests_per_second)),
@@ -389,6 +399,7 @@ mod tests {
             other_cpu_percent: Some(3.0),
             slow_cut_off: None,
             idle_closed: None,
+            probe_p99_us: None,
             wrk: None,
             notes: Vec::new(),
         }
@@ -448,11 +459,11 @@ stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  th
         assert_eq!(lines[0], CSV_HEADER);
         assert_eq!(
             lines[1],
-            "health,02,/health,close,,64,0,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,3.0,,,"
+            "health,02,/health,close,,64,0,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,3.0,,,,"
         );
         assert_eq!(
             lines[3],
-            "health,01,/health,close,,64,0,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,3.0,,,"
+            "health,01,/health,close,,64,0,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,3.0,,,,"
         );
         assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
     }

@@ -80,6 +80,8 @@ pub struct RunResult {
     /// Idle connections the server closed during the run, of those opened
     /// (idle-connections only).
     pub idle_closed: Option<u64>,
+    /// p99 of the paced `/health` probe, in µs (cache-sim only).
+    pub probe_p99_us: Option<u64>,
     /// wrk's figures for the same load, with `--wrk`.
     pub wrk: Option<WrkResult>,
     /// Anything worth saying about the run: lines the server logged, an
@@ -243,11 +245,24 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     );
     let wrk_before = settings.wrk.then(|| wrk::run(&wrk_args));
 
-    let load = Load::start(&target, schedule)
+    // While simulations run, one paced /health probe on a connection of its
+    // own: does the server still answer a cheap request quickly?
+    let probe = (spec.scenario == Scenario::CacheSim).then(|| Target {
+        addr,
+        request: load::get_request(&host, Scenario::Health.path(), spec.mode),
+        mode: spec.mode,
+    });
+    let load = Load::start(&target, schedule, probe.as_ref())
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
 
     let (peaks, start_cpu, end_cpu) = monitor(&load, watched, label);
     let result = load.finish();
+    let probe_p99_us = result.probe.as_ref().and_then(|(latency, errors)| {
+        if *errors != Errors::default() {
+            notes.push(format!("the /health probe failed: {errors}"));
+        }
+        Latency::from_histogram(latency).map(|latency| latency.p99_us)
+    });
     let slow_cut_off = slow.map(SlowClients::stop);
     let idle_closed = idle.as_ref().map(|idle| {
         let closed = idle.closed_by_server();
@@ -310,6 +325,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         other_cpu_percent,
         slow_cut_off,
         idle_closed,
+        probe_p99_us,
         wrk,
         notes,
     })
@@ -337,6 +353,7 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
         other_cpu_percent: None,
         slow_cut_off: None,
         idle_closed: None,
+        probe_p99_us: None,
         wrk: None,
         notes: vec![format!(
             "spawn.c: {threads} threads spawn cache-audit on {} and wait, for 5 s, no HTTP",
