@@ -15,8 +15,16 @@ use crate::cli::{Mode, Reference, RunSpec, ServerSpec};
 use crate::runner::RunResult;
 use crate::stats;
 
-/// Size of the whole chart in pixels.
+/// Size of the whole chart in pixels: four panels in a 2 × 2 grid.
 const SIZE: (u32, u32) = (1100, 720);
+
+/// Size of the whole chart when it has more than [`MAX_BARS_SIDE_BY_SIDE`]
+/// bars: the four panels one above the other, each the full width, so
+/// that the labels under the bars do not run into each other.
+const TALL_SIZE: (u32, u32) = (1100, 1400);
+
+/// The most bars a half-width panel labels legibly.
+const MAX_BARS_SIDE_BY_SIDE: usize = 8;
 
 /// The font family of every text: generic, so no font file is needed.
 const FONT: &str = "sans-serif";
@@ -66,11 +74,12 @@ pub fn write_svg(path: &Path, title: &str, results: &[RunResult]) -> Result<(), 
     let labels = bar_labels(results);
     let colours: Vec<RGBColor> = results.iter().map(|result| colour(&result.spec)).collect();
 
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let tall = results.len() > MAX_BARS_SIDE_BY_SIDE;
+    let root = SVGBackend::new(path, if tall { TALL_SIZE } else { SIZE }).into_drawing_area();
     let fail = |error: &dyn std::fmt::Display| format!("drawing {}: {error}", path.display());
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let root = root.titled(title, (FONT, 20)).map_err(|e| fail(&e))?;
-    let panels = root.split_evenly((2, 2));
+    let panels = root.split_evenly(if tall { (4, 1) } else { (2, 2) });
 
     let rates: Vec<f64> = results.iter().map(|r| r.requests_per_second).collect();
     bar_panel(
