@@ -5,10 +5,12 @@
 //!   connect → write the whole request in one `write` → read until the
 //!   server closes → close. Stages 01-06 close the connection after one
 //!   response (`Connection: close`), so a connection *is* a request.
-//! - **keep-alive**: each client thread keeps one persistent connection
-//!   (RFC 9112 §9.3) and repeats write request → read one response, framed
-//!   by its `Content-Length` (§6.3). It reconnects only when the server
-//!   closes: after a response with `Connection: close`, or on an error.
+//! - **keep-alive**: each connection is persistent (RFC 9112 §9.3): write
+//!   request → read one response, framed by its `Content-Length` (§6.3) →
+//!   the next request. It reconnects only when the server closes: after a
+//!   response with `Connection: close`, or on an error. The N connections
+//!   are driven by a few threads with epoll ([`crate::keepalive`]); the
+//!   blocking [`Persistent`] serves the probe and the idle connections.
 //!
 //! A thread sends its next request only when the previous one is answered
 //! (or failed): the load is "closed", N requests are in flight at most, and
@@ -37,6 +39,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use crate::cli::Mode;
+use crate::keepalive;
 use crate::stats::{self, Errors};
 
 /// Bytes of a response kept to read its status code: `HTTP/1.1 200`.
@@ -55,7 +58,7 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(10);
 /// How long past the end of the window a request may still be waited for.
 /// It will not be counted, but giving it up at once would turn it into a
 /// needless reset on the server's side.
-const END_GRACE: Duration = Duration::from_millis(50);
+pub const END_GRACE: Duration = Duration::from_millis(50);
 
 /// Where the load goes and what it sends.
 #[derive(Clone, Debug)]
@@ -283,21 +286,21 @@ pub fn read_response(
     buffer: &mut [u8],
     filled: &mut usize,
 ) -> Result<Response, Failure> {
-    let head_end = loop {
-        if let Some(end) = find_head_end(&buffer[..*filled]) {
-            break end;
+    let head = loop {
+        if let Some(head) = parse_head(&buffer[..*filled])? {
+            break head;
         }
         if *filled == buffer.len() {
             return Err(Failure::Other);
         }
         *filled += read_some(stream, &mut buffer[*filled..])?;
     };
-    let head = &buffer[..head_end];
-    let status = parse_status_code(head).ok_or(Failure::Other)?;
-    let (length, mut closes) = framing(head)?;
-    if head.starts_with(b"HTTP/1.0") && !has_token(head, "connection", "keep-alive") {
-        closes = true;
-    }
+    let Head {
+        status,
+        len: head_end,
+        body: length,
+        closes,
+    } = head;
     let Some(length) = length else {
         // The body ends where the connection does.
         let mut sink = [0u8; 4096];
@@ -328,6 +331,47 @@ pub fn read_response(
         missing -= read;
     }
     Ok(Response { status, closes })
+}
+
+/// A complete response head, parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The status code.
+    pub status: u16,
+    /// Its length in bytes, the empty line included.
+    pub len: usize,
+    /// The body's length from `Content-Length`; `None`: up to the close.
+    pub body: Option<usize>,
+    /// Whether the server closes the connection after this response (see
+    /// [`Response::closes`]).
+    pub closes: bool,
+}
+
+/// Parses the response head at the start of `bytes`: `Ok(None)` while the
+/// empty line that ends it has not arrived.
+///
+/// # Errors
+/// `Other` for a head that is not HTTP/1.x, a chunked body, or a
+/// `Content-Length` that is not a number.
+pub fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
+    let Some(len) = find_head_end(bytes) else {
+        return Ok(None);
+    };
+    let head = &bytes[..len];
+    let status = parse_status_code(head).ok_or(Failure::Other)?;
+    let (body, mut closes) = framing(head)?;
+    if head.starts_with(b"HTTP/1.0") && !has_token(head, "connection", "keep-alive") {
+        closes = true;
+    }
+    if body.is_none() {
+        closes = true;
+    }
+    Ok(Some(Head {
+        status,
+        len,
+        body,
+        closes,
+    }))
 }
 
 /// One `read` that must bring at least a byte: the server's close before
@@ -392,13 +436,46 @@ fn framing(head: &[u8]) -> Result<(Option<usize>, bool), Failure> {
 }
 
 /// One client thread's results.
-struct Tally {
+pub struct Tally {
     /// Latency of each 2xx response in the window, in µs.
     latency: Histogram<u64>,
     /// 2xx responses in the window.
     ok: u64,
     /// Failures and non-2xx responses in the window.
     errors: Errors,
+}
+
+impl Tally {
+    /// Nothing yet.
+    pub fn new() -> Tally {
+        Tally {
+            latency: stats::new_histogram(),
+            ok: 0,
+            errors: Errors::default(),
+        }
+    }
+
+    /// Counts one request that ended in the window after `latency`; a 2xx
+    /// also counts in `live_ok`, for the progress bar.
+    pub fn record(&mut self, outcome: Outcome, latency: Duration, live_ok: &AtomicU64) {
+        match outcome {
+            Outcome::Answered(code) if (200..300).contains(&code) => {
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                self.latency
+                    .saturating_record(micros.clamp(1, stats::MAX_LATENCY_US));
+                self.ok += 1;
+                live_ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Answered(_) => self.errors.non_2xx += 1,
+            Outcome::Failed(failure) => match failure {
+                Failure::Refused => self.errors.refused += 1,
+                Failure::Reset => self.errors.reset += 1,
+                Failure::Timeout => self.errors.timeout += 1,
+                Failure::Client => self.errors.client += 1,
+                Failure::Other => self.errors.other += 1,
+            },
+        }
+    }
 }
 
 /// The results of a whole run.
@@ -470,8 +547,37 @@ impl Load {
             }
             None => None,
         };
-        let mut clients = Vec::with_capacity(schedule.connections);
-        for index in 0..schedule.connections {
+        let mut clients = Vec::new();
+        if target.mode == Mode::KeepAlive {
+            // A few threads share the connections (see keepalive.rs).
+            let cpus = thread::available_parallelism().map_or(1, |cpus| cpus.get());
+            let threads = cpus.min(schedule.connections);
+            for index in 0..threads {
+                // Connections dealt out as evenly as they go.
+                let share = schedule.connections / threads
+                    + usize::from(index < schedule.connections % threads);
+                let target = target.clone();
+                let live_ok = Arc::clone(&live_ok);
+                let client = thread::Builder::new()
+                    .name(format!("client-{index}"))
+                    .spawn(move || {
+                        keepalive::client_thread(
+                            &target,
+                            share,
+                            schedule.timeout,
+                            window_start,
+                            window_end,
+                            &live_ok,
+                        )
+                    })?;
+                clients.push(client);
+            }
+        }
+        let blocking_clients = match target.mode {
+            Mode::Close => schedule.connections,
+            Mode::KeepAlive => 0,
+        };
+        for index in 0..blocking_clients {
             let target = target.clone();
             let live_ok = Arc::clone(&live_ok);
             let client = thread::Builder::new()
@@ -547,7 +653,7 @@ impl Load {
 /// with wrk, whose two threads rarely sleep; with it, the two agree on every
 /// stage (see README, "Cross-checking with wrk"). Needs no privilege; if it
 /// fails, the thread stays a normal one.
-fn yield_to_the_server() {
+pub fn yield_to_the_server() {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_setscheduler(2) reads `param` during the call only; pid 0
     // means the calling thread.
@@ -566,11 +672,7 @@ fn client_loop(
     live_ok: &AtomicU64,
     pace: Option<Duration>,
 ) -> Tally {
-    let mut tally = Tally {
-        latency: stats::new_histogram(),
-        ok: 0,
-        errors: Errors::default(),
-    };
+    let mut tally = Tally::new();
     let mut buffer = vec![0u8; READ_BUFFER];
     let mut persistent = Persistent::new();
     yield_to_the_server();
@@ -594,24 +696,7 @@ fn client_loop(
         if ended < window_start || ended > window_end {
             continue;
         }
-        match outcome {
-            Outcome::Answered(code) if (200..300).contains(&code) => {
-                let micros = u64::try_from((ended - started).as_micros()).unwrap_or(u64::MAX);
-                tally
-                    .latency
-                    .saturating_record(micros.clamp(1, stats::MAX_LATENCY_US));
-                tally.ok += 1;
-                live_ok.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Answered(_) => tally.errors.non_2xx += 1,
-            Outcome::Failed(failure) => match failure {
-                Failure::Refused => tally.errors.refused += 1,
-                Failure::Reset => tally.errors.reset += 1,
-                Failure::Timeout => tally.errors.timeout += 1,
-                Failure::Client => tally.errors.client += 1,
-                Failure::Other => tally.errors.other += 1,
-            },
-        }
+        tally.record(outcome, ended - started, live_ok);
     }
 }
 

@@ -13,6 +13,7 @@
 mod chart;
 mod cli;
 mod idle;
+mod keepalive;
 mod load;
 mod procfs;
 mod record;
