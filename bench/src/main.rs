@@ -145,21 +145,30 @@ fn run(cli: Cli) -> Result<(), String> {
             spec.scenario.name(),
             spec.long_label()
         );
-        let result = runner::execute(spec, &settings, &label)?;
-        eprintln!("{}", summary_line(&label, &result));
-        for note in &result.notes {
-            eprintln!("    note: {note}");
+        match runner::execute(spec, &settings, &label) {
+            Ok(result) => {
+                eprintln!("{}", summary_line(&label, &result));
+                for note in &result.notes {
+                    eprintln!("    note: {note}");
+                }
+                results.push(result);
+            }
+            // A reference server that fails to start costs its row, not
+            // the stages' measurements.
+            Err(message) if matches!(spec.server, ServerSpec::Reference(_)) => {
+                eprintln!("{label}: no row: {message}");
+            }
+            Err(message) => return Err(message),
         }
         let scenario_done = runs
             .get(index + 1)
             .is_none_or(|next| next.scenario != spec.scenario);
-        results.push(result);
-        if scenario_done {
-            let of_scenario: Vec<RunResult> = results
-                .iter()
-                .filter(|result| result.spec.scenario == spec.scenario)
-                .cloned()
-                .collect();
+        let of_scenario: Vec<RunResult> = results
+            .iter()
+            .filter(|result| scenario_done && result.spec.scenario == spec.scenario)
+            .cloned()
+            .collect();
+        if !of_scenario.is_empty() {
             println!(
                 "\n{} — {}\n",
                 spec.scenario.name(),
