@@ -56,12 +56,13 @@ pub struct Cli {
     #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
     pub timeout: Duration,
 
-    /// Worker threads of stages 03-06 (their THREADS argument)
-    /// [default: the stage's own default, the number of CPUs]
+    /// Worker threads of stages 03-06, event loops of stage 07 (their
+    /// THREADS argument), and the workers or threads of nginx, ka.c and
+    /// spawn.c [default: the number of CPUs]
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads: Option<u32>,
 
-    /// Run stages 03-06 at each of these pool sizes, e.g. `1,2,4,8,16`
+    /// Run stages 03-07 at each of these pool sizes, e.g. `1,2,4,8,16`
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub sweep_threads: Vec<u32>,
 
@@ -205,7 +206,7 @@ pub enum ScenarioChoice {
     All,
     /// GET /health
     Health,
-    /// GET /run-cache-sim?policy=lru&trace=loop (stages 05-06)
+    /// GET /run-cache-sim?policy=lru&trace=loop (stages 05-07)
     CacheSim,
     /// K slow clients hold half-sent requests while N clients measure /health
     SlowClients,

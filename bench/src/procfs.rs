@@ -47,7 +47,7 @@ pub fn read_status(pid: u32) -> Option<Status> {
 
 /// Parses the CPU time from the text of `/proc/PID/stat`, in clock ticks:
 /// `utime + stime` of the process (every thread, living or exited) plus
-/// `cutime + cstime` of its children that it has reaped (for stages 05-06,
+/// `cutime + cstime` of its children that it has reaped (for stages 05-07,
 /// the cache-audit processes).
 ///
 /// The second field, the command name, is in parentheses and may itself
