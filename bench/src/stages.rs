@@ -1,5 +1,5 @@
-//! The seven stages: which binary each one is, which cargo package builds it,
-//! and what it can serve.
+//! The seven stages: which binary each one is, which cargo package builds
+//! it, and what it can serve.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -55,6 +55,13 @@ impl Stage {
         self.number >= 5
     }
 
+    /// Whether the stage keeps a connection open after a response
+    /// (persistent connections, RFC 9112 §9.3): stage 07 onwards. Stages
+    /// 01-06 answer every request with `Connection: close` and close.
+    pub fn keeps_alive(self) -> bool {
+        self.number >= 7
+    }
+
     /// Where the binary is in `bin_dir`.
     pub fn path(self, bin_dir: &Path) -> PathBuf {
         bin_dir.join(self.binary)
@@ -72,7 +79,7 @@ impl fmt::Display for Stage {
 /// the leading zero (`01,3,06`). The result is sorted and without repeats.
 ///
 /// # Errors
-/// A message naming the item that is not a stage number from 1 to 6.
+/// A message naming the item that is not a stage number from 1 to 7.
 pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
     if text.trim() == "all" {
         return Ok(ALL.to_vec());
@@ -146,6 +153,7 @@ mod tests {
         assert_eq!(ALL[2].to_string(), "03");
         assert!(ALL[2].has_pool() && !ALL[1].has_pool());
         assert!(ALL[4].runs_simulations() && !ALL[3].runs_simulations());
+        assert!(ALL[6].keeps_alive() && !ALL[5].keeps_alive());
     }
 
     #[test]

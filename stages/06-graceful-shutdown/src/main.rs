@@ -41,7 +41,7 @@ struct Cli {
     drain_timeout: Duration,
 }
 
-pub fn main() {
+fn main() {
     let cli = Cli::parse();
     // Checked before binding: a server with a missing backend never looks ready.
     let backend = Arc::new(cli.server.backend_or_exit());
