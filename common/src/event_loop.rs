@@ -612,8 +612,9 @@ impl Connection {
                     deadline = deadline.min(cut);
                 }
                 if now >= deadline {
+                    let rejection = head::timed_out().for_request(&self.input);
                     self.input = Vec::new();
-                    self.refuse(head::timed_out(), ctx);
+                    self.refuse(rejection, ctx);
                 }
             }
             None => {
@@ -759,7 +760,7 @@ impl Connection {
                     self.answer(&head.request, head.body_pending, started, ctx);
                 }
                 Ok(None) if self.peer_closed => {
-                    self.refuse(closed_mid_head(), ctx);
+                    self.refuse(head::closed_mid_head().for_request(rest), ctx);
                     return used;
                 }
                 Ok(None) => return used,
@@ -837,7 +838,8 @@ impl Connection {
             request_line: (!ctx.settings.quiet).then(|| "-".to_owned()),
             started: self.head_started.unwrap_or(ctx.clock.now),
             version: Version::Http11,
-            include_body: true,
+            // A response to HEAD has no body, errors included (RFC 9110 §9.3.2).
+            include_body: !rejection.head_method,
             keep_alive: false,
         };
         self.head_started = None;
@@ -1054,14 +1056,6 @@ fn content_length(request: &Request) -> u64 {
         .map_or(0, |value| {
             value.trim_matches([' ', '\t']).parse().unwrap_or(u64::MAX)
         })
-}
-
-/// The rejection of a head cut off by the client's FIN.
-fn closed_mid_head() -> Rejection {
-    Rejection {
-        status: Status::BadRequest,
-        detail: "connection closed before the end of the request head",
-    }
 }
 
 #[cfg(test)]

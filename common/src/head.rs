@@ -247,10 +247,7 @@ impl HeadBuffer {
         if self.is_empty() {
             HeadError::ClosedEarly
         } else {
-            HeadError::Rejected(self.refuse(reject(
-                Status::BadRequest,
-                "connection closed before the end of the request head",
-            )))
+            HeadError::Rejected(self.refuse(closed_mid_head()))
         }
     }
 
@@ -381,10 +378,15 @@ pub fn parse_buffered_head(
     limits: &Limits,
 ) -> Result<Option<Head>, Rejection> {
     let window = &bytes[..bytes.len().min(limits.max_head_bytes)];
-    match scan.0.scan(window, limits)? {
+    match scan
+        .0
+        .scan(window, limits)
+        .map_err(|r| r.for_request(window))?
+    {
         Some(head_len) => {
             *scan = HeadScan::default();
-            let request = parse_head(&bytes[..head_len], limits)?;
+            let request =
+                parse_head(&bytes[..head_len], limits).map_err(|r| r.for_request(window))?;
             let body_pending = bytes.len() > head_len || declares_body(&request);
             Ok(Some(Head {
                 request,
@@ -397,6 +399,14 @@ pub fn parse_buffered_head(
     }
 }
 // ANCHOR_END: buffered_head
+
+/// The rejection of a head cut off by the client closing its side: `400`.
+pub fn closed_mid_head() -> Rejection {
+    reject(
+        Status::BadRequest,
+        "connection closed before the end of the request head",
+    )
+}
 
 /// The rejection of a head that did not arrive before its deadline: `408`.
 /// Where the bytes received are at hand, [`HeadBuffer::timed_out`] also

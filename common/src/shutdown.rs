@@ -249,7 +249,10 @@ fn wait_readable(
     drain_started: Option<&UnixStream>,
     timeout: Duration,
 ) -> io::Result<()> {
-    let watched = [Some(stream.as_raw_fd()), drain_started.map(|s| s.as_raw_fd())];
+    let watched = [
+        Some(stream.as_raw_fd()),
+        drain_started.map(|s| s.as_raw_fd()),
+    ];
     let mut fds: Vec<libc::pollfd> = watched
         .into_iter()
         .flatten()
