@@ -303,6 +303,51 @@ pub fn read_head_from_chunks(
     Ok(None)
 }
 
+// ANCHOR: buffered_head
+/// Where the search for the end of a request head stands, for a head that
+/// arrives in a buffer it shares with what follows it: a persistent
+/// connection's input, where a pipelining client may already have sent the
+/// next request (stage 07). Start each head with [`HeadScan::default`].
+#[derive(Debug, Default)]
+pub struct HeadScan(Scanner);
+
+/// Finds the first request head at the start of `bytes` and parses it, like
+/// [`HeadBuffer::received`] but without a buffer of its own: bytes after the
+/// head (a body, the next pipelined request) stay where they are for the
+/// caller. `scan` remembers what was already looked at, so calling again
+/// with the same bytes plus more costs only the new bytes; it is reset after
+/// a complete head.
+///
+/// Returns `None` while the head is incomplete. Only the first
+/// [`Limits::max_head_bytes`] bytes can be part of the head.
+///
+/// # Errors
+/// The same [`Rejection`]s as [`HeadBuffer::received`]: `431`/`414` once the
+/// limit is reached without the empty line, and whatever [`parse_head`]
+/// refuses.
+pub fn parse_buffered_head(
+    bytes: &[u8],
+    scan: &mut HeadScan,
+    limits: &Limits,
+) -> Result<Option<Head>, Rejection> {
+    let window = &bytes[..bytes.len().min(limits.max_head_bytes)];
+    match scan.0.scan(window, limits)? {
+        Some(head_len) => {
+            *scan = HeadScan::default();
+            let request = parse_head(&bytes[..head_len], limits)?;
+            let body_pending = bytes.len() > head_len || declares_body(&request);
+            Ok(Some(Head {
+                request,
+                length: head_len,
+                body_pending,
+            }))
+        }
+        None if window.len() == limits.max_head_bytes => Err(scan.0.too_large()),
+        None => Ok(None),
+    }
+}
+// ANCHOR_END: buffered_head
+
 /// The rejection of a head that did not arrive before its deadline: `408`.
 pub fn timed_out() -> Rejection {
     reject(

@@ -155,6 +155,48 @@ impl Response {
     }
     // ANCHOR_END: to_bytes
 
+    // ANCHOR: append_to
+    /// Appends the response as it goes on the wire to `out`, a persistent
+    /// connection's output buffer (stage 07): the bytes of
+    /// [`Response::to_bytes`], except that `date` is given (a `Date` value
+    /// formatted once a second, not once a response) and the `Connection`
+    /// field is `connection` (`close`, `keep-alive`) or absent when `None`:
+    /// an HTTP/1.1 connection persists unless a side says `close`
+    /// (RFC 9112 §9.3). Nothing is allocated once `out` has grown to fit.
+    pub fn append_to(
+        &self,
+        out: &mut Vec<u8>,
+        include_body: bool,
+        date: &str,
+        connection: Option<&str>,
+    ) {
+        // Writing to a Vec cannot fail.
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            self.status.code(),
+            self.status.reason(),
+            self.content_type,
+            self.body.len(),
+        );
+        if let Some(connection) = connection {
+            out.extend_from_slice(b"Connection: ");
+            out.extend_from_slice(connection.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in &self.extra_headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if include_body {
+            out.extend_from_slice(&self.body);
+        }
+    }
+    // ANCHOR_END: append_to
+
     // ANCHOR: write_to
     /// Writes the whole response and returns the number of bytes sent.
     ///
@@ -190,6 +232,23 @@ mod tests {
              \r\n\
              OK\n"
         );
+    }
+
+    #[test]
+    fn appended_bytes_match_to_bytes() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let response = Response::plain_status(Status::NotFound).with_header("Allow", "GET, HEAD");
+        for include_body in [true, false] {
+            let mut out = b"previous".to_vec();
+            let date = date::http_date(now);
+            response.append_to(&mut out, include_body, &date, Some("close"));
+            let mut expected = b"previous".to_vec();
+            expected.extend(response.to_bytes(include_body, now));
+            assert_eq!(out, expected);
+        }
+        let mut out = Vec::new();
+        response.append_to(&mut out, true, "d", None);
+        assert!(!String::from_utf8(out).unwrap().contains("Connection"));
     }
 
     #[test]
