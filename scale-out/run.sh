@@ -14,7 +14,12 @@
 #
 # Every process this script starts is recorded by its pid and stopped on
 # exit, whatever happened (trap EXIT). Every wait is bounded.
+# The whole script is one { ... } block, so bash reads all of it before it
+# runs any: editing the file during a run cannot change the run.
+{
 set -euo pipefail
+# haproxy and nginx live in /usr/sbin, which a non-root PATH may lack.
+PATH="$PATH:/usr/sbin"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHORT=0
@@ -41,8 +46,9 @@ CHECK_RISE=2       # ... and back in after this many successes
 MAX_FAILS=1        # nginx: failed attempts that take a server out ...
 FAIL_TIMEOUT=2s    # ... for this long
 # The drain delay must outlast HAProxy's detection, (fall + 1) x inter at
-# worst (a check may have just passed when the signal comes): 1.5 s here.
-DRAIN_DELAY=2
+# worst (a check may have just passed when the signal comes): 1.5 s here,
+# doubled for a loaded machine, where checks wait behind other work.
+DRAIN_DELAY=3
 LOAD_PATH="/run-cache-sim?policy=lru&trace=loop"
 
 for tool in haproxy nginx; do
@@ -57,12 +63,15 @@ if [[ -z $NETSERVE ]]; then
     (cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit)
     NETSERVE="$ROOT/target/release/netserve"
 fi
-(cd "$ROOT" && cargo build --release --quiet -p scale-out)
+(cd "$ROOT" && cargo build --release --quiet --bin scale-out-load)
 LOAD="$ROOT/target/release/scale-out-load"
 if ((!SHORT)); then
-    (cd "$ROOT" && cargo build --release --quiet -p bench)
+    (cd "$ROOT" && cargo build --release --quiet --bin bench)
 fi
 
+# One event loop (or worker) per instance: three instances on two cores are
+# already more than one per core.
+THREADS=1
 # Stage 07 has --drain-delay; stage 06 (an older `netserve`) closes its
 # listener at the signal, and HAProxy sees refused connections instead.
 SERVER_ARGS=(--quiet)
@@ -150,7 +159,7 @@ declare -a INSTANCE_PID INSTANCE_PORT
 # listens.
 start_instance() {
     local i=$1 port=$2 out="$WORK/netserve-$1.$RANDOM.out" pid
-    "$NETSERVE" "$port" "${SERVER_ARGS[@]}" >"$out" 2>>"$WORK/netserve-$i.err" &
+    "$NETSERVE" "$port" "$THREADS" "${SERVER_ARGS[@]}" >"$out" 2>>"$WORK/netserve-$i.err" &
     pid=$!
     PIDS+=("$pid")
     INSTANCE_PID[i]=$pid
@@ -205,6 +214,21 @@ haproxy_stat() {
         /^# / { sub(/^# /, ""); for (i = 1; i <= NF; i++) column[$i] = i; next }
         $1 == "netserve" && $2 == server { print $column[field] }'
 }
+
+# retried BALANCER: how many attempts the balancer has had to make again so
+# far: HAProxy's retries and redispatches (its counters), nginx's failed
+# upstream attempts (each is an [error] line in its log, then tried on the
+# next server); "-" without a balancer.
+retried() {
+    case $1 in
+        haproxy) echo $(($(haproxy_stat BACKEND wretr) + $(haproxy_stat BACKEND wredis))) ;;
+        nginx) grep -c '\[error\].*upstream' "$WORK/nginx-error.log" || true ;;
+        *) echo - ;;
+    esac
+}
+
+# delta BEFORE AFTER: AFTER - BEFORE, or "-".
+delta() { if [[ $1 == - ]]; then echo -; else echo $(($2 - $1)); fi; }
 
 # haproxy_wait SERVER STATE SECONDS: waits until HAProxy shows SERVER in
 # STATE (UP or DOWN exactly, not "UP 1/2"); prints how long it took, in ms.
@@ -301,12 +325,14 @@ rolling_restart() {
 # PORT; appends a row to ROWS and returns false if any request was lost.
 ROWS=()
 run_restart() {
-    local name=$1 balancer=$2 signal=$3 port=$4
+    local name=$1 balancer=$2 signal=$3 port=$4 before
     log "==> $name"
+    before=$(retried "$balancer")
     start_load "$port"
     rolling_restart "$balancer" "$signal"
     stop_load
-    ROWS+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field refused) | $(field reset) | $(field timeout) | $(field max_ms) | $DOWN_MS |")
+    [[ $balancer == haproxy ]] || DOWN_MS="n/a"
+    ROWS+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field refused) | $(field reset) | $(field timeout) | $(field max_ms) | $(delta "$before" "$(retried "$balancer")") | $DOWN_MS |")
     (($(field lost) == 0))
 }
 
@@ -341,11 +367,9 @@ throughput() {
 # then start it again. Appends a row to DETECTION.
 DETECTION=()
 kill_and_watch() {
-    local name=$1 balancer=$2 port=$3 down="-" econ0 econ1 retr0 retr1 redis0 redis1
+    local name=$1 balancer=$2 port=$3 down="n/a" before
     log "==> $name"
-    if [[ $balancer == haproxy ]]; then
-        econ0=$(haproxy_stat s2 econ) retr0=$(haproxy_stat s2 wretr) redis0=$(haproxy_stat s2 wredis)
-    fi
+    before=$(retried "$balancer")
     start_load "$port"
     kill -KILL "${INSTANCE_PID[2]}"
     wait_exit "${INSTANCE_PID[2]}" 5 || die "instance 2 survived SIGKILL"
@@ -354,12 +378,7 @@ kill_and_watch() {
     fi
     sleep 3
     stop_load
-    local met="-"
-    if [[ $balancer == haproxy ]]; then
-        econ1=$(haproxy_stat s2 econ) retr1=$(haproxy_stat s2 wretr) redis1=$(haproxy_stat s2 wredis)
-        met="$((econ1 - econ0)) connection errors, $((retr1 - retr0)) retries, $((redis1 - redis0)) redispatches"
-    fi
-    DETECTION+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field max_ms) | $down | $met |")
+    DETECTION+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field max_ms) | $down | $(delta "$before" "$(retried "$balancer")") |")
     start_instance 2 "${INSTANCE_PORT[2]}"
     case $balancer in
         haproxy) haproxy_wait s2 UP 10 >/dev/null ;;
@@ -368,7 +387,14 @@ kill_and_watch() {
 }
 
 # --- Main ------------------------------------------------------------------
+# The full run starts the instances without a drain delay: its first rolling
+# restart shows what the delay is for, and restarts them with it.
+FIRST_ARGS=("${SERVER_ARGS[@]}")
+if ((!SHORT && HAS_DRAIN_DELAY)); then
+    SERVER_ARGS=(--quiet --drain-delay 0)
+fi
 for i in 1 2 3; do start_instance "$i" 0; done
+SERVER_ARGS=("${FIRST_ARGS[@]}")
 start_balancers
 log "instances on ports ${INSTANCE_PORT[*]}; HAProxy on $HAPROXY_PORT (stats $STATS_PORT), nginx on $NGINX_PORT"
 if ((!HAS_DRAIN_DELAY)); then
@@ -383,16 +409,22 @@ if ((SHORT)); then
     die "requests were lost during the rolling restart through HAProxy"
 fi
 
-throughput "one instance, direct" "${INSTANCE_PORT[1]}"
-throughput "HAProxy → 3 instances" "$HAPROXY_PORT"
-throughput "nginx → 3 instances" "$NGINX_PORT"
-
+if ((HAS_DRAIN_DELAY)); then
+    run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
+fi
 run_restart "HAProxy, SIGTERM + drain delay" haproxy TERM "$HAPROXY_PORT" || true
 run_restart "nginx, SIGTERM + drain delay" nginx TERM "$NGINX_PORT" || true
 run_restart "HAProxy, SIGKILL" haproxy KILL "$HAPROXY_PORT" || true
 run_restart "nginx, SIGKILL" nginx KILL "$NGINX_PORT" || true
 kill_and_watch "HAProxy" haproxy "$HAPROXY_PORT"
 kill_and_watch "nginx" nginx "$NGINX_PORT"
+
+# Throughput last: the benchmark leaves tens of thousands of connections in
+# TIME_WAIT on the servers' ports, and a new connection whose port pair
+# matches one of them can stall for a second or more before it connects.
+throughput "one instance, direct" "${INSTANCE_PORT[1]}"
+throughput "HAProxy → 3 instances" "$HAPROXY_PORT"
+throughput "nginx → 3 instances" "$NGINX_PORT"
 
 # The third contrast: no balancer, three instances sharing one port with
 # SO_REUSEPORT. The balancers are stopped first: their checks would count.
@@ -405,7 +437,7 @@ for i in 1 2 3; do stop_instance "$i" TERM; done
 free_port SHARED_PORT
 start_instance 1 "$SHARED_PORT"
 out="$WORK/reuseport-probe.out"
-"$NETSERVE" "$SHARED_PORT" "${SERVER_ARGS[@]}" >"$out" 2>"$out.err" &
+"$NETSERVE" "$SHARED_PORT" "$THREADS" "${SERVER_ARGS[@]}" >"$out" 2>"$out.err" &
 probe=$!
 PIDS+=("$probe")
 if wait_exit "$probe" 2; then
@@ -416,9 +448,9 @@ else
     kill -TERM "$probe"
     wait_exit "$probe" 30 || die "probe instance did not stop"
     for i in 2 3; do start_instance "$i" "$SHARED_PORT"; done
-    throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
     run_restart "SO_REUSEPORT, no balancer, SIGTERM + drain delay" none TERM "$SHARED_PORT" || true
     run_restart "SO_REUSEPORT, no balancer, SIGKILL" none KILL "$SHARED_PORT" || true
+    throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
 fi
 
 # --- The Markdown table ----------------------------------------------------
@@ -427,35 +459,44 @@ dirty=""
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted changes)"
 {
     echo "<!-- Written by scale-out/run.sh: run it again rather than editing. -->"
-    echo
-    echo "*Commit $commit$dirty, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, \`scale-out/run.sh\`;"
+    echo "<!-- ANCHOR: about -->"
+    echo "*Measured by \`scale-out/run.sh\` at commit $commit$dirty, $(date -u '+%Y-%m-%d %H:%M UTC'), on $(nproc) cores;"
     echo "$(haproxy -v | head -n 1 | cut -d' ' -f1-3), $(nginx -v 2>&1 | cut -d' ' -f3).*"
+    echo "<!-- ANCHOR_END: about -->"
     echo
-    echo "Throughput: the benchmark's closed loop, 64 connections, one request per connection, GET /health, 5 s."
+    echo "<!-- ANCHOR: throughput -->"
+    echo "Throughput: the benchmark's closed loop (\`bench --url\`), 64 connections, one request per connection, GET /health, 5 s. Every instance runs one event loop (THREADS=$THREADS)."
     echo
     echo "| path | req/s | vs direct | p99 ms | errors |"
     echo "|---|---:|---:|---:|---:|"
     printf '%s\n' "${THROUGHPUT[@]}"
+    echo "<!-- ANCHOR_END: throughput -->"
     echo
-    echo "Rolling restarts: each instance in turn is signalled, waited for, started again on its port and waited for until the balancer sends it traffic, while \`scale-out-load\` sends GET $LOAD_PATH at $RATE requests/s, one per connection. Lost = every request without a 2xx answer."
+    echo "<!-- ANCHOR: restarts -->"
+    echo "Rolling restarts: each instance in turn is signalled, waited for, started again on its port and waited for until the balancer sends it traffic, while \`scale-out-load\` sends GET $LOAD_PATH at $RATE requests/s, one per connection. Lost = every request without a 2xx answer; n/a = not applicable; - = the instance was back before HAProxy marked it down."
     if ((HAS_DRAIN_DELAY)); then
-        echo "Servers run with \`--drain-delay $DRAIN_DELAY\`; HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
+        echo "Servers run with \`--drain-delay $DRAIN_DELAY\` (the first row: 0); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
     else
         echo "The server has no \`--drain-delay\` (it closes its listener at the signal); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
     fi
     echo
-    echo "| run | requests | lost | non-2xx | refused | reset | timeout | slowest ms | marked down after (ms, per instance) |"
-    echo "|---|---:|---:|---|---:|---:|---:|---:|---|"
+    echo "| run | requests | lost | non-2xx | refused | reset | timeout | slowest ms | attempts retried by the balancer | HAProxy marked it down after (ms, per instance) |"
+    echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"
     printf '%s\n' "${ROWS[@]}"
     if [[ -n $REUSEPORT_NOTE ]]; then
         echo
         echo "SO_REUSEPORT: $REUSEPORT_NOTE"
     fi
+    echo "<!-- ANCHOR_END: restarts -->"
     echo
-    echo "kill -9 of one instance under the same load, left dead for about 3 s after the balancer noticed:"
+    echo "<!-- ANCHOR: detection -->"
+    echo "kill -9 of one instance under the same load, left dead for 3 s more after HAProxy marked it down (through nginx: 3 s after the kill):"
     echo
-    echo "| balancer | requests | lost | non-2xx | slowest ms | marked down after ms | requests that met the dead server (HAProxy's counters) |"
-    echo "|---|---:|---:|---|---:|---:|---|"
+    echo "| balancer | requests | lost | non-2xx | slowest ms | marked down after ms | attempts retried by the balancer |"
+    echo "|---|---:|---:|---|---:|---:|---:|"
     printf '%s\n' "${DETECTION[@]}"
+    echo "<!-- ANCHOR_END: detection -->"
 } >"$OUT"
 log "wrote $OUT"
+exit 0
+}
