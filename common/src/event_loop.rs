@@ -30,6 +30,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::backend::Backend;
+use crate::child::{Child, Step};
 use crate::connection::{LINGER_TIMEOUT, WRITE_TIMEOUT};
 use crate::date;
 use crate::head::{self, HeadScan, Limits, Rejection};
@@ -67,6 +68,11 @@ pub const READABLE: u32 = libc::EPOLLIN as u32;
 pub const WRITABLE: u32 = libc::EPOLLOUT as u32;
 /// `EPOLLERR | EPOLLHUP`: reported whatever the interest; the connection is over.
 const BROKEN: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+
+/// Set in the token of a child's descriptor: the rest of the token is the
+/// index of the connection the child answers. (Connection indexes stay far
+/// below 2^32; the loop's own tokens are at the top of the range.)
+pub const CHILD: u64 = 1 << 32;
 
 /// What the loop's settings are, from the command line.
 #[derive(Clone, Copy, Debug)]
@@ -374,9 +380,24 @@ pub struct Context<'a> {
     pub handler: &'a dyn Fn(&Request) -> Answer,
     /// Starts simulations.
     pub backend: &'a Backend,
+    /// The loop's interest list, where a simulation's child descriptors go.
+    pub epoll: &'a Epoll,
     /// True once the drain has begun: every response says `Connection: close`.
     pub draining: bool,
 }
+
+// ANCHOR: simulation
+/// A simulation in flight: the child, and what its response needs. Its
+/// descriptors are in the loop's interest list with the token
+/// `CHILD | index`; until it is done, the connection answers nothing else
+/// (responses go out in request order, RFC 9112 §9.3.2).
+#[derive(Debug)]
+struct Simulation {
+    child: Child,
+    params: SimParams,
+    exchange: Exchange,
+}
+// ANCHOR_END: simulation
 
 /// What the access log needs to know about a request being answered.
 #[derive(Debug)]
@@ -400,6 +421,8 @@ struct Exchange {
 pub struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    /// Its index in [`Connections`]: its token in the interest list.
+    index: usize,
     /// Received bytes not yet consumed: the start of the next head, or of a
     /// batch of pipelined requests. Empty (and unallocated) when idle, so ten
     /// thousand idle connections cost no buffers.
@@ -433,6 +456,8 @@ pub struct Connection {
     drain_deadline: Option<Instant>,
     /// More complete requests wait in `input` than one event may answer.
     deferred: bool,
+    /// The simulation whose response comes next, if one is running.
+    simulation: Option<Simulation>,
     /// Over: the loop closes it.
     done: bool,
     /// The events the loop last registered for this connection.
@@ -447,6 +472,7 @@ impl Connection {
         Connection {
             stream,
             peer,
+            index: 0,
             input: Vec::new(),
             scan: HeadScan::default(),
             head_started: Some(now),
@@ -461,6 +487,7 @@ impl Connection {
             lingering: None,
             drain_deadline: None,
             deferred: false,
+            simulation: None,
             done: false,
             registered: READABLE,
         }
@@ -494,6 +521,28 @@ impl Connection {
         self.settle(ctx);
     }
     // ANCHOR_END: on_ready
+
+    // ANCHOR: on_child
+    /// Handles readiness of the running simulation's child (a pipe has
+    /// output, the pidfd says it exited) or its deadline: steps the child,
+    /// and once it is done, queues its response and goes on with the
+    /// requests that waited behind it.
+    pub fn on_child(&mut self, ctx: &Context) {
+        let Some(simulation) = &mut self.simulation else {
+            return;
+        };
+        let Step::Done(outcome) = simulation.child.step(ctx.clock.now) else {
+            return;
+        };
+        if let Some(simulation) = self.simulation.take() {
+            let response = ctx.backend.finish(&simulation.params, outcome);
+            self.respond(&response, simulation.exchange, None, ctx);
+        }
+        self.work(ctx);
+        self.flush(ctx);
+        self.settle(ctx);
+    }
+    // ANCHOR_END: on_child
 
     /// Answers requests left in the buffer by an earlier event that reached
     /// [`REQUESTS_PER_WAKEUP`]; see [`Connection::take_deferred`].
@@ -547,6 +596,12 @@ impl Connection {
             self.done = now >= until;
             return;
         }
+        if let Some(simulation) = &self.simulation {
+            if now >= simulation.child.next_deadline() {
+                self.on_child(ctx);
+            }
+            return;
+        }
         let output_waits = self.written < self.output.len();
         if output_waits && now >= self.last_write + WRITE_TIMEOUT {
             self.done = true;
@@ -583,7 +638,8 @@ impl Connection {
     /// progress gets [`DRAIN_HEAD_GRACE`] more; a request being answered
     /// finishes, with `Connection: close`.
     pub fn start_drain(&mut self, ctx: &Context) {
-        if self.done || self.lingering.is_some() {
+        if self.done || self.lingering.is_some() || self.simulation.is_some() {
+            // A running simulation finishes; its response says close.
             return;
         }
         let nothing_buffered = self.input.is_empty() && self.skip == 0;
@@ -674,7 +730,7 @@ impl Connection {
         let mut used = 0;
         let mut answered = 0;
         loop {
-            if self.closing || self.output.len() > OUTPUT_LIMIT {
+            if self.closing || self.simulation.is_some() || self.output.len() > OUTPUT_LIMIT {
                 return used;
             }
             // A Content-Length body this server does not use: skip it.
@@ -741,11 +797,33 @@ impl Connection {
         };
         match (ctx.handler)(request) {
             Answer::Now(response) => self.respond(&response, exchange, None, ctx),
-            Answer::Simulate(params) => {
-                let response = ctx.backend.run(&params);
+            Answer::Simulate(params) => match ctx.backend.start(&params) {
+                Ok(child) => self.supervise(child, params, exchange, ctx),
+                Err(response) => self.respond(&response, exchange, None, ctx),
+            },
+        }
+    }
+
+    /// Puts a just-spawned child's stdout, stderr and pidfd in the loop's
+    /// interest list: from now on, the child is events like any socket.
+    fn supervise(&mut self, child: Child, params: SimParams, exchange: Exchange, ctx: &Context) {
+        let token = CHILD | self.index as u64;
+        for fd in child.fds() {
+            if let Err(error) = ctx.epoll.add(fd, token, READABLE) {
+                // Dropping the child kills and reaps it.
+                let message = format!("cannot watch the simulation: {error}");
+                let response = crate::json::error(Status::ServiceUnavailable, &message);
                 self.respond(&response, exchange, None, ctx);
+                return;
             }
         }
+        self.simulation = Some(Simulation {
+            child,
+            params,
+            exchange,
+        });
+        // It may already have finished: a step costs nothing.
+        self.on_child(ctx);
     }
     // ANCHOR_END: answer
 
@@ -848,7 +926,11 @@ impl Connection {
     /// the connection under the response (RFC 9112 §9.6); a client that
     /// half-closed and has had every answer is done.
     fn settle(&mut self, ctx: &Context) {
-        if self.done || self.lingering.is_some() || self.written < self.output.len() {
+        if self.done
+            || self.lingering.is_some()
+            || self.simulation.is_some()
+            || self.written < self.output.len()
+        {
             return;
         }
         if self.closing {
@@ -878,14 +960,16 @@ pub struct Connections {
 
 impl Connections {
     /// Stores `connection` and returns its index.
-    pub fn insert(&mut self, connection: Connection) -> usize {
+    pub fn insert(&mut self, mut connection: Connection) -> usize {
         self.open += 1;
         match self.free.pop() {
             Some(index) => {
+                connection.index = index;
                 self.slots[index] = Some(connection);
                 index
             }
             None => {
+                connection.index = self.slots.len();
                 self.slots.push(Some(connection));
                 self.slots.len() - 1
             }

@@ -170,15 +170,19 @@ impl Response {
         date: &str,
         connection: Option<&str>,
     ) {
-        // Writing to a Vec cannot fail.
-        let _ = write!(
-            out,
-            "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-            self.status.code(),
-            self.status.reason(),
-            self.content_type,
-            self.body.len(),
-        );
+        // Plain byte copies: `write!` would go through the formatting
+        // machinery, which costs more than the rest of this function.
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, usize::from(self.status.code()));
+        out.push(b' ');
+        out.extend_from_slice(self.status.reason().as_bytes());
+        out.extend_from_slice(b"\r\nDate: ");
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(self.content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_decimal(out, self.body.len());
+        out.extend_from_slice(b"\r\n");
         if let Some(connection) = connection {
             out.extend_from_slice(b"Connection: ");
             out.extend_from_slice(connection.as_bytes());
@@ -211,6 +215,22 @@ impl Response {
         Ok(bytes.len())
     }
     // ANCHOR_END: write_to
+}
+
+/// Appends `number` in decimal digits.
+fn push_decimal(out: &mut Vec<u8>, number: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = number;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 #[cfg(test)]
@@ -246,6 +266,10 @@ mod tests {
             expected.extend(response.to_bytes(include_body, now));
             assert_eq!(out, expected);
         }
+        let mut out = Vec::new();
+        push_decimal(&mut out, 0);
+        push_decimal(&mut out, 1_234_567);
+        assert_eq!(out, b"01234567");
         let mut out = Vec::new();
         response.append_to(&mut out, true, "d", None);
         assert!(!String::from_utf8(out).unwrap().contains("Connection"));

@@ -26,9 +26,9 @@ use conformance::cases::{self, Applies, Case};
 #[derive(Parser)]
 #[command(name = "conformance")]
 struct Cli {
-    /// The stage to grade the server as (1..=6): every case of stages up to it, plus that
+    /// The stage to grade the server as (1..=7): every case of stages up to it, plus that
     /// stage's own limitation cases.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=6))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
     stage: u8,
 
     /// The simulator passed to stages 5 and 6 as --cache-audit

@@ -27,7 +27,7 @@ use clap::Parser;
 use common::backend::Backend;
 use common::cli::ServerArgs;
 use common::event_loop::{
-    self, Answer, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
+    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
 };
 use common::response::{Response, Status};
 use common::router::Router;
@@ -244,6 +244,7 @@ fn run(
             settings: &shared.settings,
             handler: &|request| shared.router.handle(request),
             backend: &shared.backend,
+            epoll: &epoll,
             draining,
         };
 
@@ -270,6 +271,14 @@ fn run(
                         stopping.store(true, Ordering::Relaxed);
                         signalled = Some(clock.now);
                     }
+                }
+                // A simulation's child: a pipe has output or it has exited.
+                token if token & CHILD != 0 => {
+                    let index = (token & !CHILD) as usize;
+                    if let Some(connection) = connections.get_mut(index) {
+                        connection.on_child(&ctx);
+                    }
+                    update(&epoll, &mut connections, index, &mut deferred, shared);
                 }
                 index => {
                     let index = index as usize;

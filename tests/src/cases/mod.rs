@@ -14,6 +14,7 @@ pub mod basic;
 pub mod concurrency;
 pub mod limits;
 pub mod parsing;
+pub mod persistent;
 pub mod robustness;
 pub mod routing;
 pub mod shutdown;
@@ -149,7 +150,8 @@ pub const ALL: &[Case] = &[
     since!(1, basic::bare_lf_line_endings_ok),
     since!(1, basic::absolute_form_target_ok),
     since!(1, basic::dribbled_request_ok),
-    since!(1, basic::pipelined_requests_first_answered),
+    between!(1, 6, basic::pipelined_requests_first_answered),
+    between!(1, 6, persistent::one_response_then_close),
     since!(1, parsing::empty_request_line_400),
     since!(1, parsing::garbage_request_line_400),
     since!(1, parsing::request_line_without_target_400),
@@ -217,7 +219,7 @@ pub const ALL: &[Case] = &[
     since!(5, backend::backend_setsid_grandchild_ok),
     since!(5, backend::backend_exec_failure_500),
     since!(5, backend::backend_error_bodies_quote_no_path),
-    since!(5, backend::busy_pool_503),
+    between!(5, 6, backend::busy_pool_503),
     since!(5, backend::missing_cache_audit_exit_2),
     since!(5, backend::missing_traces_dir_exit_2),
     since!(5, backend::traces_dir_without_traces_exit_2),
@@ -230,6 +232,21 @@ pub const ALL: &[Case] = &[
     since!(6, shutdown::drain_timeout_bounds_slow_heads),
     since!(6, concurrency::slow_clients_do_not_hold_workers),
     since!(6, concurrency::unsent_bodies_do_not_hold_workers),
+    // Stage 07: event loops and persistent connections.
+    since!(7, persistent::two_requests_on_one_connection),
+    since!(7, persistent::hundred_pipelined_in_order),
+    since!(7, persistent::http10_closes_unless_asked),
+    since!(7, persistent::connection_close_honoured),
+    since!(7, persistent::idle_timeout_closes),
+    since!(7, persistent::half_close_still_answered),
+    since!(7, persistent::never_reading_client_bounded),
+    since!(7, persistent::body_between_pipelined_requests_skipped),
+    since!(7, persistent::simulation_does_not_delay_health),
+    since!(7, persistent::idle_connections_do_not_stop_health),
+    since!(7, persistent::sigterm_closes_idle_and_finishes_in_flight),
+    since!(7, persistent::drain_closes_silent_and_bounds_partial_heads),
+    since!(7, persistent::health_503_while_draining),
+    since!(7, persistent::max_connections_503),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending
@@ -299,7 +316,7 @@ mod tests {
         let mut previous = 1;
         for case in ALL {
             assert!(
-                (1..=6).contains(&case.stage()),
+                (1..=7).contains(&case.stage()),
                 "{}: no such stage",
                 case.name
             );
