@@ -336,6 +336,18 @@ run_restart() {
     (($(field lost) == 0))
 }
 
+# run_control NAME BALANCER PORT: the same load for 8 s with no restart, so
+# that what a restart row loses can be told from what the load alone does.
+run_control() {
+    local name=$1 balancer=$2 port=$3 before
+    log "==> $name"
+    before=$(retried "$balancer")
+    start_load "$port"
+    sleep 6
+    stop_load
+    ROWS+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field refused) | $(field reset) | $(field timeout) | $(field max_ms) | $(delta "$before" "$(retried "$balancer")") | n/a |")
+}
+
 # throughput NAME PORT: the benchmark's closed loop (64 connections, one
 # request per connection, GET /health) against PORT; appends a row to
 # THROUGHPUT and sets RPS.
@@ -409,6 +421,7 @@ if ((SHORT)); then
     die "requests were lost during the rolling restart through HAProxy"
 fi
 
+run_control "HAProxy, no restart (control)" haproxy "$HAPROXY_PORT"
 if ((HAS_DRAIN_DELAY)); then
     run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
 fi
