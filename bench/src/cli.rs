@@ -352,13 +352,13 @@ mod tests {
         assert_eq!(cli.timeout, Duration::from_secs(2));
         let (runs, notes) = plan(&cli, 2).unwrap();
         let labels = labels(&runs);
-        assert_eq!(labels.len(), 6 + 2 + 12);
+        assert_eq!(labels.len(), 7 + 3 + 14);
         assert_eq!(labels[0], "health 01 c64 t- k0");
         assert_eq!(labels[2], "health 03 c64 t2 k0");
-        assert_eq!(labels[6], "cache-sim 05 c8 t2 k0");
-        assert_eq!(labels[8], "slow-clients 01 c8 t- k1");
-        assert_eq!(labels[9], "slow-clients 01 c8 t- k2");
-        assert_eq!(labels[19], "slow-clients 06 c8 t2 k2");
+        assert_eq!(labels[7], "cache-sim 05 c8 t2 k0");
+        assert_eq!(labels[10], "slow-clients 01 c8 t- k1");
+        assert_eq!(labels[11], "slow-clients 01 c8 t- k2");
+        assert_eq!(labels[23], "slow-clients 07 c8 t2 k2");
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("01, 02, 03, 04"));
     }
@@ -418,7 +418,7 @@ mod tests {
         let parse = |line: &str| {
             Cli::try_parse_from(std::iter::once("bench").chain(line.split_whitespace()))
         };
-        assert!(parse("--stages 7").is_err());
+        assert!(parse("--stages 8").is_err());
         assert!(parse("--connections 0").is_err());
         assert!(parse("--duration 0").is_err());
         assert!(parse("--warmup -1").is_err());

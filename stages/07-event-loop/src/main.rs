@@ -357,7 +357,10 @@ fn run(
 // ANCHOR: accept_all
 /// Accepts what the listen queue holds (up to [`ACCEPTS_PER_WAKEUP`]) and
 /// adds each connection to the interest list, waiting for its request.
-/// Beyond `--max-connections` a connection is answered 503 and closed.
+/// Beyond `--max-connections` a connection is answered 503 and closed. A
+/// failed accept (out of descriptors) pauses this loop for a moment
+/// (`server::accept_failed`): only closing connections can help, and
+/// retrying at once would spin.
 fn accept_all(
     listener: &std::net::TcpListener,
     epoll: &Epoll,
