@@ -83,8 +83,7 @@ fn parse_url(url: &str) -> Result<Target, String> {
     if !addr.ip().is_loopback() {
         return Err(format!("{} is not a loopback address", addr.ip()));
     }
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
     Ok(Target {
         addr,
         request: request.into_bytes().into(),
@@ -164,8 +163,14 @@ impl Tally {
         self.other += other.other;
         self.late += other.late;
         self.max_ms = self.max_ms.max(other.max_ms);
-        self.first_loss_ms = [self.first_loss_ms, other.first_loss_ms].into_iter().flatten().min();
-        self.last_loss_ms = [self.last_loss_ms, other.last_loss_ms].into_iter().flatten().max();
+        self.first_loss_ms = [self.first_loss_ms, other.first_loss_ms]
+            .into_iter()
+            .flatten()
+            .min();
+        self.last_loss_ms = [self.last_loss_ms, other.last_loss_ms]
+            .into_iter()
+            .flatten()
+            .max();
     }
 
     /// Every request that did not get a 2xx.
@@ -189,7 +194,11 @@ impl Tally {
             self.ok,
             self.lost(),
             non_2xx,
-            if codes.is_empty() { "-".to_string() } else { codes.join(",") },
+            if codes.is_empty() {
+                "-".to_string()
+            } else {
+                codes.join(",")
+            },
             self.refused,
             self.reset,
             self.timeout,
@@ -300,8 +309,13 @@ fn request_once(target: &Target, timeout: Duration) -> Outcome {
     match result {
         // `HTTP/1.1 200`: the code is bytes 9..12.
         Ok(()) if head.is_empty() => Outcome::Reset,
-        Ok(()) => match head.get(9..12).and_then(|code| std::str::from_utf8(code).ok()) {
-            Some(code) if head.starts_with(b"HTTP/1.") => code.parse().map_or(Outcome::Other, Outcome::Answered),
+        Ok(()) => match head
+            .get(9..12)
+            .and_then(|code| std::str::from_utf8(code).ok())
+        {
+            Some(code) if head.starts_with(b"HTTP/1.") => {
+                code.parse().map_or(Outcome::Other, Outcome::Answered)
+            }
             _ => Outcome::Other,
         },
         Err(error) => match error.kind() {
