@@ -330,3 +330,35 @@ fn request_once(target: &Target, timeout: Duration) -> Outcome {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_url_takes_loopback_only() {
+        let target = parse_url("http://127.0.0.1:8080/health").expect("a loopback URL");
+        assert_eq!(target.addr, "127.0.0.1:8080".parse().expect("an address"));
+        assert!(target.request.starts_with(b"GET /health HTTP/1.1\r\n"));
+        assert!(parse_url("http://10.0.0.1:8080/").is_err());
+        assert!(parse_url("http://localhost:8080/").is_err());
+        assert!(parse_url("https://127.0.0.1:8080/").is_err());
+    }
+
+    #[test]
+    fn merged_tallies_keep_the_first_and_last_loss() {
+        let mut total = Tally::default();
+        let mut one = Tally::default();
+        one.record(Outcome::Answered(200), Duration::from_millis(3), 10);
+        one.record(Outcome::Reset, Duration::from_millis(1), 50);
+        let mut two = Tally::default();
+        two.record(Outcome::Answered(502), Duration::from_millis(7), 20);
+        two.record(Outcome::Refused, Duration::from_millis(1), 90);
+        total.merge(one);
+        total.merge(two);
+        assert_eq!((total.sent, total.ok, total.lost()), (4, 1, 3));
+        assert_eq!((total.first_loss_ms, total.last_loss_ms), (Some(20), Some(90)));
+        assert_eq!(total.max_ms, 7);
+        assert!(total.line(Duration::from_secs(1)).contains("codes=502:1 refused=1 reset=1"));
+    }
+}
