@@ -357,8 +357,15 @@ mod tests {
         total.merge(one);
         total.merge(two);
         assert_eq!((total.sent, total.ok, total.lost()), (4, 1, 3));
-        assert_eq!((total.first_loss_ms, total.last_loss_ms), (Some(20), Some(90)));
+        assert_eq!(
+            (total.first_loss_ms, total.last_loss_ms),
+            (Some(20), Some(90))
+        );
         assert_eq!(total.max_ms, 7);
-        assert!(total.line(Duration::from_secs(1)).contains("codes=502:1 refused=1 reset=1"));
+        assert!(
+            total
+                .line(Duration::from_secs(1))
+                .contains("codes=502:1 refused=1 reset=1")
+        );
     }
 }
