@@ -10,7 +10,8 @@
 #                               is lost
 #
 # Options: --netserve PATH (default target/release/netserve, built here),
-# --out FILE (the Markdown table), --rate N (requests/s, default 200).
+# --out FILE (the Markdown table), --rate N (requests/s, default 200),
+# --keep (keep the work directory with every log, even after a good run).
 #
 # Every process this script starts is recorded by its pid and stopped on
 # exit, whatever happened (trap EXIT). Every wait is bounded.
@@ -26,6 +27,7 @@ SHORT=0
 NETSERVE=""
 OUT="$ROOT/book/src/measurements/scale-out.md"
 RATE=200
+KEEP=0
 
 while (($#)); do
     case $1 in
@@ -33,6 +35,7 @@ while (($#)); do
         --netserve) NETSERVE=$2; shift ;;
         --out) OUT=$2; shift ;;
         --rate) RATE=$2; shift ;;
+        --keep) KEEP=1 ;;
         -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
@@ -94,6 +97,8 @@ cleanup() {
     done
     if ((status != 0)); then
         echo "run.sh: failed; logs kept in $WORK" >&2
+    elif ((KEEP)); then
+        echo "run.sh: logs kept in $WORK" >&2
     else
         rm -rf "$WORK"
     fi
