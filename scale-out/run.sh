@@ -79,9 +79,11 @@ THREADS=1
 # listener at the signal, and HAProxy sees refused connections instead.
 SERVER_ARGS=(--quiet)
 HAS_DRAIN_DELAY=0
+TERM_LABEL="SIGTERM (no drain delay)"
 if "$NETSERVE" --help | grep -q -- --drain-delay; then
     HAS_DRAIN_DELAY=1
     SERVER_ARGS+=(--drain-delay "$DRAIN_DELAY")
+    TERM_LABEL="SIGTERM + drain delay"
 fi
 
 # --- Processes: started here, stopped by pid on exit -----------------------
@@ -430,8 +432,8 @@ run_control "HAProxy, no restart (control)" haproxy "$HAPROXY_PORT"
 if ((HAS_DRAIN_DELAY)); then
     run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
 fi
-run_restart "HAProxy, SIGTERM + drain delay" haproxy TERM "$HAPROXY_PORT" || true
-run_restart "nginx, SIGTERM + drain delay" nginx TERM "$NGINX_PORT" || true
+run_restart "HAProxy, $TERM_LABEL" haproxy TERM "$HAPROXY_PORT" || true
+run_restart "nginx, $TERM_LABEL" nginx TERM "$NGINX_PORT" || true
 run_restart "HAProxy, SIGKILL" haproxy KILL "$HAPROXY_PORT" || true
 run_restart "nginx, SIGKILL" nginx KILL "$NGINX_PORT" || true
 kill_and_watch "HAProxy" haproxy "$HAPROXY_PORT"
@@ -466,7 +468,7 @@ else
     kill -TERM "$probe"
     wait_exit "$probe" 30 || die "probe instance did not stop"
     for i in 2 3; do start_instance "$i" "$SHARED_PORT"; done
-    run_restart "SO_REUSEPORT, no balancer, SIGTERM + drain delay" none TERM "$SHARED_PORT" || true
+    run_restart "SO_REUSEPORT, no balancer, $TERM_LABEL" none TERM "$SHARED_PORT" || true
     run_restart "SO_REUSEPORT, no balancer, SIGKILL" none KILL "$SHARED_PORT" || true
     throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
 fi
