@@ -448,6 +448,9 @@ pub struct Connection {
     last_write: Instant,
     /// The last queued response says `Connection: close`: answer nothing more.
     closing: bool,
+    /// The client itself asked to close after its last request and sent
+    /// nothing after it: closing needs no lingering.
+    client_done: bool,
     /// The client half-closed (read returned 0): it will send nothing more.
     peer_closed: bool,
     /// After our FIN: discarding what the client still sends, until then.
@@ -483,6 +486,7 @@ impl Connection {
             last_activity: now,
             last_write: now,
             closing: false,
+            client_done: false,
             peer_closed: false,
             lingering: None,
             drain_deadline: None,
@@ -761,7 +765,7 @@ impl Connection {
                     used += head.length;
                     answered += 1;
                     self.head_started = None;
-                    self.answer(&head.request, started, ctx);
+                    self.answer(&head.request, head.body_pending, started, ctx);
                 }
                 Ok(None) if self.peer_closed => {
                     self.refuse(closed_mid_head(), ctx);
@@ -783,8 +787,10 @@ impl Connection {
     /// Content-Length body), or the end (a `Connection: close` either way,
     /// an HTTP/1.0 client that did not ask for keep-alive, a chunked or
     /// oversized body whose end this server will not look for).
-    fn answer(&mut self, request: &Request, started: Instant, ctx: &Context) {
+    fn answer(&mut self, request: &Request, body_pending: bool, started: Instant, ctx: &Context) {
         let mut keep_alive = wants_keep_alive(request);
+        // `body_pending`: the client sent, or announced, bytes after this head.
+        self.client_done = !keep_alive && !body_pending;
         if request.header("transfer-encoding").is_some() {
             keep_alive = false;
         } else {
@@ -844,6 +850,8 @@ impl Connection {
             keep_alive: false,
         };
         self.head_started = None;
+        // Whatever follows a refused head is unknown: linger before closing.
+        self.client_done = false;
         let response = Response::text(rejection.status, &body);
         self.respond(&response, exchange, Some(rejection.detail), ctx);
     }
@@ -890,7 +898,8 @@ impl Connection {
                 request_line: &request_line,
                 status: response.status,
                 sent: &Ok(self.output.len() - before),
-                elapsed: ctx.clock.now.saturating_duration_since(exchange.started),
+                // The time now, not the turn's: the log is worth a clock read.
+                elapsed: exchange.started.elapsed(),
                 note,
             });
         }
@@ -932,7 +941,9 @@ impl Connection {
     /// answered: after a `Connection: close` response is fully written, our
     /// FIN is sent (`shutdown(Write)`) and what the client still sends is
     /// discarded for up to [`LINGER_TIMEOUT`], so that closing does not reset
-    /// the connection under the response (RFC 9112 §9.6); a client that
+    /// the connection under the response (RFC 9112 §9.6). That wait is
+    /// skipped when nothing more can come: the client half-closed, or it
+    /// asked to close and sent nothing after its request. A client that
     /// half-closed and has had every answer is done.
     fn settle(&mut self, ctx: &Context) {
         if self.done
@@ -944,7 +955,10 @@ impl Connection {
         }
         if self.closing {
             self.input = Vec::new();
-            if self.peer_closed || self.stream.shutdown(Shutdown::Write).is_err() {
+            if self.peer_closed
+                || self.client_done
+                || self.stream.shutdown(Shutdown::Write).is_err()
+            {
                 self.done = true;
             } else {
                 self.lingering = Some(ctx.clock.now + LINGER_TIMEOUT);

@@ -100,10 +100,13 @@ impl Response {
     /// A `text/plain` response. A newline is appended when `body` lacks one,
     /// so `curl` leaves the prompt on its own line.
     pub fn text(status: Status, body: &str) -> Response {
-        let mut body = body.as_bytes().to_vec();
-        if body.last() != Some(&b'\n') {
-            body.push(b'\n');
+        // Room for the newline up front: one allocation, not two.
+        let mut bytes = Vec::with_capacity(body.len() + 1);
+        bytes.extend_from_slice(body.as_bytes());
+        if bytes.last() != Some(&b'\n') {
+            bytes.push(b'\n');
         }
+        let body = bytes;
         Response {
             status,
             content_type: TEXT_PLAIN,
