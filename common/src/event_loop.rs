@@ -997,8 +997,10 @@ impl Connections {
         self.slots.get_mut(index)?.as_mut()
     }
 
-    /// Takes the connection at `index` out; dropping it closes the socket,
-    /// which also removes it from the interest list.
+    /// Takes the connection at `index` out; dropping it closes the socket.
+    /// Delete it from the interest list first: closing removes it only when
+    /// no other descriptor refers to the socket, and a child forked a moment
+    /// ago holds one until its exec (epoll(7), "Questions and answers" 6).
     pub fn remove(&mut self, index: usize) -> Option<Connection> {
         let connection = self.slots.get_mut(index)?.take()?;
         self.free.push(index);

@@ -411,6 +411,11 @@ fn update(
     };
     match connection.interest() {
         None => {
+            // Closing is not enough to leave the interest list: a child
+            // forked a moment ago may still hold a copy of the socket (until
+            // its exec), and its events would reach whatever connection is
+            // given this index next (epoll(7), "Questions and answers" 6).
+            let _ = epoll.delete(connection.fd());
             connections.remove(index);
             shared.open.fetch_sub(1, Ordering::Relaxed);
         }
