@@ -54,6 +54,7 @@ impl Router {
     // ANCHOR: handle
     /// Answers `request` with the matching handler, or with 404 or 405.
     pub fn handle(&self, request: &Request) -> Response {
+        // ANCHOR: milestone_4_1
         let on_path = || {
             self.routes
                 .iter()
@@ -81,6 +82,7 @@ impl Router {
             &format!("{} is not allowed on {}", request.method, request.path),
         )
         .with_header("Allow", allowed.join(", "))
+        // ANCHOR_END: milestone_4_1
     }
     // ANCHOR_END: handle
 }
