@@ -331,7 +331,11 @@ def main() -> int:
             fail(f"starters/{stage_dir.name}/HINTS.md is missing: every starter has a hint file")
         files = starter_files(stage_dir, milestones)
         # Stale generated files: a module that no longer exists in common/.
-        present = {p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and p.suffix in (".rs", ".toml")}
+        present = {
+            p.relative_to(folder)
+            for p in [folder / "Cargo.toml", *folder.glob("src/*"), *folder.glob("common/*")]
+            if p.is_file()
+        }
         for extra in sorted(present - set(files)):
             stale.append(f"starters/{stage_dir.name}/{extra} (no longer generated)")
             if not args.check:

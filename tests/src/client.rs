@@ -53,7 +53,7 @@ impl Connection {
     pub fn answers_within(&self, bound: Duration) -> Result<bool, String> {
         self.stream
             .set_read_timeout(Some(bound))
-            .map_err(|e| format!("set_read_timeout: {e}"))?;
+            .map_err(|e| format!("the grader's own client failed: set_read_timeout: {e}"))?;
         let mut byte = [0u8; 1];
         let result = match self.stream.peek(&mut byte) {
             // Data, or 0 = end of stream: either way the server did something.
@@ -72,7 +72,7 @@ impl Connection {
     pub fn has_answered(&self) -> Result<bool, String> {
         self.stream
             .set_nonblocking(true)
-            .map_err(|e| format!("set_nonblocking: {e}"))?;
+            .map_err(|e| format!("the grader's own client failed: set_nonblocking: {e}"))?;
         let mut byte = [0u8; 1];
         let result = match self.stream.peek(&mut byte) {
             Ok(_) => Ok(true),
@@ -145,7 +145,7 @@ impl Connection {
             }
             self.stream
                 .set_read_timeout(Some(left))
-                .map_err(|e| format!("set_read_timeout: {e}"))?;
+                .map_err(|e| format!("the grader's own client failed: set_read_timeout: {e}"))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     return Ok(RawRead {
@@ -174,9 +174,12 @@ impl Connection {
 
     /// Half-closes: tells the server this client will send nothing more (a FIN).
     pub fn finish_sending(&self) -> Result<(), String> {
-        self.stream
-            .shutdown(Shutdown::Write)
-            .map_err(|e| format!("shutdown(Write): {e}"))
+        self.stream.shutdown(Shutdown::Write).map_err(|e| {
+            format!(
+                "the grader's own client could not half-close its side (shutdown(Write): {e}); \
+                     the server had most likely closed the connection already"
+            )
+        })
     }
 
     /// Closes the connection with a reset (RST) instead of a normal close (FIN), the way a
@@ -185,7 +188,7 @@ impl Connection {
         let socket = socket2::SockRef::from(&self.stream);
         socket
             .set_linger(Some(Duration::ZERO))
-            .map_err(|e| format!("SO_LINGER: {e}"))?;
+            .map_err(|e| format!("the grader's own client failed: SO_LINGER: {e}"))?;
         drop(self);
         Ok(())
     }
@@ -387,9 +390,10 @@ impl Response {
 
 /// Opens a connection to `addr`, sends `request` and reads the response until the server closes.
 pub fn exchange(addr: SocketAddr, request: &[u8]) -> Result<Response, String> {
+    let sent = || format!("\nsent: {}", excerpt(request));
     let mut connection = Connection::open(addr)?;
-    connection.send(request)?;
-    connection.read_response()
+    connection.send(request).map_err(|e| e + &sent())?;
+    connection.read_response().map_err(|e| e + &sent())
 }
 
 /// `GET target HTTP/1.1` with a Host header, the smallest valid request (RFC 9112 §3).
@@ -402,7 +406,7 @@ pub fn get(addr: SocketAddr, target: &str) -> Result<Response, String> {
     exchange(addr, &get_request(target))
 }
 
-/// At most 200 bytes of `bytes` as an escaped string, for messages.
+/// At most 200 bytes of `bytes` as an escaped string (`"GET / HTTP/1.1\r\n…"`), for messages.
 pub fn excerpt(bytes: &[u8]) -> String {
     const LIMIT: usize = 200;
     let shown = &bytes[..bytes.len().min(LIMIT)];
