@@ -246,7 +246,7 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
         f"default = {toml_value(features)}",
     ]
     manifest += [f"{feature} = []" for feature in features]
-    unused = sorted(set(common_toml.get("features", {})) - set(features))
+    unused = sorted(set(common_toml.get("features", {})) - set(features) - {"default"})
     if unused:
         # lib.rs gates later stages' modules behind these; this starter has none of them.
         values = ", ".join(f'\\"{feature}\\"' for feature in unused)
