@@ -14,12 +14,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a complete response (until the server closes) may take by default.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many bytes of what a connection sent a failure message quotes.
+const SENT_KEPT: usize = 200;
+
 /// How many header fields a response may have for the parser.
 const MAX_RESPONSE_HEADERS: usize = 64;
 
 /// One client connection to the server under test.
 pub struct Connection {
     stream: TcpStream,
+    /// The first [`SENT_KEPT`] bytes sent, for failure messages.
+    sent: Vec<u8>,
+    /// How many bytes were sent in all.
+    sent_total: usize,
 }
 
 impl Connection {
@@ -27,12 +34,29 @@ impl Connection {
     pub fn open(addr: SocketAddr) -> Result<Connection, String> {
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        Ok(Connection { stream })
+        Ok(Connection::from_stream(stream))
     }
 
     /// Wraps an already connected stream.
     pub fn from_stream(stream: TcpStream) -> Connection {
-        Connection { stream }
+        Connection {
+            stream,
+            sent: Vec::new(),
+            sent_total: 0,
+        }
+    }
+
+    /// `sent: "GET / HTTP/1.1\r\n…"`: the first bytes this connection sent, escaped, for a
+    /// failure message (empty if nothing was sent).
+    pub fn sent_excerpt(&self) -> String {
+        if self.sent_total == 0 {
+            return String::new();
+        }
+        let mut text = format!("\nsent: {}", excerpt(&self.sent));
+        if self.sent_total > self.sent.len() {
+            text.push_str(&format!(" … ({} bytes in all)", self.sent_total));
+        }
+        text
     }
 
     /// The underlying socket (to clone it for a writer thread, for example).
@@ -42,9 +66,16 @@ impl Connection {
 
     /// Writes all of `bytes`.
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream
-            .write_all(bytes)
-            .map_err(|e| format!("writing {} bytes of request: {e}", bytes.len()))
+        let room = SENT_KEPT.saturating_sub(self.sent.len());
+        self.sent.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.sent_total += bytes.len();
+        self.stream.write_all(bytes).map_err(|e| {
+            format!(
+                "writing {} bytes of request: {e}{}",
+                bytes.len(),
+                self.sent_excerpt()
+            )
+        })
     }
 
     /// Waits at most `bound` for the server to send something or close the connection, without
@@ -97,6 +128,13 @@ impl Connection {
     /// longer than `Content-Length`, or the connection was reset before the response was
     /// complete.
     pub fn read_response_within(mut self, bound: Duration) -> Result<Response, String> {
+        let sent = self.sent_excerpt();
+        self.read_response_unquoted(bound)
+            .map_err(|error| format!("{error}{sent}"))
+    }
+
+    /// [`Connection::read_response_within`] without the excerpt of what was sent.
+    fn read_response_unquoted(&mut self, bound: Duration) -> Result<Response, String> {
         let raw = self.read_to_close(bound)?;
         if raw.end == End::TimedOut && raw.bytes.is_empty() {
             return Err(format!("no response within {bound:?}"));
@@ -390,10 +428,9 @@ impl Response {
 
 /// Opens a connection to `addr`, sends `request` and reads the response until the server closes.
 pub fn exchange(addr: SocketAddr, request: &[u8]) -> Result<Response, String> {
-    let sent = || format!("\nsent: {}", excerpt(request));
     let mut connection = Connection::open(addr)?;
-    connection.send(request).map_err(|e| e + &sent())?;
-    connection.read_response().map_err(|e| e + &sent())
+    connection.send(request)?;
+    connection.read_response()
 }
 
 /// `GET target HTTP/1.1` with a Host header, the smallest valid request (RFC 9112 §3).
