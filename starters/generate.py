@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -89,9 +90,11 @@ def rust_string(text: str) -> str:
 
 def gap(milestone: Milestone, indent: str, tail: bool) -> list[str]:
     """What the starter has where the reference code was."""
+    todo = f"TODO(milestone {milestone.ident}): {milestone.what}. Book: {milestone.book}; stuck? ../HINTS.md"
+    width = max(40, 100 - len(indent) - 3)
     lines = [
-        f"{indent}// TODO(milestone {milestone.ident}): {milestone.what}.",
-        f"{indent}// Book: {milestone.book}; stuck? ../HINTS.md",
+        f"{indent}// {line}"
+        for line in textwrap.wrap(todo, width, subsequent_indent="  ", break_on_hyphens=False)
     ]
     if milestone.kind == "todo!":
         panic = f'todo!("milestone {milestone.ident}: {rust_string(milestone.what)}")'
@@ -140,8 +143,8 @@ def transform(source: Path, stage: int, milestones: dict[str, Milestone]) -> tup
         if not ANY_ANCHOR.match(line):
             out.append(line)
         index += 1
-    header = "// " + GENERATED.format(source=source.relative_to(ROOT))
-    text = header + "\n" + "\n".join(out)
+    header = textwrap.wrap(GENERATED.format(source=source.relative_to(ROOT)), 97)
+    text = "\n".join([*(f"// {line}" for line in header), *out])
     if later_gap:
         text = strip_unit_tests(text)
     return text, own_gap
