@@ -268,6 +268,9 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
     later: list[str] = []
     for module in compiled_modules(features):
         text, own = transform(ROOT / "common" / "src" / module, stage, milestones)
+        # Paths from common/'s manifest to the repository (the bundled traces, from stage 05
+        # on) are one level deeper from starters/NN-name/.
+        text = text.replace('"/../cache-audit', '"/../../cache-audit')
         files[Path("common") / module] = text
         own_gaps += own
         if "todo!(\"milestone " in text and not own:
