@@ -135,8 +135,7 @@ pub fn threads_grow_with_connections(target: &Target) -> Result<(), String> {
 /// The pool size the bounded-threads case asks for.
 const POOL_THREADS: u32 = 4;
 
-/// Threads a pooled server may run besides its workers: the main (accepting) thread, and one
-/// spare for a thread of the server's own (a logger, say). The reference stages run one.
+/// Threads a pooled server may run besides its workers (main/accept thread, one helper).
 const EXTRA_THREADS: u64 = 2;
 
 /// With THREADS=4, `--queue-size 64` and 50 idle connections accepted, the server runs at most
