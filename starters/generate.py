@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import textwrap
 import tomllib
@@ -353,6 +354,17 @@ def main() -> int:
                 if not args.check:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(text)
+        lock = folder / "Cargo.lock"
+        if not lock.is_file():
+            stale.append(f"starters/{stage_dir.name}/Cargo.lock (missing)")
+        if not args.check:
+            # The committed lockfile follows the manifest; `cargo metadata` updates it with the
+            # fewest changes (what a build would do), so that CI's build leaves it as it is.
+            subprocess.run(
+                ["cargo", "metadata", "-q", "--format-version", "1", "--manifest-path", str(folder / "Cargo.toml")],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
 
     if args.check:
         if stale:
