@@ -21,7 +21,8 @@ already passed. Every other `// ANCHOR` line (the book's include markers) is dro
 copied module that has a gap keeps its unit tests only if the gap is the starter's own
 stage: they are the milestone's first tests (`cargo test`), as in CS110L's starters.
 
-Only the standard library is used, so CI needs nothing beyond python3 (3.11, for tomllib).
+Each starter's Cargo.lock is committed and brought in step with its manifest by
+`cargo metadata` after writing. Only Python's standard library is used (3.11, for tomllib).
 """
 
 from __future__ import annotations
