@@ -99,6 +99,7 @@ def workspace_members() -> list[Path]:
 STAGE_PACKAGES = [
     "stage01-iterative", "stage02-thread-per-conn", "stage03-thread-pool",
     "stage04-routing", "stage05-subprocess", "stage06-graceful-shutdown",
+    "stage07-event-loop",
 ]
 
 

@@ -11,27 +11,49 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::cli::RunSpec;
+use crate::cli::{Mode, Reference, RunSpec, ServerSpec};
 use crate::runner::RunResult;
 use crate::stats;
 
-/// Size of the whole chart in pixels.
+/// Size of the whole chart in pixels: four panels in a 2 × 2 grid.
 const SIZE: (u32, u32) = (1100, 720);
+
+/// Size of the whole chart when it has more than [`MAX_BARS_SIDE_BY_SIDE`]
+/// bars: the four panels one above the other, each the full width, so
+/// that the labels under the bars do not run into each other.
+const TALL_SIZE: (u32, u32) = (1100, 1400);
+
+/// The most bars a half-width panel labels legibly.
+const MAX_BARS_SIDE_BY_SIDE: usize = 8;
 
 /// The font family of every text: generic, so no font file is needed.
 const FONT: &str = "sans-serif";
 
-/// One colour per stage (01-06), the same in every panel and chart; the
-/// seventh is for a `--url` server.
-const STAGE_COLOURS: [RGBColor; 7] = [
+/// One colour per stage (01-07), the same in every panel and chart, then
+/// one for a `--url` server, one for nginx and one (grey) for the ceilings.
+const STAGE_COLOURS: [RGBColor; 10] = [
     RGBColor(0x4e, 0x79, 0xa7),
     RGBColor(0xf2, 0x8e, 0x2b),
     RGBColor(0x59, 0xa1, 0x4f),
     RGBColor(0xb0, 0x7a, 0xa1),
     RGBColor(0xe1, 0x57, 0x59),
     RGBColor(0x76, 0xb7, 0xb2),
+    RGBColor(0xed, 0xc9, 0x48),
     RGBColor(0x9c, 0x75, 0x5f),
+    RGBColor(0x00, 0x96, 0x39),
+    RGBColor(0x9d, 0x9d, 0x9d),
 ];
+
+/// The colour of a run's bars.
+fn colour(spec: &RunSpec) -> RGBColor {
+    let index = match &spec.server {
+        ServerSpec::Stage(stage) => usize::from(stage.number) - 1,
+        ServerSpec::Url(_) => 7,
+        ServerSpec::Reference(Reference::Nginx) => 8,
+        ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => 9,
+    };
+    STAGE_COLOURS[index.min(STAGE_COLOURS.len() - 1)]
+}
 
 /// Shades for p50, p90 and p99 in the latency panel.
 const PERCENTILE_COLOURS: [RGBColor; 3] = [
@@ -50,22 +72,14 @@ pub fn write_svg(path: &Path, title: &str, results: &[RunResult]) -> Result<(), 
         return Err("no results to chart".to_owned());
     }
     let labels = bar_labels(results);
-    let colours: Vec<RGBColor> = results
-        .iter()
-        .map(|result| {
-            let index = result
-                .spec
-                .stage()
-                .map_or(6, |stage| usize::from(stage.number) - 1);
-            STAGE_COLOURS[index.min(6)]
-        })
-        .collect();
+    let colours: Vec<RGBColor> = results.iter().map(|result| colour(&result.spec)).collect();
 
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let tall = results.len() > MAX_BARS_SIDE_BY_SIDE;
+    let root = SVGBackend::new(path, if tall { TALL_SIZE } else { SIZE }).into_drawing_area();
     let fail = |error: &dyn std::fmt::Display| format!("drawing {}: {error}", path.display());
     root.fill(&WHITE).map_err(|e| fail(&e))?;
     let root = root.titled(title, (FONT, 20)).map_err(|e| fail(&e))?;
-    let panels = root.split_evenly((2, 2));
+    let panels = root.split_evenly(if tall { (4, 1) } else { (2, 2) });
 
     let rates: Vec<f64> = results.iter().map(|r| r.requests_per_second).collect();
     bar_panel(
@@ -112,8 +126,9 @@ pub fn write_svg(path: &Path, title: &str, results: &[RunResult]) -> Result<(), 
 }
 
 /// The label under each bar: the stage, plus whatever else varies between
-/// the runs of this chart (`c64` connections, `t4` pool threads, `K2` slow
-/// clients), so that no two bars look alike.
+/// the runs of this chart (`ka` keep-alive, `c64` connections, `t4` pool
+/// threads, `K2` slow clients, `i` with the idle connections), so that no
+/// two bars look alike.
 pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
     let specs: Vec<&RunSpec> = results.iter().map(|result| &result.spec).collect();
     let varies =
@@ -123,10 +138,15 @@ pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
     let pools: Vec<u32> = specs.iter().filter_map(|spec| spec.pool).collect();
     let show_pool = pools.iter().any(|&pool| pool != pools[0]);
     let show_slow = varies(&|spec| spec.slow_clients.to_string());
+    let show_mode = specs.iter().any(|spec| spec.mode == Mode::KeepAlive);
+    let show_idle = varies(&|spec| spec.idle.to_string());
     specs
         .iter()
         .map(|spec| {
             let mut label = spec.server_label();
+            if show_mode && spec.mode == Mode::KeepAlive {
+                label.push_str(" ka");
+            }
             if show_connections {
                 label.push_str(&format!(" c{}", spec.connections));
             }
@@ -137,6 +157,9 @@ pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
             }
             if show_slow {
                 label.push_str(&format!(" K{}", spec.slow_clients));
+            }
+            if show_idle && spec.idle > 0 {
+                label.push_str(" i");
             }
             label
         })

@@ -13,23 +13,33 @@ use crate::url::HttpUrl;
 ///
 /// Each stage binary is started from target/release on port 0 with --quiet
 /// (we measure the server, not the terminal its access log would go to),
-/// loaded by a closed loop of client threads that each send one request per
-/// connection, then stopped with SIGTERM. Results: a table on stdout, and
-/// results.csv, SCENARIO.md and SCENARIO.svg in --out.
+/// loaded by a closed loop of client threads, each sending one request per
+/// connection or request after request on one persistent connection, then
+/// stopped with SIGTERM. nginx (when installed) and the ceilings of
+/// ../shared/perf (when gcc is) run under the same load as extra rows.
+/// Results: a table on stdout, and results.csv, SCENARIO.md and
+/// SCENARIO.svg in --out.
 #[derive(Parser, Debug)]
 #[command(version)]
 pub struct Cli {
-    /// Stages to run: `all`, or a list such as `01,03,06`
-    #[arg(long, value_name = "LIST", value_parser = parse_stage_list)]
-    pub stages: Option<StageList>,
+    /// Servers to run: `all` (every stage, nginx and the ceilings), or a
+    /// list such as `01,03,07,nginx,ceiling`
+    #[arg(long, value_name = "LIST", value_parser = parse_server_list)]
+    pub stages: Option<ServerList>,
 
     /// Which load to apply
     #[arg(long, value_enum, default_value = "all")]
     pub scenario: ScenarioChoice,
 
+    /// One request per connection (`close`), request after request on
+    /// persistent connections (`keep-alive`), or each server in every mode
+    /// it supports (`both`; stages 01-06 close after every response)
+    #[arg(long, value_enum, default_value = "both")]
+    pub mode: ModeChoice,
+
     /// Client connections (= client threads), one request in flight each;
     /// a list such as `8,64` runs each
-    /// [default: 64 for health, 8 for cache-sim and slow-clients]
+    /// [default: 64 for health, 8 for the other scenarios]
     #[arg(long, value_name = "N", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub connections: Vec<u32>,
 
@@ -46,12 +56,13 @@ pub struct Cli {
     #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
     pub timeout: Duration,
 
-    /// Worker threads of stages 03-06 (their THREADS argument)
-    /// [default: the stage's own default, the number of CPUs]
+    /// Worker threads of stages 03-06, event loops of stage 07 (their
+    /// THREADS argument), and the workers or threads of nginx, ka.c and
+    /// spawn.c [default: the number of CPUs]
     #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads: Option<u32>,
 
-    /// Run stages 03-06 at each of these pool sizes, e.g. `1,2,4,8,16`
+    /// Run stages 03-07 at each of these pool sizes, e.g. `1,2,4,8,16`
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub sweep_threads: Vec<u32>,
 
@@ -59,6 +70,12 @@ pub struct Cli {
     /// requests; a list runs each [default: 1 and the pool size]
     #[arg(long, value_name = "K", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub slow_clients: Vec<u32>,
+
+    /// idle-connections scenario: how many idle persistent connections are
+    /// held open while /health is measured (each server also runs with none,
+    /// for the quiet p99)
+    #[arg(long, value_name = "N", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub idle: u32,
 
     /// Benchmark a server that is already running instead of the stages,
     /// e.g. http://127.0.0.1:8080 (each scenario sends its own path) or
@@ -87,25 +104,114 @@ pub struct Cli {
     pub wrk: bool,
 }
 
-/// A parsed `--stages` (a newtype, so clap sees one value, not many).
+/// A parsed `--stages`: which stages, and whether the reference servers
+/// run too.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StageList(pub Vec<Stage>);
+pub struct ServerList {
+    /// The stages, sorted.
+    pub stages: Vec<Stage>,
+    /// Whether nginx runs (when installed).
+    pub nginx: bool,
+    /// Whether the ceilings of `../shared/perf` run (when gcc is there).
+    pub ceiling: bool,
+}
 
-fn parse_stage_list(text: &str) -> Result<StageList, String> {
-    stages::parse_list(text).map(StageList)
+impl ServerList {
+    /// Every stage and every reference server: the default.
+    pub fn everything() -> ServerList {
+        ServerList {
+            stages: stages::ALL.to_vec(),
+            nginx: true,
+            ceiling: true,
+        }
+    }
+}
+
+/// Parses `--stages`: `all`, or stage numbers and the names `nginx` and
+/// `ceiling`, separated by commas.
+fn parse_server_list(text: &str) -> Result<ServerList, String> {
+    if text.trim() == "all" {
+        return Ok(ServerList::everything());
+    }
+    let mut list = ServerList {
+        stages: Vec::new(),
+        nginx: false,
+        ceiling: false,
+    };
+    let mut numbers = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        match item {
+            "nginx" => list.nginx = true,
+            "ceiling" => list.ceiling = true,
+            number => numbers.push(number),
+        }
+    }
+    if !numbers.is_empty() {
+        list.stages = stages::parse_list(&numbers.join(","))
+            .map_err(|error| format!("{error}, nginx or ceiling"))?;
+    }
+    Ok(list)
+}
+
+/// `--mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeChoice {
+    /// every server in each mode it supports
+    Both,
+    /// one request per connection, `Connection: close`
+    Close,
+    /// persistent connections, request after request
+    KeepAlive,
+}
+
+/// A reference server, run under the same load as the stages so that a
+/// reader sees where each stage stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reference {
+    /// nginx from the Debian package, from a generated configuration.
+    Nginx,
+    /// `../shared/perf/ka.c`: the smallest epoll keep-alive server, the
+    /// ceiling for `/health`.
+    KaC,
+    /// `../shared/perf/spawn.c`: threads that spawn cache-audit and wait,
+    /// no HTTP: the ceiling for `/run-cache-sim`. Not a server: its row
+    /// reports spawns per second.
+    SpawnC,
+}
+
+impl Reference {
+    /// The name in tables and charts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reference::Nginx => "nginx",
+            Reference::KaC => "ka.c",
+            Reference::SpawnC => "spawn.c",
+        }
+    }
+}
+
+/// What the reference servers need, found on this machine by `main`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Available {
+    /// The nginx binary is installed.
+    pub nginx: bool,
+    /// `../shared/perf` and gcc are there, so the ceilings can be built.
+    pub ceilings: bool,
 }
 
 /// `--scenario`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScenarioChoice {
-    /// health, then cache-sim, then slow-clients
+    /// health, cache-sim, slow-clients, then idle-connections
     All,
     /// GET /health
     Health,
-    /// GET /run-cache-sim?policy=lru&trace=loop (stages 05-06)
+    /// GET /run-cache-sim?policy=lru&trace=loop (stages 05-07)
     CacheSim,
     /// K slow clients hold half-sent requests while N clients measure /health
     SlowClients,
+    /// idle persistent connections held open while N clients measure /health
+    IdleConnections,
 }
 
 /// A load the benchmark can apply.
@@ -118,11 +224,18 @@ pub enum Scenario {
     CacheSim,
     /// `GET /health` while K other clients hold half-sent requests open.
     SlowClients,
+    /// `GET /health` while many idle persistent connections are held open.
+    IdleConnections,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 3] = [Scenario::Health, Scenario::CacheSim, Scenario::SlowClients];
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Health,
+        Scenario::CacheSim,
+        Scenario::SlowClients,
+        Scenario::IdleConnections,
+    ];
 
     /// The name used on the command line and in file names.
     pub fn name(self) -> &'static str {
@@ -130,13 +243,14 @@ impl Scenario {
             Scenario::Health => "health",
             Scenario::CacheSim => "cache-sim",
             Scenario::SlowClients => "slow-clients",
+            Scenario::IdleConnections => "idle-connections",
         }
     }
 
     /// The path and query each measuring request asks for.
     pub fn path(self) -> &'static str {
         match self {
-            Scenario::Health | Scenario::SlowClients => "/health",
+            Scenario::Health | Scenario::SlowClients | Scenario::IdleConnections => "/health",
             Scenario::CacheSim => "/run-cache-sim?policy=lru&trace=loop",
         }
     }
@@ -144,19 +258,55 @@ impl Scenario {
     /// Measuring connections when `--connections` is not given: 64 for
     /// `/health`, the heaviest load of the original's measurements; 8 for a
     /// simulation, where 2 cores are saturated long before; 8 for the slow
-    /// clients scenario, where the point is latency, not saturation.
+    /// and idle clients scenarios, where the point is latency, not
+    /// saturation.
     pub fn default_connections(self) -> u32 {
         match self {
             Scenario::Health => 64,
-            Scenario::CacheSim | Scenario::SlowClients => 8,
+            Scenario::CacheSim | Scenario::SlowClients | Scenario::IdleConnections => 8,
         }
     }
 
-    /// Whether `stage` can serve this scenario.
+    /// Whether `stage` can serve this scenario: a simulation needs stage 05,
+    /// an idle persistent connection needs stage 07.
     pub fn applies_to(self, stage: Stage) -> bool {
         match self {
             Scenario::CacheSim => stage.runs_simulations(),
+            Scenario::IdleConnections => stage.keeps_alive(),
             Scenario::Health | Scenario::SlowClients => true,
+        }
+    }
+
+    /// The reference servers that take part in this scenario: nginx has no
+    /// simulator; ka.c answers every request alike, so it is a ceiling for
+    /// `/health` only; spawn.c is the ceiling of a simulation.
+    pub fn references(self) -> &'static [Reference] {
+        match self {
+            Scenario::Health | Scenario::IdleConnections => &[Reference::Nginx, Reference::KaC],
+            Scenario::CacheSim => &[Reference::SpawnC],
+            Scenario::SlowClients => &[Reference::Nginx],
+        }
+    }
+}
+
+/// How the measuring clients use their connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    /// One request per connection: connect, send with `Connection: close`,
+    /// read to the server's close.
+    Close,
+    /// A persistent connection (RFC 9112 §9.3): request after request, each
+    /// response framed by its Content-Length; reconnect only when the
+    /// server closes.
+    KeepAlive,
+}
+
+impl Mode {
+    /// The name in tables and the CSV.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Close => "close",
+            Mode::KeepAlive => "keep-alive",
         }
     }
 }
@@ -168,6 +318,22 @@ pub enum ServerSpec {
     Stage(Stage),
     /// A server already running.
     Url(HttpUrl),
+    /// A reference server (or ceiling), started for the run.
+    Reference(Reference),
+}
+
+impl ServerSpec {
+    /// The connection modes this server supports: stages 01-06 close after
+    /// every response, ka.c never closes, the others do both.
+    fn modes(&self) -> &'static [Mode] {
+        match self {
+            ServerSpec::Stage(stage) if !stage.keeps_alive() => &[Mode::Close],
+            ServerSpec::Reference(Reference::KaC) => &[Mode::KeepAlive],
+            // spawn.c opens no connection: any mode will do, and `plan`
+            // keeps one.
+            _ => &[Mode::Close, Mode::KeepAlive],
+        }
+    }
 }
 
 /// One run: one server, one load, one row of the results.
@@ -184,6 +350,11 @@ pub struct RunSpec {
     pub pool: Option<u32>,
     /// Slow clients held open during the run (0 outside slow-clients).
     pub slow_clients: u32,
+    /// Idle persistent connections held open during the run (0 outside
+    /// idle-connections, and in its quiet run).
+    pub idle: u32,
+    /// How the measuring clients use their connections.
+    pub mode: Mode,
 }
 
 impl RunSpec {
@@ -191,7 +362,7 @@ impl RunSpec {
     pub fn path(&self) -> &str {
         match &self.server {
             ServerSpec::Url(url) => url.path.as_deref().unwrap_or(self.scenario.path()),
-            ServerSpec::Stage(_) => self.scenario.path(),
+            ServerSpec::Stage(_) | ServerSpec::Reference(_) => self.scenario.path(),
         }
     }
 
@@ -199,30 +370,74 @@ impl RunSpec {
     pub fn stage(&self) -> Option<Stage> {
         match &self.server {
             ServerSpec::Stage(stage) => Some(*stage),
-            ServerSpec::Url(_) => None,
+            ServerSpec::Url(_) | ServerSpec::Reference(_) => None,
         }
     }
 
-    /// How the server is named in tables: `03`, or the URL's `HOST:PORT`.
+    /// Whether this run is spawn.c's: no server, no connections, only a
+    /// rate of spawns.
+    pub fn is_spawn_ceiling(&self) -> bool {
+        self.server == ServerSpec::Reference(Reference::SpawnC)
+    }
+
+    /// How the server is named in tables: `03`, `nginx`, `ka.c`, or the
+    /// URL's `HOST:PORT`.
     pub fn server_label(&self) -> String {
         match &self.server {
             ServerSpec::Stage(stage) => stage.to_string(),
             ServerSpec::Url(url) => url.authority.clone(),
+            ServerSpec::Reference(reference) => reference.name().to_owned(),
+        }
+    }
+
+    /// The server with its mode, except for a stage that closes (as all
+    /// stages did before 07) and spawn.c: `nginx (keep-alive)`,
+    /// `nginx (close)`, `07 (keep-alive)`, `03`.
+    pub fn long_label(&self) -> String {
+        match (&self.server, self.mode) {
+            (ServerSpec::Stage(_), Mode::Close) | (ServerSpec::Reference(Reference::SpawnC), _) => {
+                self.server_label()
+            }
+            (_, mode) => format!("{} ({})", self.server_label(), mode.name()),
+        }
+    }
+
+    /// The connection mode as tables show it; `-` for spawn.c.
+    pub fn mode_label(&self) -> &'static str {
+        if self.is_spawn_ceiling() {
+            "-"
+        } else {
+            self.mode.name()
         }
     }
 }
 
 /// The runs the command line asks for, in order, and notes about what was
-/// left out and why. `cpus` is the pool size the stages default to.
+/// left out and why. `cpus` is the pool size the stages default to (and the
+/// workers or threads of the reference servers); `available` says which
+/// reference servers this machine can run.
+///
+/// Per scenario the order is: each stage (each pool size, connection count,
+/// K or idle count, then mode), then nginx, then the ceiling.
 ///
 /// # Errors
 /// A message when nothing is left to run.
-pub fn plan(cli: &Cli, cpus: u32) -> Result<(Vec<RunSpec>, Vec<String>), String> {
+pub fn plan(
+    cli: &Cli,
+    cpus: u32,
+    available: Available,
+) -> Result<(Vec<RunSpec>, Vec<String>), String> {
     let scenarios: Vec<Scenario> = match cli.scenario {
         ScenarioChoice::All => Scenario::ALL.to_vec(),
         ScenarioChoice::Health => vec![Scenario::Health],
         ScenarioChoice::CacheSim => vec![Scenario::CacheSim],
         ScenarioChoice::SlowClients => vec![Scenario::SlowClients],
+        ScenarioChoice::IdleConnections => vec![Scenario::IdleConnections],
+    };
+    let modes: Vec<Mode> = match cli.mode {
+        ModeChoice::Both => vec![Mode::Close, Mode::KeepAlive],
+        ModeChoice::Close => vec![Mode::Close],
+        ModeChoice::KeepAlive => vec![Mode::KeepAlive],
     };
     let base_pool = cli.threads.unwrap_or(cpus);
     let pools: Vec<u32> = if cli.sweep_threads.is_empty() {
@@ -237,6 +452,8 @@ pub fn plan(cli: &Cli, cpus: u32) -> Result<(Vec<RunSpec>, Vec<String>), String>
     } else {
         cli.slow_clients.clone()
     };
+    let everything = ServerList::everything();
+    let chosen = cli.stages.as_ref().unwrap_or(&everything);
 
     let mut runs = Vec::new();
     let mut notes = Vec::new();
@@ -246,30 +463,34 @@ pub fn plan(cli: &Cli, cpus: u32) -> Result<(Vec<RunSpec>, Vec<String>), String>
         } else {
             cli.connections.clone()
         };
-        let slow = if scenario == Scenario::SlowClients {
-            slow_counts.clone()
-        } else {
-            vec![0]
+        let loads: Vec<(u32, u32)> = match scenario {
+            Scenario::SlowClients => slow_counts.iter().map(|&slow| (slow, 0)).collect(),
+            // The quiet run first: its p99 is what the crowded one is
+            // compared with.
+            Scenario::IdleConnections => vec![(0, 0), (0, cli.idle)],
+            Scenario::Health | Scenario::CacheSim => vec![(0, 0)],
         };
         let servers: Vec<(ServerSpec, Vec<Option<u32>>)> = match &cli.url {
             Some(url) => vec![(ServerSpec::Url(url.clone()), vec![None])],
             None => {
-                let chosen = cli
-                    .stages
-                    .as_ref()
-                    .map_or(&stages::ALL[..], |list| &list.0[..]);
                 let (applicable, skipped): (Vec<Stage>, Vec<Stage>) = chosen
+                    .stages
                     .iter()
                     .partition(|stage| scenario.applies_to(**stage));
                 if !skipped.is_empty() {
                     let names: Vec<String> = skipped.iter().map(Stage::to_string).collect();
+                    let why = if scenario == Scenario::IdleConnections {
+                        "they close after every response: no idle persistent connection to hold"
+                    } else {
+                        "no simulator before stage 05"
+                    };
                     notes.push(format!(
-                        "{}: skipping stage {} (no simulator before stage 05)",
+                        "{}: skipping stage {} ({why})",
                         scenario.name(),
                         names.join(", ")
                     ));
                 }
-                applicable
+                let mut servers: Vec<(ServerSpec, Vec<Option<u32>>)> = applicable
                     .into_iter()
                     .map(|stage| {
                         let pools = if stage.has_pool() {
@@ -279,27 +500,87 @@ pub fn plan(cli: &Cli, cpus: u32) -> Result<(Vec<RunSpec>, Vec<String>), String>
                         };
                         (ServerSpec::Stage(stage), pools)
                     })
-                    .collect()
+                    .collect();
+                for &reference in scenario.references() {
+                    let (wanted, installed, missing) = match reference {
+                        Reference::Nginx => (
+                            chosen.nginx,
+                            available.nginx,
+                            "nginx is not installed (Debian: apt-get install nginx-light)",
+                        ),
+                        Reference::KaC | Reference::SpawnC => (
+                            chosen.ceiling,
+                            available.ceilings,
+                            "../shared/perf or gcc is missing",
+                        ),
+                    };
+                    if !wanted {
+                        continue;
+                    }
+                    if installed {
+                        servers.push((ServerSpec::Reference(reference), vec![Some(base_pool)]));
+                    } else {
+                        notes.push(format!(
+                            "{}: no {} row: {missing}",
+                            scenario.name(),
+                            reference.name()
+                        ));
+                    }
+                }
+                servers
             }
         };
         for (server, server_pools) in &servers {
-            for &connections in &connections {
+            let mut server_modes: Vec<Mode> = modes
+                .iter()
+                .copied()
+                .filter(|mode| server.modes().contains(mode))
+                .collect();
+            if server_modes.is_empty() {
+                notes.push(format!(
+                    "{}: skipping {} in {} mode ({})",
+                    scenario.name(),
+                    match server {
+                        ServerSpec::Stage(stage) => format!("stage {stage}"),
+                        ServerSpec::Reference(reference) => reference.name().to_owned(),
+                        ServerSpec::Url(url) => url.authority.clone(),
+                    },
+                    modes[0].name(),
+                    if server.modes() == [Mode::KeepAlive] {
+                        "it never closes a connection"
+                    } else {
+                        "it closes after every response"
+                    }
+                ));
+            }
+            // spawn.c opens no connection: one row, whatever the load.
+            let (connections, loads) = if *server == ServerSpec::Reference(Reference::SpawnC) {
+                server_modes.truncate(1);
+                (&connections[..1], &loads[..1])
+            } else {
+                (&connections[..], &loads[..])
+            };
+            for &connections in connections {
                 for &pool in server_pools {
-                    for &slow_clients in &slow {
-                        runs.push(RunSpec {
-                            scenario,
-                            server: server.clone(),
-                            connections,
-                            pool,
-                            slow_clients,
-                        });
+                    for &(slow_clients, idle) in loads {
+                        for &mode in &server_modes {
+                            runs.push(RunSpec {
+                                scenario,
+                                server: server.clone(),
+                                connections,
+                                pool,
+                                slow_clients,
+                                idle,
+                                mode,
+                            });
+                        }
                     }
                 }
             }
         }
     }
     if runs.is_empty() {
-        return Err("nothing to run: no chosen stage serves the chosen scenario".to_owned());
+        return Err("nothing to run: no chosen server serves the chosen scenario".to_owned());
     }
     Ok((runs, notes))
 }
@@ -329,17 +610,30 @@ mod tests {
             .unwrap_or_else(|error| panic!("{line:?}: {error}"))
     }
 
+    /// Everything is installed.
+    const ALL_THERE: Available = Available {
+        nginx: true,
+        ceilings: true,
+    };
+
     fn labels(runs: &[RunSpec]) -> Vec<String> {
         runs.iter()
             .map(|run| {
-                format!(
+                let mut label = format!(
                     "{} {} c{} t{} k{}",
                     run.scenario.name(),
                     run.server_label(),
                     run.connections,
                     run.pool.map_or("-".to_owned(), |pool| pool.to_string()),
                     run.slow_clients
-                )
+                );
+                if run.idle > 0 {
+                    label.push_str(&format!(" i{}", run.idle));
+                }
+                if run.mode == Mode::KeepAlive {
+                    label.push_str(" ka");
+                }
+                label
             })
             .collect()
     }
@@ -350,23 +644,114 @@ mod tests {
         assert_eq!(cli.duration, Duration::from_secs(5));
         assert_eq!(cli.warmup, Duration::from_secs(1));
         assert_eq!(cli.timeout, Duration::from_secs(2));
-        let (runs, notes) = plan(&cli, 2).unwrap();
+        let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
         let labels = labels(&runs);
-        assert_eq!(labels.len(), 6 + 2 + 12);
-        assert_eq!(labels[0], "health 01 c64 t- k0");
-        assert_eq!(labels[2], "health 03 c64 t2 k0");
-        assert_eq!(labels[6], "cache-sim 05 c8 t2 k0");
-        assert_eq!(labels[8], "slow-clients 01 c8 t- k1");
-        assert_eq!(labels[9], "slow-clients 01 c8 t- k2");
-        assert_eq!(labels[19], "slow-clients 06 c8 t2 k2");
-        assert_eq!(notes.len(), 1);
+        // health: 01-07 close, 07 keep-alive, nginx both ways, ka.c.
+        assert_eq!(
+            labels[..11],
+            [
+                "health 01 c64 t- k0",
+                "health 02 c64 t- k0",
+                "health 03 c64 t2 k0",
+                "health 04 c64 t2 k0",
+                "health 05 c64 t2 k0",
+                "health 06 c64 t2 k0",
+                "health 07 c64 t2 k0",
+                "health 07 c64 t2 k0 ka",
+                "health nginx c64 t2 k0",
+                "health nginx c64 t2 k0 ka",
+                "health ka.c c64 t2 k0 ka",
+            ]
+        );
+        // cache-sim: 05-07 close, 07 keep-alive, spawn.c once.
+        assert_eq!(
+            labels[11..16],
+            [
+                "cache-sim 05 c8 t2 k0",
+                "cache-sim 06 c8 t2 k0",
+                "cache-sim 07 c8 t2 k0",
+                "cache-sim 07 c8 t2 k0 ka",
+                "cache-sim spawn.c c8 t2 k0",
+            ]
+        );
+        // slow-clients: 01-06 at K 1 and 2, 07 and nginx in both modes.
+        assert_eq!(labels[16], "slow-clients 01 c8 t- k1");
+        assert_eq!(labels[17], "slow-clients 01 c8 t- k2");
+        assert_eq!(
+            labels[28..32],
+            [
+                "slow-clients 07 c8 t2 k1",
+                "slow-clients 07 c8 t2 k1 ka",
+                "slow-clients 07 c8 t2 k2",
+                "slow-clients 07 c8 t2 k2 ka",
+            ]
+        );
+        assert_eq!(labels[35], "slow-clients nginx c8 t2 k2 ka");
+        // idle-connections: quiet, then 10,000 idle; 07, nginx, ka.c.
+        assert_eq!(
+            labels[36..],
+            [
+                "idle-connections 07 c8 t2 k0",
+                "idle-connections 07 c8 t2 k0 ka",
+                "idle-connections 07 c8 t2 k0 i10000",
+                "idle-connections 07 c8 t2 k0 i10000 ka",
+                "idle-connections nginx c8 t2 k0",
+                "idle-connections nginx c8 t2 k0 ka",
+                "idle-connections nginx c8 t2 k0 i10000",
+                "idle-connections nginx c8 t2 k0 i10000 ka",
+                "idle-connections ka.c c8 t2 k0 ka",
+                "idle-connections ka.c c8 t2 k0 i10000 ka",
+            ]
+        );
+        assert_eq!(notes.len(), 2);
         assert!(notes[0].contains("01, 02, 03, 04"));
+        assert!(notes[1].contains("idle-connections: skipping stage 01, 02, 03, 04, 05, 06"));
+    }
+
+    #[test]
+    fn missing_references_are_noted_not_run() {
+        let cli = parse("--scenario health --stages 03,nginx,ceiling");
+        let (runs, notes) = plan(&cli, 2, Available::default()).unwrap();
+        assert_eq!(labels(&runs), ["health 03 c64 t2 k0"]);
+        assert_eq!(notes.len(), 2);
+        assert!(notes[0].contains("no nginx row: nginx is not installed"));
+        assert!(notes[1].contains("no ka.c row"));
+        // Not asked for: no note.
+        let cli = parse("--scenario health --stages 01,03");
+        assert!(plan(&cli, 2, Available::default()).unwrap().1.is_empty());
+    }
+
+    #[test]
+    fn modes() {
+        let cli = parse("--scenario health --stages 03,07,ceiling --mode keep-alive");
+        let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
+        assert_eq!(
+            labels(&runs),
+            ["health 07 c64 t2 k0 ka", "health ka.c c64 t2 k0 ka"]
+        );
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("skipping stage 03 in keep-alive mode"));
+        let cli = parse("--scenario cache-sim --stages 07,ceiling --mode close");
+        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
+        assert_eq!(
+            labels(&runs),
+            ["cache-sim 07 c8 t2 k0", "cache-sim spawn.c c8 t2 k0"]
+        );
+        let cli = parse("--scenario idle-connections --stages 07 --idle 500 --mode close");
+        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
+        assert_eq!(
+            labels(&runs),
+            [
+                "idle-connections 07 c8 t2 k0",
+                "idle-connections 07 c8 t2 k0 i500"
+            ]
+        );
     }
 
     #[test]
     fn lists_and_sweeps() {
         let cli = parse("--scenario health --stages 02,03 --connections 8,64 --sweep-threads 1,4");
-        let (runs, _) = plan(&cli, 2).unwrap();
+        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
         assert_eq!(
             labels(&runs),
             [
@@ -383,13 +768,13 @@ mod tests {
     #[test]
     fn slow_clients_follow_the_pool_size() {
         let cli = parse("--scenario slow-clients --stages 3 --threads 4");
-        let (runs, _) = plan(&cli, 2).unwrap();
+        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
         assert_eq!(
             labels(&runs),
             ["slow-clients 03 c8 t4 k1", "slow-clients 03 c8 t4 k4"]
         );
         let cli = parse("--scenario slow-clients --stages 3 --slow-clients 0,16");
-        let (runs, _) = plan(&cli, 2).unwrap();
+        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
         assert_eq!(
             labels(&runs),
             ["slow-clients 03 c8 t2 k0", "slow-clients 03 c8 t2 k16"]
@@ -399,18 +784,24 @@ mod tests {
     #[test]
     fn urls_replace_the_stages() {
         let cli = parse("--url http://127.0.0.1:8080 --scenario cache-sim --pid 42");
-        let (runs, notes) = plan(&cli, 2).unwrap();
+        let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
         assert!(notes.is_empty());
-        assert_eq!(labels(&runs), ["cache-sim 127.0.0.1:8080 c8 t- k0"]);
+        assert_eq!(
+            labels(&runs),
+            [
+                "cache-sim 127.0.0.1:8080 c8 t- k0",
+                "cache-sim 127.0.0.1:8080 c8 t- k0 ka"
+            ]
+        );
         assert_eq!(runs[0].path(), "/run-cache-sim?policy=lru&trace=loop");
         let cli = parse("--url http://127.0.0.1:8080/health --scenario cache-sim");
-        assert_eq!(plan(&cli, 2).unwrap().0[0].path(), "/health");
+        assert_eq!(plan(&cli, 2, ALL_THERE).unwrap().0[0].path(), "/health");
     }
 
     #[test]
     fn nothing_to_run_is_an_error() {
         let cli = parse("--scenario cache-sim --stages 01,04");
-        assert!(plan(&cli, 2).is_err());
+        assert!(plan(&cli, 2, ALL_THERE).is_err());
     }
 
     #[test]
@@ -418,7 +809,9 @@ mod tests {
         let parse = |line: &str| {
             Cli::try_parse_from(std::iter::once("bench").chain(line.split_whitespace()))
         };
-        assert!(parse("--stages 7").is_err());
+        assert!(parse("--stages 8").is_err());
+        assert!(parse("--stages 03,apache").is_err());
+        assert!(parse("--idle 0").is_err());
         assert!(parse("--connections 0").is_err());
         assert!(parse("--duration 0").is_err());
         assert!(parse("--warmup -1").is_err());

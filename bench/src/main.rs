@@ -5,15 +5,19 @@
 //!
 //! The program is a pipeline, one module per step:
 //! [`cli`] turns the command line into a list of runs; for each, [`runner`]
-//! starts the stage ([`server`]), holds the [`slow`] clients if any, applies
-//! the [`load`] while sampling `/proc` ([`procfs`]), and stops the stage;
-//! [`report`], [`chart`] and [`record`] write what came out.
+//! starts the stage or [`reference`] server ([`server`]), holds the [`slow`]
+//! clients or the [`idle`] connections if any, applies the [`load`] while
+//! sampling `/proc` ([`procfs`]), and stops the server; [`report`],
+//! [`chart`] and [`record`] write what came out.
 
 mod chart;
 mod cli;
+mod idle;
+mod keepalive;
 mod load;
 mod procfs;
 mod record;
+mod reference;
 mod report;
 mod runner;
 mod server;
@@ -31,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::cli::{Cli, RunSpec, Scenario};
+use crate::cli::{Available, Cli, Mode, Reference, RunSpec, Scenario, ServerSpec};
 use crate::runner::{RunResult, Settings};
 
 /// Above this 1-minute load average the machine is busy enough to skew the
@@ -58,9 +62,45 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpus = u32::try_from(cpus).unwrap_or(u32::MAX);
-    let (runs, notes) = cli::plan(&cli, cpus)?;
+    // The checkout's root: bench/ is one of its members.
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let repo = manifest_dir.parent().unwrap_or(manifest_dir);
+    let nginx = reference::find_nginx();
+    let perf_dir = reference::find_perf_dir(repo);
+    let available = Available {
+        nginx: nginx.is_some(),
+        ceilings: perf_dir.is_some() && reference::have_gcc(),
+    };
+    let (runs, notes) = cli::plan(&cli, cpus, available)?;
     for note in &notes {
         eprintln!("note: {note}");
+    }
+    let wants = |reference: Reference| {
+        runs.iter()
+            .any(|run| run.server == ServerSpec::Reference(reference))
+    };
+    let ceilings = match &perf_dir {
+        Some(perf_dir) if wants(Reference::KaC) || wants(Reference::SpawnC) => {
+            Some(reference::build_ceilings(perf_dir, &repo.join("target"))?)
+        }
+        _ => None,
+    };
+    if runs.iter().any(|run| run.idle > 0) {
+        // The idle connections need a descriptor each, beyond the soft
+        // limit's usual 1,024; the servers started later inherit the limit.
+        match idle::raise_descriptor_limit() {
+            Ok(limit) => {
+                let needed = u64::from(cli.idle) + 1024;
+                if limit < needed {
+                    eprintln!(
+                        "warning: at most {limit} open files (ulimit -n), and {} idle \
+                         connections need about {needed}: raise the hard limit",
+                        cli.idle
+                    );
+                }
+            }
+            Err(error) => eprintln!("warning: cannot raise the open files limit: {error}"),
+        }
     }
 
     let bin_dir = cli.bin_dir.clone().unwrap_or_else(default_bin_dir);
@@ -88,6 +128,9 @@ fn run(cli: Cli) -> Result<(), String> {
         url_pid: cli.pid,
         wrk: cli.wrk,
         wrk_threads: cpus,
+        nginx: nginx.filter(|_| wants(Reference::Nginx)),
+        ceilings,
+        loop_trace: repo.join("cache-audit/traces/synthetic/loop.txt"),
     };
     let load_before = record::load_average();
     let commit = record::git_commit(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
@@ -100,27 +143,36 @@ fn run(cli: Cli) -> Result<(), String> {
             index + 1,
             runs.len(),
             spec.scenario.name(),
-            spec.server_label()
+            spec.long_label()
         );
-        let result = runner::execute(spec, &settings, &label)?;
-        eprintln!("{}", summary_line(&label, &result));
-        for note in &result.notes {
-            eprintln!("    note: {note}");
+        match runner::execute(spec, &settings, &label) {
+            Ok(result) => {
+                eprintln!("{}", summary_line(&label, &result));
+                for note in &result.notes {
+                    eprintln!("    note: {note}");
+                }
+                results.push(result);
+            }
+            // A reference server that fails to start costs its row, not
+            // the stages' measurements.
+            Err(message) if matches!(spec.server, ServerSpec::Reference(_)) => {
+                eprintln!("{label}: no row: {message}");
+            }
+            Err(message) => return Err(message),
         }
         let scenario_done = runs
             .get(index + 1)
             .is_none_or(|next| next.scenario != spec.scenario);
-        results.push(result);
-        if scenario_done {
-            let of_scenario: Vec<RunResult> = results
-                .iter()
-                .filter(|result| result.spec.scenario == spec.scenario)
-                .cloned()
-                .collect();
+        let of_scenario: Vec<RunResult> = results
+            .iter()
+            .filter(|result| scenario_done && result.spec.scenario == spec.scenario)
+            .cloned()
+            .collect();
+        if !of_scenario.is_empty() {
             println!(
                 "\n{} — {}\n",
                 spec.scenario.name(),
-                describe(spec, &settings)
+                describe(&of_scenario, &settings)
             );
             print!("{}", report::render_text(&report::table(&of_scenario)));
             println!();
@@ -173,7 +225,7 @@ fn check_answered(results: &[RunResult]) -> Result<(), String> {
             format!(
                 "{} {} ({})",
                 result.spec.scenario.name(),
-                result.spec.server_label(),
+                result.spec.long_label(),
                 result.errors
             )
         })
@@ -274,16 +326,46 @@ fn summary_line(label: &str, result: &RunResult) -> String {
     line
 }
 
-/// The load of a scenario in words, for the table's heading.
-fn describe(spec: &RunSpec, settings: &Settings) -> String {
+/// The load of a scenario in words, for the table's heading: `results`
+/// are its runs.
+fn describe(results: &[RunResult], settings: &Settings) -> String {
+    let spec = &results[0].spec;
+    let has = |mode: Mode| {
+        results
+            .iter()
+            .any(|result| result.spec.mode == mode && !result.spec.is_spawn_ceiling())
+    };
+    let modes = match (has(Mode::Close), has(Mode::KeepAlive)) {
+        (true, true) => {
+            "one request per connection (close) or request after request on \
+             persistent connections (keep-alive)"
+        }
+        (false, true) => "request after request on persistent connections (keep-alive)",
+        _ => "one request per connection",
+    };
     let mut text = format!(
-        "GET {}, closed loop, one request per connection, {} s measured after {} s warm-up",
+        "GET {}, closed loop, {modes}, {} s measured after {} s warm-up",
         spec.path(),
         settings.duration.as_secs_f64(),
         settings.warmup.as_secs_f64()
     );
-    if spec.scenario == Scenario::SlowClients {
-        text.push_str(", while K slow clients dribble half-sent requests");
+    match spec.scenario {
+        Scenario::SlowClients => {
+            text.push_str(", while K slow clients dribble half-sent requests");
+        }
+        Scenario::IdleConnections => {
+            text.push_str(
+                ", first alone (quiet), then while the idle persistent connections \
+                 are held open",
+            );
+        }
+        Scenario::Health | Scenario::CacheSim => {}
+    }
+    if results.iter().any(|result| result.spec.is_spawn_ceiling()) {
+        text.push_str(
+            "; spawn.c only spawns cache-audit and waits, without HTTP: its req/s are \
+             spawns/s",
+        );
     }
     text
 }
@@ -304,10 +386,10 @@ fn write_outputs(out: &Path, results: &[RunResult], settings: &Settings) -> Resu
             .filter(|result| result.spec.scenario == scenario)
             .cloned()
             .collect();
-        let Some(first) = of_scenario.first() else {
+        if of_scenario.is_empty() {
             continue;
-        };
-        let heading = describe(&first.spec, settings);
+        }
+        let heading = describe(&of_scenario, settings);
         let markdown = format!(
             "<!-- Written by `bench`: run it again rather than editing. -->\n\n\
              *{heading}.*\n\n{}",
@@ -338,13 +420,28 @@ fn chart_title(results: &[RunResult], settings: &Settings) -> String {
     } else {
         format!("{low}-{high} connections")
     };
-    let slow = if spec.scenario == Scenario::SlowClients {
-        " + K slow clients"
+    let idle = results
+        .iter()
+        .map(|result| result.spec.idle)
+        .max()
+        .unwrap_or(0);
+    let slow = match spec.scenario {
+        Scenario::SlowClients => " + K slow clients".to_owned(),
+        Scenario::IdleConnections => {
+            format!(" (i: + {} idle)", stats::format_count(u64::from(idle)))
+        }
+        Scenario::Health | Scenario::CacheSim => String::new(),
+    };
+    let keep_alive = if results
+        .iter()
+        .any(|result| result.spec.mode == Mode::KeepAlive)
+    {
+        "; ka = keep-alive"
     } else {
         ""
     };
     format!(
-        "{}: GET {}, {connections}{slow}, {} s per run",
+        "{}: GET {}, {connections}{slow}, {} s per run{keep_alive}",
         spec.scenario.name(),
         spec.path(),
         settings.duration.as_secs_f64()

@@ -47,7 +47,7 @@ pub fn read_status(pid: u32) -> Option<Status> {
 
 /// Parses the CPU time from the text of `/proc/PID/stat`, in clock ticks:
 /// `utime + stime` of the process (every thread, living or exited) plus
-/// `cutime + cstime` of its children that it has reaped (for stages 05-06,
+/// `cutime + cstime` of its children that it has reaped (for stages 05-07,
 /// the cache-audit processes).
 ///
 /// The second field, the command name, is in parentheses and may itself
@@ -122,6 +122,62 @@ fn ticks_to_duration(ticks: u64) -> Duration {
         .filter(|&n| n > 0)
         .unwrap_or(100);
     Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
+/// The processes whose use counts as the server's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watched {
+    /// The server's process.
+    pub pid: u32,
+    /// Whether its child processes count too: nginx's workers serve the
+    /// requests while the master only watches them. A stage's children
+    /// (cache-audit) do not count in its threads and memory; their CPU time
+    /// is added once they are reaped (see [`parse_stat_cpu_ticks`]).
+    pub children: bool,
+}
+
+impl Watched {
+    /// `pid`, then its children (from `/proc/PID/task/PID/children`, which
+    /// lists the children of that thread) when they count.
+    fn pids(self) -> Vec<u32> {
+        let mut pids = vec![self.pid];
+        if self.children {
+            if let Ok(text) =
+                fs::read_to_string(format!("/proc/{pid}/task/{pid}/children", pid = self.pid))
+            {
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|pid| pid.parse::<u32>().ok()),
+                );
+            }
+        }
+        pids
+    }
+
+    /// `/proc/PID/status` of every watched process, added up: threads, RSS
+    /// and each process's own peak RSS (whose sum bounds their peak
+    /// together from above).
+    pub fn status(self) -> Option<Status> {
+        let mut total = read_status(self.pid)?;
+        for pid in self.pids().into_iter().skip(1) {
+            if let Some(status) = read_status(pid) {
+                total.threads += status.threads;
+                total.rss_kib += status.rss_kib;
+                total.peak_rss_kib += status.peak_rss_kib;
+            }
+        }
+        Some(total)
+    }
+
+    /// The CPU time of every watched process, added up (see
+    /// [`read_cpu_time`]).
+    pub fn cpu_time(self) -> Option<Duration> {
+        let mut total = read_cpu_time(self.pid)?;
+        for pid in self.pids().into_iter().skip(1) {
+            total += read_cpu_time(pid).unwrap_or_default();
+        }
+        Some(total)
+    }
 }
 
 /// The highest values seen over repeated samples of `/proc/PID/status`.
@@ -232,5 +288,11 @@ mod tests {
         assert!(status.threads >= 1 && status.rss_kib > 0);
         assert!(read_cpu_time(std::process::id()).is_some());
         assert!(own_cpu_time().is_some());
+        let watched = Watched {
+            pid: std::process::id(),
+            children: true,
+        };
+        assert!(watched.status().is_some_and(|status| status.threads >= 1));
+        assert!(watched.cpu_time().is_some());
     }
 }

@@ -1,7 +1,7 @@
 //! The results as an aligned table for the terminal, a Markdown table for
 //! the book, and CSV for everything else.
 
-use crate::cli::{RunSpec, Scenario};
+use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
 use crate::runner::RunResult;
 use crate::stats::{self, format_ms};
 
@@ -15,34 +15,67 @@ pub struct Table {
 }
 
 /// The results' table. Columns that would be empty in every row (the
-/// ratio to stage 02 without a stage 02, the slow clients outside that
-/// scenario, wrk without `--wrk`) are left out.
+/// ratio to stage 02 without a stage 02, the ratio to nginx without nginx,
+/// the slow clients or idle connections outside their scenario, the
+/// connection mode when every run closes, wrk without `--wrk`) are left
+/// out.
 pub fn table(results: &[RunResult]) -> Table {
+    let show_mode = results
+        .iter()
+        .any(|result| result.spec.mode != Mode::Close || result.spec.is_spawn_ceiling());
     let show_slow = results
         .iter()
         .any(|result| result.spec.scenario == Scenario::SlowClients);
+    let show_idle = results
+        .iter()
+        .any(|result| result.spec.scenario == Scenario::IdleConnections);
     let baselines: Vec<Option<f64>> = results
         .iter()
         .map(|result| baseline(results, &result.spec))
         .collect();
     let show_ratio = baselines.iter().any(Option::is_some);
+    let nginx: Vec<Option<f64>> = results
+        .iter()
+        .map(|result| nginx_rate(results, &result.spec))
+        .collect();
+    let show_nginx = nginx.iter().any(Option::is_some);
+    let quiet: Vec<Option<u64>> = results
+        .iter()
+        .map(|result| quiet_p99(results, &result.spec))
+        .collect();
     let show_wrk = results.iter().any(|result| result.wrk.is_some());
+    let show_probe = results
+        .iter()
+        .any(|result| result.spec.scenario == Scenario::CacheSim);
 
-    let any_url = results.iter().any(|result| result.spec.stage().is_none());
-    let first = if any_url { "server" } else { "stage" };
-    let mut headers = vec![first, "pool", "conns"];
+    let any_other = results.iter().any(|result| result.spec.stage().is_none());
+    let first = if any_other { "server" } else { "stage" };
+    let mut headers = vec![first];
+    if show_mode {
+        headers.push("conn");
+    }
+    headers.extend(["pool", "conns"]);
     if show_slow {
         headers.push("slow");
+    }
+    if show_idle {
+        headers.push("idle");
     }
     headers.push("req/s");
     if show_ratio {
         headers.push("vs 02");
     }
+    if show_nginx {
+        headers.push("vs nginx");
+    }
+    headers.extend(["p50 ms", "p90 ms", "p99 ms", "max ms"]);
+    if show_idle {
+        headers.push("p99 vs quiet");
+    }
+    if show_probe {
+        headers.push("/health p99 ms");
+    }
     headers.extend([
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "max ms",
         "errors",
         "threads",
         "RSS MiB",
@@ -57,23 +90,37 @@ pub fn table(results: &[RunResult]) -> Table {
     let dash = || "-".to_owned();
     let rows = results
         .iter()
-        .zip(&baselines)
-        .map(|(result, baseline)| {
+        .enumerate()
+        .map(|(index, result)| {
             let spec = &result.spec;
-            let mut row = vec![
-                spec.server_label(),
-                spec.pool.map_or_else(dash, |pool| pool.to_string()),
-                spec.connections.to_string(),
-            ];
+            let mut row = vec![spec.server_label()];
+            if show_mode {
+                row.push(spec.mode_label().to_owned());
+            }
+            row.push(spec.pool.map_or_else(dash, |pool| pool.to_string()));
+            row.push(if spec.is_spawn_ceiling() {
+                dash()
+            } else {
+                spec.connections.to_string()
+            });
             if show_slow {
                 row.push(spec.slow_clients.to_string());
+            }
+            if show_idle {
+                row.push(stats::format_count(u64::from(spec.idle)));
             }
             row.push(stats::format_count(
                 result.requests_per_second.round() as u64
             ));
             if show_ratio {
                 row.push(
-                    baseline.map_or_else(dash, |base| ratio(result.requests_per_second, base)),
+                    baselines[index]
+                        .map_or_else(dash, |base| ratio(result.requests_per_second, base)),
+                );
+            }
+            if show_nginx {
+                row.push(
+                    nginx[index].map_or_else(dash, |base| ratio(result.requests_per_second, base)),
                 );
             }
             match result.latency {
@@ -87,6 +134,18 @@ pub fn table(results: &[RunResult]) -> Table {
                     .map(format_ms),
                 ),
                 None => row.extend([dash(), dash(), dash(), dash()]),
+            }
+            if show_idle {
+                row.push(
+                    quiet[index]
+                        .zip(result.latency)
+                        .map_or_else(dash, |(quiet, latency)| {
+                            ratio(latency.p99_us as f64, quiet as f64)
+                        }),
+                );
+            }
+            if show_probe {
+                row.push(result.probe_p99_us.map_or_else(dash, format_ms));
             }
             row.push(result.errors.to_string());
             match result.peaks {
@@ -120,7 +179,8 @@ pub fn table(results: &[RunResult]) -> Table {
 }
 
 /// Stage 02's requests/s under the same load as `spec` (same scenario,
-/// connections and slow clients), the reference the targets compare with.
+/// connections and slow clients; stage 02 only closes, so whatever the
+/// mode), the reference the targets compare with.
 fn baseline(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
     results
         .iter()
@@ -132,6 +192,41 @@ fn baseline(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
         })
         .map(|other| other.requests_per_second)
         .filter(|&rate| rate > 0.0)
+}
+
+/// nginx's requests/s under the same load as `spec`: same scenario, mode,
+/// connections, slow clients and idle connections.
+fn nginx_rate(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
+    results
+        .iter()
+        .find(|other| {
+            other.spec.server == ServerSpec::Reference(Reference::Nginx)
+                && other.spec.scenario == spec.scenario
+                && other.spec.mode == spec.mode
+                && other.spec.connections == spec.connections
+                && other.spec.slow_clients == spec.slow_clients
+                && other.spec.idle == spec.idle
+        })
+        .map(|other| other.requests_per_second)
+        .filter(|&rate| rate > 0.0)
+}
+
+/// The p99 of the same server under the same load as `spec` without idle
+/// connections (the quiet run of idle-connections), in µs.
+fn quiet_p99(results: &[RunResult], spec: &RunSpec) -> Option<u64> {
+    results
+        .iter()
+        .find(|other| {
+            other.spec.idle == 0
+                && other.spec.scenario == spec.scenario
+                && other.spec.server == spec.server
+                && other.spec.mode == spec.mode
+                && other.spec.pool == spec.pool
+                && other.spec.connections == spec.connections
+        })
+        .and_then(|other| other.latency)
+        .map(|latency| latency.p99_us)
+        .filter(|&p99| p99 > 0)
 }
 
 /// `value / base` as `0.97×`.
@@ -197,11 +292,11 @@ pub fn render_markdown(table: &Table) -> String {
 
 /// The header of `results.csv`. Latencies in µs, memory in KiB, CPU in
 /// percent of one core, durations in seconds.
-pub const CSV_HEADER: &str = "scenario,server,path,pool_threads,connections,slow_clients,\
-duration_s,responses_2xx,requests_per_s,p50_us,p90_us,p99_us,max_us,\
+pub const CSV_HEADER: &str = "scenario,server,path,mode,pool_threads,connections,slow_clients,\
+idle_connections,duration_s,responses_2xx,requests_per_s,p50_us,p90_us,p99_us,max_us,\
 errors_refused,errors_reset,errors_timeout,errors_non_2xx,errors_client,errors_other,\
 peak_threads,peak_rss_kib,server_cpu_percent,client_cpu_percent,other_cpu_percent,\
-wrk_requests_per_s,wrk_p99_us";
+idle_closed,probe_p99_us,wrk_requests_per_s,wrk_p99_us";
 
 /// Every result as one CSV line under [`CSV_HEADER`] (RFC 4180; empty cells
 /// for values not measured). `duration` is the window length in seconds.
@@ -220,9 +315,11 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             spec.scenario.name().to_owned(),
             spec.server_label(),
             spec.path().to_owned(),
+            spec.mode_label().to_owned(),
             optional(spec.pool.map(u64::from)),
             spec.connections.to_string(),
             spec.slow_clients.to_string(),
+            spec.idle.to_string(),
             format!("{duration_s}"),
             result.ok.to_string(),
             format!("{:.1}", result.requests_per_second),
@@ -241,6 +338,8 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             percent(result.server_cpu_percent),
             percent(result.client_cpu_percent),
             percent(result.other_cpu_percent),
+            optional(result.idle_closed),
+            optional(result.probe_p99_us),
             result
                 .wrk
                 .map_or_else(String::new, |wrk| format!("{:.1}", wrk.requests_per_second)),
@@ -280,6 +379,8 @@ mod tests {
                 connections: 64,
                 pool: stage.has_pool().then_some(2),
                 slow_clients: 0,
+                idle: 0,
+                mode: Mode::Close,
             },
             requests_per_second: rate,
             ok: (rate * 5.0) as u64,
@@ -297,6 +398,8 @@ mod tests {
             client_cpu_percent: None,
             other_cpu_percent: Some(3.0),
             slow_cut_off: None,
+            idle_closed: None,
+            probe_p99_us: None,
             wrk: None,
             notes: Vec::new(),
         }
@@ -356,11 +459,11 @@ stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  th
         assert_eq!(lines[0], CSV_HEADER);
         assert_eq!(
             lines[1],
-            "health,02,/health,,64,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,3.0,,"
+            "health,02,/health,close,,64,0,0,5,100000,20000.0,1234,2000,15500,120000,0,0,0,0,0,0,3,2560,120.4,,3.0,,,,"
         );
         assert_eq!(
             lines[3],
-            "health,01,/health,,64,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,3.0,,"
+            "health,01,/health,close,,64,0,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,3.0,,,,"
         );
         assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
     }

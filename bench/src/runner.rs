@@ -1,5 +1,6 @@
-//! One run from start to finish: start the server, hold the slow clients,
-//! apply the load while sampling the server in `/proc`, stop everything.
+//! One run from start to finish: start the server, hold the slow clients or
+//! the idle connections, apply the load while sampling the server in
+//! `/proc`, stop everything.
 
 use std::path::PathBuf;
 use std::thread;
@@ -7,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{RunSpec, ServerSpec};
+use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
+use crate::idle::IdleConnections;
 use crate::load::{self, Load, Schedule, Target};
-use crate::procfs::{self, Peaks};
+use crate::procfs::{self, Peaks, Watched};
+use crate::reference::{self, Ceilings};
 use crate::server::Server;
 use crate::slow::SlowClients;
 use crate::stats::{self, Errors, Latency};
@@ -38,6 +41,12 @@ pub struct Settings {
     pub wrk: bool,
     /// wrk's threads (the number of CPUs).
     pub wrk_threads: u32,
+    /// The nginx binary, when nginx rows are planned.
+    pub nginx: Option<PathBuf>,
+    /// The compiled ceilings, when their rows are planned.
+    pub ceilings: Option<Ceilings>,
+    /// The trace spawn.c gives cache-audit: the one behind `trace=loop`.
+    pub loop_trace: PathBuf,
 }
 
 /// The results of one run: one row of every table.
@@ -68,6 +77,11 @@ pub struct RunResult {
     pub other_cpu_percent: Option<f64>,
     /// How often the server cut a slow client off (slow-clients only).
     pub slow_cut_off: Option<u64>,
+    /// Idle connections the server closed during the run, of those opened
+    /// (idle-connections only).
+    pub idle_closed: Option<u64>,
+    /// p99 of the paced `/health` probe, in µs (cache-sim only).
+    pub probe_p99_us: Option<u64>,
     /// wrk's figures for the same load, with `--wrk`.
     pub wrk: Option<WrkResult>,
     /// Anything worth saying about the run: lines the server logged, an
@@ -84,10 +98,10 @@ struct CpuSnapshot {
 }
 
 impl CpuSnapshot {
-    fn take(pid: Option<u32>) -> CpuSnapshot {
+    fn take(watched: Option<Watched>) -> CpuSnapshot {
         CpuSnapshot {
             at: Instant::now(),
-            server: pid.and_then(procfs::read_cpu_time),
+            server: watched.and_then(Watched::cpu_time),
             client: procfs::own_cpu_time(),
             machine: procfs::read_machine_busy_time(),
         }
@@ -105,8 +119,15 @@ fn cpu_percent(start: Option<Duration>, end: Option<Duration>, wall: Duration) -
 /// # Errors
 /// A message if the server cannot be started or the load cannot be applied.
 pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunResult, String> {
+    if spec.is_spawn_ceiling() {
+        return spawn_ceiling(spec, settings);
+    }
     let mut notes = Vec::new();
-    let (server, addr, pid) = match &spec.server {
+    // Every connection of the run, and some to spare, for the servers that
+    // bound them (stage 07's --max-connections, nginx's worker_connections).
+    let all_connections = spec.connections + spec.slow_clients + spec.idle + 64;
+    // nginx's temporary folder lives until the end of the run.
+    let (server, _nginx_dir) = match &spec.server {
         ServerSpec::Stage(stage) => {
             // Every stage takes `PORT [THREADS] --quiet`; see DESIGN.md.
             let mut args = vec!["0".to_owned()];
@@ -114,15 +135,81 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 args.push(pool.to_string());
             }
             args.push("--quiet".to_owned());
-            let server = Server::start(&stage.path(&settings.bin_dir), &args)?;
-            let (addr, pid) = (server.addr, server.pid());
-            (Some(server), addr, Some(pid))
+            if spec.scenario == Scenario::IdleConnections {
+                // Hold the idle connections for the whole run (stage 07's
+                // default idle timeout, 5 s, is shorter), and let them in.
+                let hold = settings.warmup + settings.duration + Duration::from_secs(60);
+                args.extend([
+                    "--idle-timeout".to_owned(),
+                    hold.as_secs().to_string(),
+                    "--max-connections".to_owned(),
+                    all_connections.to_string(),
+                ]);
+            }
+            (
+                Some(Server::start(&stage.path(&settings.bin_dir), &args)?),
+                None,
+            )
         }
-        ServerSpec::Url(url) => (None, url.resolve()?, settings.url_pid),
+        ServerSpec::Reference(Reference::Nginx) => {
+            let binary = settings
+                .nginx
+                .as_deref()
+                .ok_or("nginx rows planned without an nginx binary")?;
+            let workers = spec.pool.unwrap_or(settings.wrk_threads);
+            // Keep-alive off for one request per connection, except when
+            // idle persistent connections must be held.
+            let keep_alive =
+                spec.mode == Mode::KeepAlive || spec.scenario == Scenario::IdleConnections;
+            let (server, dir) =
+                reference::start_nginx(binary, workers, keep_alive, all_connections)?;
+            (Some(server), Some(dir))
+        }
+        ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => {
+            let ceilings = settings
+                .ceilings
+                .as_ref()
+                .ok_or("ceiling rows planned without the compiled ceilings")?;
+            let threads = spec.pool.unwrap_or(settings.wrk_threads);
+            (Some(reference::start_ka(&ceilings.ka, threads)?), None)
+        }
+        ServerSpec::Url(_) => (None, None),
+    };
+    let (addr, watched) = match (&server, &spec.server) {
+        (Some(server), _) => (
+            server.addr,
+            Some(Watched {
+                pid: server.pid(),
+                // nginx's workers do the work; its master only watches.
+                children: spec.server == ServerSpec::Reference(Reference::Nginx),
+            }),
+        ),
+        (None, ServerSpec::Url(url)) => (
+            url.resolve()?,
+            settings.url_pid.map(|pid| Watched {
+                pid,
+                children: false,
+            }),
+        ),
+        (None, _) => return Err("no server was started".to_owned()),
     };
     let host = match &spec.server {
         ServerSpec::Url(url) => url.authority.clone(),
-        ServerSpec::Stage(_) => addr.to_string(),
+        ServerSpec::Stage(_) | ServerSpec::Reference(_) => addr.to_string(),
+    };
+
+    let idle = if spec.idle > 0 {
+        let count = usize::try_from(spec.idle).unwrap_or(usize::MAX);
+        let idle = IdleConnections::open(addr, &host, count);
+        if idle.failed > 0 {
+            notes.push(format!(
+                "{} of {} idle connections could not be opened",
+                idle.failed, spec.idle
+            ));
+        }
+        Some(idle)
+    } else {
+        None
     };
 
     let slow = if spec.slow_clients > 0 {
@@ -134,7 +221,8 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
 
     let target = Target {
         addr,
-        request: load::get_request(&host, spec.path()),
+        request: load::get_request(&host, spec.path(), spec.mode),
+        mode: spec.mode,
     };
     let schedule = Schedule {
         connections: usize::try_from(spec.connections).unwrap_or(usize::MAX),
@@ -153,15 +241,40 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         settings.wrk_threads,
         settings.duration,
         settings.timeout,
+        spec.mode,
     );
     let wrk_before = settings.wrk.then(|| wrk::run(&wrk_args));
 
-    let load = Load::start(&target, schedule)
+    // While simulations run, one paced /health probe on a connection of its
+    // own: does the server still answer a cheap request quickly?
+    let probe = (spec.scenario == Scenario::CacheSim).then(|| Target {
+        addr,
+        request: load::get_request(&host, Scenario::Health.path(), spec.mode),
+        mode: spec.mode,
+    });
+    let load = Load::start(&target, schedule, probe.as_ref())
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
 
-    let (peaks, start_cpu, end_cpu) = monitor(&load, pid, label);
+    let (peaks, start_cpu, end_cpu) = monitor(&load, watched, label);
     let result = load.finish();
+    let probe_p99_us = result.probe.as_ref().and_then(|(latency, errors)| {
+        if *errors != Errors::default() {
+            notes.push(format!("the /health probe failed: {errors}"));
+        }
+        Latency::from_histogram(latency).map(|latency| latency.p99_us)
+    });
     let slow_cut_off = slow.map(SlowClients::stop);
+    let idle_closed = idle.as_ref().map(|idle| {
+        let closed = idle.closed_by_server();
+        if closed > 0 {
+            notes.push(format!(
+                "the server closed {closed} of {} idle connections during the run",
+                idle.len()
+            ));
+        }
+        closed as u64
+    });
+    drop(idle);
 
     let wrk_after = settings.wrk.then(|| wrk::run(&wrk_args));
     let wrk = match (wrk_before, wrk_after) {
@@ -184,9 +297,10 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         let stopped = server.stop()?;
         if stopped.killed {
             notes.push("the server did not exit within 5 s of SIGTERM and was killed".to_owned());
-        } else if spec.stage().is_some_and(|stage| stage.number == 6) && !stopped.status.success() {
+        } else if spec.stage().is_some_and(|stage| stage.number >= 6) && !stopped.status.success() {
             notes.push(format!(
-                "stage 06 should drain and exit 0 on SIGTERM, but {}",
+                "stage {} should drain and exit 0 on SIGTERM, but {}",
+                spec.server_label(),
                 stopped.status
             ));
         }
@@ -205,13 +319,46 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         ok: result.ok,
         latency: Latency::from_histogram(&result.latency),
         errors: result.errors,
-        peaks: pid.and(peaks),
+        peaks: watched.and(peaks),
         server_cpu_percent,
         client_cpu_percent,
         other_cpu_percent,
         slow_cut_off,
+        idle_closed,
+        probe_p99_us,
         wrk,
         notes,
+    })
+}
+
+/// spawn.c's run: no server and no load, only its rate of spawns, filed as
+/// requests/s so that it stands beside the stages' `/run-cache-sim`.
+fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, String> {
+    let ceilings = settings
+        .ceilings
+        .as_ref()
+        .ok_or("ceiling rows planned without the compiled ceilings")?;
+    let threads = spec.pool.unwrap_or(settings.wrk_threads);
+    let cache_audit = settings.bin_dir.join(crate::stages::CACHE_AUDIT_BINARY);
+    let rate = reference::run_spawn(&ceilings.spawn, &cache_audit, &settings.loop_trace, threads)?;
+    Ok(RunResult {
+        spec: spec.clone(),
+        requests_per_second: rate,
+        ok: (rate * 5.0).round() as u64,
+        latency: None,
+        errors: Errors::default(),
+        peaks: None,
+        server_cpu_percent: None,
+        client_cpu_percent: None,
+        other_cpu_percent: None,
+        slow_cut_off: None,
+        idle_closed: None,
+        probe_p99_us: None,
+        wrk: None,
+        notes: vec![format!(
+            "spawn.c: {threads} threads spawn cache-audit on {} and wait, for 5 s, no HTTP",
+            settings.loop_trace.display()
+        )],
     })
 }
 
@@ -221,7 +368,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
 /// only when stderr is a terminal).
 fn monitor(
     load: &Load,
-    pid: Option<u32>,
+    watched: Option<Watched>,
     label: &str,
 ) -> (Option<Peaks>, CpuSnapshot, CpuSnapshot) {
     let started = Instant::now();
@@ -237,12 +384,12 @@ fn monitor(
     loop {
         let now = Instant::now();
         if start_cpu.is_none() && now >= load.window_start {
-            start_cpu = Some(CpuSnapshot::take(pid));
+            start_cpu = Some(CpuSnapshot::take(watched));
         }
         if now >= load.window_end {
             break;
         }
-        if let Some(status) = pid.and_then(procfs::read_status) {
+        if let Some(status) = watched.and_then(Watched::status) {
             peaks.get_or_insert_with(Peaks::default).add(status);
         }
         bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(0));
@@ -265,12 +412,12 @@ fn monitor(
         let wake = (now + SAMPLE_INTERVAL).min(boundary);
         thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
-    let end_cpu = CpuSnapshot::take(pid);
+    let end_cpu = CpuSnapshot::take(watched);
     // One last sample, for VmHWM at the very end.
-    if let Some(status) = pid.and_then(procfs::read_status) {
+    if let Some(status) = watched.and_then(Watched::status) {
         peaks.get_or_insert_with(Peaks::default).add(status);
     }
     bar.finish_and_clear();
-    let start_cpu = start_cpu.unwrap_or_else(|| CpuSnapshot::take(pid));
+    let start_cpu = start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched));
     (peaks, start_cpu, end_cpu)
 }

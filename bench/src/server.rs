@@ -1,11 +1,13 @@
-//! A stage binary run as a child process: start, wait for its readiness
-//! line, stop with SIGTERM.
+//! A server run as a child process: start, wait until it is ready (a
+//! stage's readiness line, or for a reference server a connection that
+//! succeeds), stop with SIGTERM.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -47,6 +49,9 @@ pub struct Server {
     /// Where it listens, from its readiness line.
     pub addr: SocketAddr,
     stderr: Arc<Mutex<StderrTail>>,
+    /// Whether the server runs in a process group of its own, led by
+    /// `child`, whose other members (nginx's workers) are killed with it.
+    group: bool,
 }
 
 /// How a stopped server ended.
@@ -74,21 +79,7 @@ impl Server {
             .spawn()
             .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
 
-        let stderr = Arc::new(Mutex::new(StderrTail::default()));
-        if let Some(pipe) = child.stderr.take() {
-            let tail = Arc::clone(&stderr);
-            thread::spawn(move || {
-                for line in BufReader::new(pipe).lines() {
-                    let Ok(line) = line else { break };
-                    let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
-                    if tail.lines.len() == STDERR_KEEP_LINES {
-                        tail.lines.pop_front();
-                    }
-                    tail.lines.push_back(line);
-                    tail.count += 1;
-                }
-            });
-        }
+        let stderr = drain_stderr(child.stderr.take());
 
         // The first stdout line goes to us; the rest is drained and dropped.
         let (first_line, ready) = mpsc::channel();
@@ -107,6 +98,7 @@ impl Server {
             // Replaced below once the readiness line has arrived.
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
+            group: false,
         };
         let name = binary.display();
         match ready.recv_timeout(READY_TIMEOUT) {
@@ -140,6 +132,56 @@ impl Server {
             }
         }
         Ok(server)
+    }
+
+    /// Starts `command`, a server that prints no readiness line (nginx,
+    /// ka.c), in a process group of its own, and waits (at most
+    /// [`READY_TIMEOUT`]) until a TCP connection to `addr` succeeds. Its
+    /// stdout is dropped, its stderr drained as a stage's.
+    ///
+    /// # Errors
+    /// A message if it cannot be started, exits first, or does not accept
+    /// a connection in time; it includes the end of the server's stderr.
+    pub fn start_listening_on(mut command: Command, addr: SocketAddr) -> Result<Server, String> {
+        let name = format!("{:?}", command.get_program());
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own group: nginx's master forks workers, and a SIGKILL
+            // to the whole group leaves none of them behind.
+            .process_group(0)
+            .spawn()
+            .map_err(|error| format!("cannot start {name}: {error}"))?;
+        let stderr = drain_stderr(child.stderr.take());
+        let mut server = Server {
+            child,
+            addr,
+            stderr,
+            group: true,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                // Let the stderr thread catch the last lines.
+                thread::sleep(Duration::from_millis(50));
+                return Err(format!(
+                    "{name} exited ({status}) before accepting a connection{}",
+                    server.stderr_excerpt()
+                ));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+                return Ok(server);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{name} accepted no connection on {addr} within {READY_TIMEOUT:?}{}",
+                    server.stderr_excerpt()
+                ));
+            }
+            // Refused: it is not listening yet. Try again shortly.
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// The server's process id.
@@ -185,7 +227,7 @@ impl Server {
                 killed: false,
             });
         }
-        let _ = self.child.kill();
+        self.kill();
         self.child
             .wait()
             .map(|status| Stopped {
@@ -205,13 +247,50 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGKILL to the server, and to its whole process group if it has one.
+    fn kill(&mut self) {
+        match libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) takes plain integers; the group is the one
+            // `start_listening_on` created, led by our unreaped child.
+            Ok(pid) if self.group => unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            },
+            _ => {
+                let _ = self.child.kill();
+            }
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
+            self.kill();
             let _ = self.child.wait();
         }
     }
+}
+
+/// Starts a thread that reads a server's stderr line by line, so that the
+/// server never blocks on a full pipe, and keeps the last lines.
+fn drain_stderr(pipe: Option<ChildStderr>) -> Arc<Mutex<StderrTail>> {
+    let stderr = Arc::new(Mutex::new(StderrTail::default()));
+    if let Some(pipe) = pipe {
+        let tail = Arc::clone(&stderr);
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+                if tail.lines.len() == STDERR_KEEP_LINES {
+                    tail.lines.pop_front();
+                }
+                tail.lines.push_back(line);
+                tail.count += 1;
+            }
+        });
+    }
+    stderr
 }
 
 /// Polls `child` for an exit for at most `limit`. std has no wait with a

@@ -1,5 +1,5 @@
-//! The six stages: which binary each one is, which cargo package builds it,
-//! and what it can serve.
+//! The seven stages: which binary each one is, which cargo package builds
+//! it, and what it can serve.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// One NetServe stage, as the benchmark runs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Stage {
-    /// 1 to 6.
+    /// 1 to 7.
     pub number: u8,
     /// The binary in `target/release`, e.g. `03-thread-pool`.
     pub binary: &'static str,
@@ -17,16 +17,17 @@ pub struct Stage {
 }
 
 /// Every stage, in order.
-pub const ALL: [Stage; 6] = [
+pub const ALL: [Stage; 7] = [
     Stage::new(1, "01-iterative", "stage01-iterative"),
     Stage::new(2, "02-thread-per-conn", "stage02-thread-per-conn"),
     Stage::new(3, "03-thread-pool", "stage03-thread-pool"),
     Stage::new(4, "04-routing", "stage04-routing"),
     Stage::new(5, "05-subprocess", "stage05-subprocess"),
     Stage::new(6, "06-graceful-shutdown", "stage06-graceful-shutdown"),
+    Stage::new(7, "07-event-loop", "stage07-event-loop"),
 ];
 
-/// The simulator binary that stages 05-06 run as a child process, found
+/// The simulator binary that stages 05-07 run as a child process, found
 /// next to them by default.
 pub const CACHE_AUDIT_BINARY: &str = "cache-audit";
 
@@ -54,6 +55,13 @@ impl Stage {
         self.number >= 5
     }
 
+    /// Whether the stage keeps a connection open after a response
+    /// (persistent connections, RFC 9112 §9.3): stage 07 onwards. Stages
+    /// 01-06 answer every request with `Connection: close` and close.
+    pub fn keeps_alive(self) -> bool {
+        self.number >= 7
+    }
+
     /// Where the binary is in `bin_dir`.
     pub fn path(self, bin_dir: &Path) -> PathBuf {
         bin_dir.join(self.binary)
@@ -71,7 +79,7 @@ impl fmt::Display for Stage {
 /// the leading zero (`01,3,06`). The result is sorted and without repeats.
 ///
 /// # Errors
-/// A message naming the item that is not a stage number from 1 to 6.
+/// A message naming the item that is not a stage number from 1 to 7.
 pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
     if text.trim() == "all" {
         return Ok(ALL.to_vec());
@@ -83,7 +91,7 @@ pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
             .parse::<u8>()
             .ok()
             .and_then(|number| ALL.iter().copied().find(|stage| stage.number == number))
-            .ok_or_else(|| format!("'{item}' is not a stage (expected all, or 01 to 06)"))?;
+            .ok_or_else(|| format!("'{item}' is not a stage (expected all, or 01 to 07)"))?;
         stages.push(stage);
     }
     stages.sort();
@@ -133,9 +141,9 @@ mod tests {
 
     #[test]
     fn parses_stage_lists() {
-        assert_eq!(numbers(&parse_list("all").unwrap()), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(numbers(&parse_list("all").unwrap()), [1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(numbers(&parse_list("06,1, 03,3").unwrap()), [1, 3, 6]);
-        assert!(parse_list("07").unwrap_err().contains("'07'"));
+        assert!(parse_list("08").unwrap_err().contains("'08'"));
         assert!(parse_list("1,,2").is_err());
         assert!(parse_list("three").is_err());
     }
@@ -145,6 +153,7 @@ mod tests {
         assert_eq!(ALL[2].to_string(), "03");
         assert!(ALL[2].has_pool() && !ALL[1].has_pool());
         assert!(ALL[4].runs_simulations() && !ALL[3].runs_simulations());
+        assert!(ALL[6].keeps_alive() && !ALL[5].keeps_alive());
     }
 
     #[test]

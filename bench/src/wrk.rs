@@ -5,6 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cli::Mode;
+
 /// What wrk reported.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct WrkResult {
@@ -33,27 +35,31 @@ impl WrkResult {
 
 /// The wrk command line for the same load as a run of this benchmark:
 /// `connections` connections over `threads` threads for `duration` (whole
-/// seconds, at least 1: wrk ignores fractions), the same timeout, and the
-/// same `Connection: close` request header.
+/// seconds, at least 1: wrk ignores fractions), the same timeout, and in
+/// [`Mode::Close`] the same `Connection: close` request header. wrk keeps
+/// its connections open by default, which is [`Mode::KeepAlive`].
 pub fn command_line(
     url: &str,
     connections: u32,
     threads: u32,
     duration: Duration,
     timeout: Duration,
+    mode: Mode,
 ) -> Vec<String> {
     let seconds = duration.as_secs_f64().round().max(1.0);
     let timeout = timeout.as_secs_f64().ceil().max(1.0);
-    vec![
+    let mut args = vec![
         format!("-t{}", threads.clamp(1, connections)),
         format!("-c{connections}"),
         format!("-d{seconds}s"),
         format!("--timeout={timeout}s"),
         "--latency".to_owned(),
-        "-H".to_owned(),
-        "Connection: close".to_owned(),
-        url.to_owned(),
-    ]
+    ];
+    if mode == Mode::Close {
+        args.extend(["-H".to_owned(), "Connection: close".to_owned()]);
+    }
+    args.push(url.to_owned());
+    args
 }
 
 /// Runs `wrk args…` and parses what it prints.
@@ -196,10 +202,23 @@ Transfer/sec:      4.10MB
             2,
             Duration::from_secs(5),
             Duration::from_millis(1500),
+            Mode::Close,
         );
         assert_eq!(
             args.join(" "),
             "-t2 -c64 -d5s --timeout=2s --latency -H Connection: close http://127.0.0.1:1/health"
+        );
+        let args = command_line(
+            "http://127.0.0.1:1/health",
+            64,
+            2,
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+            Mode::KeepAlive,
+        );
+        assert_eq!(
+            args.join(" "),
+            "-t2 -c64 -d5s --timeout=2s --latency http://127.0.0.1:1/health"
         );
         assert!(
             command_line(
@@ -207,7 +226,8 @@ Transfer/sec:      4.10MB
                 1,
                 2,
                 Duration::from_millis(200),
-                Duration::from_secs(1)
+                Duration::from_secs(1),
+                Mode::Close
             )[0] == "-t1"
         );
     }

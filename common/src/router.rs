@@ -13,25 +13,33 @@ use crate::request::Request;
 use crate::response::{Response, Status};
 
 /// A request handler. `Send + Sync` because one router is shared by every
-/// worker thread.
-pub type Handler = Box<dyn Fn(&Request) -> Response + Send + Sync>;
+/// worker thread. It answers with a [`Response`], or with `T` when the
+/// answer is something else: stage 07's handlers may answer "start a
+/// simulation", which its event loop turns into a response later.
+pub type Handler<T = Response> = Box<dyn Fn(&Request) -> T + Send + Sync>;
 
-struct Route {
+struct Route<T> {
     method: &'static str,
     path: &'static str,
-    handler: Handler,
+    handler: Handler<T>,
 }
 
 /// A table of routes, matched by exact path (no patterns: NetServe has two
 /// fixed paths, and a linear scan of two entries is the fastest lookup).
-#[derive(Default)]
-pub struct Router {
-    routes: Vec<Route>,
+/// Handlers answer `T`, a [`Response`] unless said otherwise.
+pub struct Router<T = Response> {
+    routes: Vec<Route<T>>,
 }
 
-impl Router {
+impl<T> Default for Router<T> {
+    fn default() -> Router<T> {
+        Router { routes: Vec::new() }
+    }
+}
+
+impl<T: From<Response>> Router<T> {
     /// An empty router: every request is a 404.
-    pub fn new() -> Router {
+    pub fn new() -> Router<T> {
         Router::default()
     }
 
@@ -41,8 +49,8 @@ impl Router {
         mut self,
         method: &'static str,
         path: &'static str,
-        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
-    ) -> Router {
+        handler: impl Fn(&Request) -> T + Send + Sync + 'static,
+    ) -> Router<T> {
         self.routes.push(Route {
             method,
             path,
@@ -53,7 +61,7 @@ impl Router {
 
     // ANCHOR: handle
     /// Answers `request` with the matching handler, or with 404 or 405.
-    pub fn handle(&self, request: &Request) -> Response {
+    pub fn handle(&self, request: &Request) -> T {
         // ANCHOR: milestone_4_1
         let on_path = || {
             self.routes
@@ -72,7 +80,7 @@ impl Router {
 
         let mut allowed: Vec<&str> = on_path().map(|route| route.method).collect();
         if allowed.is_empty() {
-            return json::error(Status::NotFound, &format!("no route for {}", request.path));
+            return json::error(Status::NotFound, &format!("no route for {}", request.path)).into();
         }
         if allowed.contains(&"GET") {
             allowed.push("HEAD");
@@ -82,6 +90,7 @@ impl Router {
             &format!("{} is not allowed on {}", request.method, request.path),
         )
         .with_header("Allow", allowed.join(", "))
+        .into()
         // ANCHOR_END: milestone_4_1
     }
     // ANCHOR_END: handle

@@ -1,7 +1,7 @@
-//! Graceful shutdown on SIGINT and SIGTERM: stop accepting, finish what was
-//! accepted, exit 0.
+//! Graceful shutdown on SIGINT, SIGTERM and SIGHUP: stop accepting, finish
+//! what was accepted, exit 0.
 //!
-//! Two facts shape this module:
+//! Three facts shape this module:
 //!
 //! - A signal handler may do almost nothing (only async-signal-safe calls),
 //!   so the handler installed by signal-hook just records the signal; a
@@ -10,50 +10,93 @@
 //!   the kernel, and Rust's standard library retries it when a signal
 //!   interrupts it (`EINTR`), so the loop would not look at the flag until the
 //!   next client arrived. The signal thread therefore *wakes* the loop with a
-//!   connection of its own to the listening socket. That connection is served
-//!   like any other: it sends nothing, so its worker closes it silently.
+//!   connection of its own to the listening socket.
+//! - Nor is it enough for the workers. A worker waiting for a request head
+//!   blocks in `read` for up to the header deadline (10 s by default), and a
+//!   connection that has sent nothing yet would hold the exit that long. So a
+//!   worker waits with `poll(2)` on two descriptors: its socket, and the read
+//!   end of a socket pair whose write end the signal thread closes. Once
+//!   closed, that end is readable (at end of file) for every poller at once:
+//!   one `close` tells all workers that the drain has begun. A connection
+//!   that has sent no byte is then closed at once; a half-sent head gets
+//!   [`PARTIAL_HEAD_GRACE`] more, then `408`.
 
-use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::process;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::backend::Backend;
+use crate::connection::{self, ConnectionConfig};
+use crate::head::{Head, HeadBuffer, HeadError, Limits};
 use crate::log;
 use crate::pool::ThreadPool;
+use crate::request::Request;
+use crate::response::Response;
+
+/// Once the drain has begun, how much longer a client that has sent part of
+/// its head may take to send the rest (then `408`). A head that has begun is
+/// a request on its way, so it gets a moment; an impatient operator is not
+/// kept waiting for a slow client's full header deadline.
+pub const PARTIAL_HEAD_GRACE: Duration = Duration::from_secs(1);
+
+/// Once the drain has begun, how long a connection accepted a moment ago may
+/// take to send its first byte. A connection accepted earlier that has sent
+/// nothing is closed at once; one accepted just now (taken from the listen
+/// queue as the listener closes, or racing the signal) may have its request
+/// on the wire already, and is not a connection to drop unheard.
+pub const FIRST_BYTES_GRACE: Duration = Duration::from_millis(200);
 
 /// After the drain timeout has killed the remaining children, how long the
 /// workers get to send their answers before the process exits anyway.
-const KILL_GRACE: Duration = Duration::from_secs(2);
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
-/// Whether a shutdown signal has arrived. Shared by the signal thread, which
-/// sets it, and the accept loop, which checks it after every `accept`.
-#[derive(Debug, Default)]
+/// Whether a shutdown signal has arrived, and the means to tell everyone who
+/// waits. Shared by the signal thread, which starts the drain, the accept
+/// loop, which checks [`Shutdown::requested`] after every `accept`, and the
+/// workers, which read request heads through [`Shutdown::serve`].
+#[derive(Debug)]
 pub struct Shutdown {
+    /// Set by the signal thread when the first signal arrives.
     requested: AtomicBool,
+    /// Readable once the drain has begun: the signal thread drops the other
+    /// end of this pair ([`Shutdown::wake_workers`]), so every `poll` on it
+    /// returns at once, now and forever after.
+    drain_started: UnixStream,
+    /// The other end, until the drain begins.
+    wake_workers: Mutex<Option<UnixStream>>,
 }
 
 impl Shutdown {
     // ANCHOR: install
-    /// Starts the thread that waits for SIGINT and SIGTERM.
+    /// Starts the thread that waits for SIGINT, SIGTERM and SIGHUP (the
+    /// terminal closed: drain too, rather than die with requests in flight).
     ///
-    /// On the first signal it sets the flag and wakes the accept loop by
-    /// connecting to `listening` (the listener's own address). On a second
-    /// signal it kills every running child of `backend` and exits with
-    /// status 1 at once: the operator has asked twice.
+    /// On the first signal it sets the flag, tells the workers (see
+    /// [`Shutdown::serve`]) and wakes the accept loop by connecting to
+    /// `listening` (the listener's own address). On a second signal it kills
+    /// every running child of `backend` and exits with status 1 at once: the
+    /// operator has asked twice.
     ///
     /// # Errors
-    /// The OS error if the handlers cannot be installed or the thread cannot
-    /// be started.
+    /// The OS error if the handlers cannot be installed, the socket pair
+    /// cannot be made or the thread cannot be started.
     pub fn install(listening: SocketAddr, backend: Arc<Backend>) -> io::Result<Arc<Shutdown>> {
-        let shutdown = Arc::new(Shutdown::default());
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let (drain_started, wake_workers) = UnixStream::pair()?;
+        let shutdown = Arc::new(Shutdown {
+            requested: AtomicBool::new(false),
+            drain_started,
+            wake_workers: Mutex::new(Some(wake_workers)),
+        });
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         let flag = Arc::clone(&shutdown);
         let waker = loopback(listening);
 
@@ -65,6 +108,10 @@ impl Shutdown {
                     name(signal)
                 ));
                 flag.requested.store(true, Ordering::SeqCst);
+                flag.wake_workers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
                 match TcpStream::connect_timeout(&waker, Duration::from_secs(1)) {
                     // Refused or reset: the loop saw the flag on its own (other
                     // traffic woke it) and has already closed the listening socket.
@@ -89,11 +136,169 @@ impl Shutdown {
     }
     // ANCHOR_END: install
 
-    /// True once SIGINT or SIGTERM has arrived.
+    /// True once SIGINT, SIGTERM or SIGHUP has arrived.
     pub fn requested(&self) -> bool {
         self.requested.load(Ordering::SeqCst)
     }
+
+    // ANCHOR: serve
+    /// Serves one connection like [`connection::serve`], except that the
+    /// request head is read with [`Shutdown::read_request_head`], which
+    /// watches for the drain while it waits.
+    pub fn serve(
+        &self,
+        mut stream: TcpStream,
+        accepted: Instant,
+        config: &ConnectionConfig,
+        handler: &dyn Fn(&Request) -> Response,
+    ) {
+        let head = self.read_request_head(&mut stream, &config.limits, accepted);
+        if let Some(mut stream) = connection::answer(stream, accepted, head, config, handler) {
+            connection::discard_unread(&mut stream);
+        }
+    }
+    // ANCHOR_END: serve
+
+    // ANCHOR: read_request_head
+    /// Reads one request head like [`crate::head::read_request_head`], and also
+    /// waits for the drain. Once it has begun, a connection that has sent no
+    /// byte ends at once ([`HeadError::ClosedEarly`]: there is no request to
+    /// answer; one accepted less than [`FIRST_BYTES_GRACE`] ago gets that
+    /// long), and a half-sent head gets at most [`PARTIAL_HEAD_GRACE`] more
+    /// before `408`. A head that has already arrived is read and answered as
+    /// usual, however late a worker gets to it.
+    ///
+    /// # Errors
+    /// Those of [`crate::head::read_request_head`].
+    pub fn read_request_head(
+        &self,
+        stream: &mut TcpStream,
+        limits: &Limits,
+        accepted: Instant,
+    ) -> Result<Head, HeadError> {
+        let header_deadline = accepted + limits.header_timeout;
+        let mut head = HeadBuffer::new(limits);
+        // When this worker first saw that the drain had begun.
+        let mut drain_began = None;
+        stream.set_nonblocking(true).map_err(HeadError::Io)?;
+
+        let outcome = loop {
+            // Whatever has arrived is read before anything else is decided:
+            // a client whose head is already in our socket is not slow.
+            let received = match stream.read(head.spare()) {
+                Ok(0) => break Err(head.closed()),
+                Ok(received) => received,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(error) => break Err(head.failed(error)),
+            };
+            if received > 0 {
+                match head.received(received) {
+                    Ok(Some(complete)) => break Ok(complete),
+                    Ok(None) => continue,
+                    Err(rejection) => break Err(HeadError::Rejected(rejection)),
+                }
+            }
+
+            if drain_began.is_none() && self.requested() {
+                drain_began = Some(Instant::now());
+            }
+            let deadline = match drain_began {
+                None => header_deadline,
+                // Nothing sent: no request in flight, unless the connection
+                // was accepted a moment ago and its first bytes are on the way.
+                Some(began) if head.is_empty() => {
+                    header_deadline.min(began.max(accepted + FIRST_BYTES_GRACE))
+                }
+                Some(began) => header_deadline.min(began + PARTIAL_HEAD_GRACE),
+            };
+            let time_left = deadline.saturating_duration_since(Instant::now());
+            if time_left.is_zero() {
+                break Err(match drain_began {
+                    Some(_) if head.is_empty() => HeadError::ClosedEarly,
+                    _ => HeadError::Rejected(head.timed_out()),
+                });
+            }
+            // Nothing to read yet: sleep until the client sends, the drain
+            // begins, or the deadline passes.
+            let watch_drain = match drain_began {
+                None => Some(&self.drain_started),
+                Some(_) => None,
+            };
+            if let Err(error) = wait_readable(stream, watch_drain, time_left) {
+                break Err(HeadError::Io(error));
+            }
+        };
+        // The answer is written with blocking writes and a timeout.
+        match stream.set_nonblocking(false) {
+            Ok(()) => outcome,
+            Err(error) => Err(HeadError::Io(error)),
+        }
+    }
+    // ANCHOR_END: read_request_head
 }
+
+/// Sleeps in `poll(2)` until `stream` is readable, `drain_started` (if
+/// given) is readable, or `timeout` passes, whichever comes first. Which one
+/// happened does not matter: the caller looks again.
+///
+/// # Errors
+/// The OS error of `poll`, other than `EINTR` (a signal: treated as a wake-up).
+fn wait_readable(
+    stream: &TcpStream,
+    drain_started: Option<&UnixStream>,
+    timeout: Duration,
+) -> io::Result<()> {
+    let watched = [
+        Some(stream.as_raw_fd()),
+        drain_started.map(|s| s.as_raw_fd()),
+    ];
+    let mut fds: Vec<libc::pollfd> = watched
+        .into_iter()
+        .flatten()
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Rounded up, so a wait never ends a moment before the deadline and spins.
+    let millis = timeout.as_micros().div_ceil(1000);
+    let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures that
+    // outlives the call.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+    if ready < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+// ANCHOR: close_listener
+/// Closes the listening socket after accepting the connections still in its
+/// listen queue: the kernel has already completed their handshakes, so their
+/// clients believe they are connected, and closing the socket would reset
+/// them. Returns them, with the moment each was accepted, to be served like
+/// any other; from then on, connections are refused.
+pub fn close_listener(listener: TcpListener) -> Vec<(TcpStream, Instant)> {
+    let mut queued = Vec::new();
+    if let Err(error) = listener.set_nonblocking(true) {
+        log::error(&format!("could not take the queued connections: {error}"));
+        return queued;
+    }
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => queued.push((stream, Instant::now())),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) => crate::server::accept_failed(&error),
+        }
+    }
+    queued
+}
+// ANCHOR_END: close_listener
 
 // ANCHOR: drain
 /// Waits for the pool to finish every accepted connection, until
@@ -101,7 +306,7 @@ impl Shutdown {
 ///
 /// `0` when everything finished in time. Otherwise the backend's children
 /// are killed, so their workers answer (503) and finish, and the status is `1`
-/// after at most `KILL_GRACE` (2 s) more.
+/// after at most `ANSWER_GRACE` (2 s) more.
 pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline: Instant) -> i32 {
     let timeout = deadline.saturating_duration_since(Instant::now());
     log::error(&format!(
@@ -131,7 +336,7 @@ pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline
     }
     log::error("drain timeout: killing the simulations still running");
     backend.kill_all();
-    let _ = finished.recv_timeout(KILL_GRACE);
+    let _ = finished.recv_timeout(ANSWER_GRACE);
     1
 }
 // ANCHOR_END: drain
@@ -151,6 +356,7 @@ fn name(signal: i32) -> &'static str {
     match signal {
         SIGINT => "SIGINT",
         SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
         _ => "a signal",
     }
 }

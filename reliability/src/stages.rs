@@ -9,14 +9,14 @@ use conformance::server::Server;
 /// One stage binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stage {
-    /// 1..=6.
+    /// 1..=7.
     pub number: u8,
     /// The binary's file name, e.g. `03-thread-pool`.
     pub binary: &'static str,
 }
 
 /// Every stage, in order.
-pub const STAGES: [Stage; 6] = [
+pub const STAGES: [Stage; 7] = [
     Stage {
         number: 1,
         binary: "01-iterative",
@@ -41,10 +41,14 @@ pub const STAGES: [Stage; 6] = [
         number: 6,
         binary: "06-graceful-shutdown",
     },
+    Stage {
+        number: 7,
+        binary: "07-event-loop",
+    },
 ];
 
 /// The last stage: the full spec (also built as `netserve`).
-pub const FULL: Stage = STAGES[5];
+pub const FULL: Stage = STAGES[6];
 
 impl Stage {
     /// The stage with this number, if there is one.

@@ -123,10 +123,16 @@ impl Connection {
 
     /// Like [`Connection::read_response`] with an explicit bound.
     ///
-    /// Errors: the server did not close within the bound (every NetServe response carries
-    /// `Connection: close`), the bytes are not a well-formed response, or the body is shorter or
-    /// longer than `Content-Length`, or the connection was reset before the response was
-    /// complete.
+    /// A response with `Connection: close` (every response of stages 01-06) is read until the
+    /// server closes, so that anything sent after it is seen; a response without it (stage 07
+    /// keeps the connection open, RFC 9112 §9.3) ends after `Content-Length` body bytes. For a
+    /// response to HEAD, which has no body whatever its `Content-Length`, ask for `Connection:
+    /// close`.
+    ///
+    /// Errors: the server did not close within the bound after a `Connection: close` response,
+    /// or did not complete a persistent one; the bytes are not a well-formed response, or the
+    /// body is shorter or longer than `Content-Length`, or the connection was reset before the
+    /// response was complete.
     pub fn read_response_within(mut self, bound: Duration) -> Result<Response, String> {
         let sent = self.sent_excerpt();
         self.read_response_unquoted(bound)
@@ -135,7 +141,7 @@ impl Connection {
 
     /// [`Connection::read_response_within`] without the excerpt of what was sent.
     fn read_response_unquoted(&mut self, bound: Duration) -> Result<Response, String> {
-        let raw = self.read_to_close(bound)?;
+        let raw = self.read_until(bound, true)?;
         if raw.end == End::TimedOut && raw.bytes.is_empty() {
             return Err(format!("no response within {bound:?}"));
         }
@@ -144,7 +150,7 @@ impl Connection {
         }
         let response = Response::parse(&raw.bytes)?;
         match raw.end {
-            End::Closed => {}
+            End::Closed | End::KeptOpen => {}
             End::Reset => {
                 if !response.is_complete() {
                     return Err(format!(
@@ -170,6 +176,13 @@ impl Connection {
 
     /// Reads every byte until the server closes, resets, or `bound` passes.
     pub fn read_to_close(&mut self, bound: Duration) -> Result<RawRead, String> {
+        self.read_until(bound, false)
+    }
+
+    /// Reads every byte until the server closes, resets, or `bound` passes; with
+    /// `one_persistent`, also stops once the bytes are one complete response that does not say
+    /// `Connection: close` (the server keeps the connection open for the next request).
+    fn read_until(&mut self, bound: Duration, one_persistent: bool) -> Result<RawRead, String> {
         let deadline = Instant::now() + bound;
         let mut bytes = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
@@ -191,7 +204,15 @@ impl Connection {
                         end: End::Closed,
                     });
                 }
-                Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    bytes.extend_from_slice(&chunk[..n]);
+                    if one_persistent && is_complete_persistent(&bytes) {
+                        return Ok(RawRead {
+                            bytes,
+                            end: End::KeptOpen,
+                        });
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_timeout(&e) => {
                     return Ok(RawRead {
@@ -246,6 +267,26 @@ pub enum End {
     Reset,
     /// The bound passed with the connection still open.
     TimedOut,
+    /// One complete response arrived that keeps the connection open (no `Connection: close`).
+    KeptOpen,
+}
+
+/// Whether `bytes` are exactly one complete response whose connection stays open: a
+/// `Content-Length` body received in full, and no `close` option in `Connection`.
+fn is_complete_persistent(bytes: &[u8]) -> bool {
+    let Ok(response) = Response::parse(bytes) else {
+        return false;
+    };
+    let closes = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        .any(|(_, value)| {
+            value
+                .split(',')
+                .any(|option| option.trim().eq_ignore_ascii_case("close"))
+        });
+    !closes && response.is_complete()
 }
 
 /// Every byte received on a connection, and how the connection ended.

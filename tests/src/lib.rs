@@ -80,7 +80,7 @@ fn build_cache_audit(path: &Path) {
     if path.parent().is_some_and(|dir| dir.ends_with("release")) {
         command.arg("--release");
     }
-    eprintln!("building cache-audit for stages 05-06: {command:?}");
+    eprintln!("building cache-audit for stages 05-07: {command:?}");
     if let Err(error) = command.status() {
         eprintln!("could not run cargo: {error}");
     }
@@ -90,7 +90,7 @@ fn build_cache_audit(path: &Path) {
 /// `tests/conformance.rs` (a `harness = false` integration test).
 ///
 /// `stage` is the stage number (1..=[`cases::MAX_STAGE`]) the binary claims, `binary` its path (from
-/// `env!("CARGO_BIN_EXE_…")`). Stages 5 and 6 are given `--cache-audit <binary's dir>/cache-audit`
+/// `env!("CARGO_BIN_EXE_…")`). Stages 5 to 7 are given `--cache-audit <binary's dir>/cache-audit`
 /// and `--traces-dir <workspace>/cache-audit/traces/synthetic`. Command-line arguments are the
 /// usual libtest ones (`--list`, `--ignored`, a name filter, `--test-threads`…).
 pub fn test_main(stage: u8, binary: &str) -> ExitCode {

@@ -56,6 +56,14 @@ pub fn socket_count(pid: u32) -> Result<usize, String> {
     Ok(sockets)
 }
 
+/// The number of descriptors process `pid` holds open, of every kind (sockets, pipes, pidfds,
+/// files): the entries of `/proc/PID/fd`.
+pub fn descriptor_count(pid: u32) -> Result<usize, String> {
+    let dir = format!("/proc/{pid}/fd");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {dir}: {e}"))?;
+    Ok(entries.count())
+}
+
 /// A process seen in `/proc`.
 #[derive(Debug, Clone)]
 pub struct ProcInfo {

@@ -256,6 +256,11 @@ impl Server {
         proc::socket_count(self.pid())
     }
 
+    /// Descriptors the server holds open, of every kind (`/proc/PID/fd`).
+    pub fn descriptors(&self) -> Result<usize, String> {
+        proc::descriptor_count(self.pid())
+    }
+
     /// Child processes of the server, zombies included.
     pub fn children(&self) -> Vec<ProcInfo> {
         proc::children(self.pid())

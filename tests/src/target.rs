@@ -20,9 +20,9 @@ pub struct Target {
     /// The command that starts the server: program, then any leading arguments. The suite
     /// appends the port (`0`), THREADS when a case needs it, and the case's flags.
     pub command: Vec<OsString>,
-    /// The simulator passed as `--cache-audit` to stages 05–06.
+    /// The simulator passed as `--cache-audit` to stages 05–07.
     pub cache_audit: PathBuf,
-    /// The trace directory passed as `--traces-dir` to stages 05–06.
+    /// The trace directory passed as `--traces-dir` to stages 05–07.
     pub traces_dir: PathBuf,
     /// The stderr of every server started for the current case, so that a failure message
     /// can show what the server logged even after it has been killed.
@@ -122,7 +122,7 @@ fn unfinished_milestone(panic: &str) -> Option<&str> {
 }
 
 /// A server command line being put together: `<command…> 0 [THREADS] [args…]`, plus
-/// `--cache-audit PATH --traces-dir PATH` for stages 05 and 06.
+/// `--cache-audit PATH --traces-dir PATH` for stages 05 to 07.
 pub struct Launch<'t> {
     target: &'t Target,
     threads: Option<u32>,
@@ -213,7 +213,7 @@ impl Launch<'_> {
     }
 }
 
-/// The cache-audit binary must exist before stages 05–06 can start at all.
+/// The cache-audit binary must exist before stages 05–07 can start at all.
 fn check_exists(cache_audit: &Path) -> Result<(), String> {
     if cache_audit.is_file() {
         Ok(())

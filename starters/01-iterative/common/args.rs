@@ -49,9 +49,11 @@ pub const MAX_THREADS: usize = 4096;
 /// enough that a typo cannot ask for terabytes.
 pub const MAX_QUEUE_SIZE: usize = 1_000_000;
 
-/// The help text printed by `--help`, after a `usage: <program>` line.
-pub const USAGE: &str = "\
-  PORT                    TCP port to listen on (default 8080; 0 = any free port)
+/// The help text printed by `--help`, after a `usage: <program>` line. Every
+/// line is indented by two spaces (a `\` line continuation would swallow the
+/// first line's indent, so the text starts on the opening line).
+pub const USAGE: &str =
+    "  PORT                    TCP port to listen on (default 8080; 0 = any free port)
   THREADS                 worker threads, 1-4096 (default: number of CPUs; ignored by stages 01-02)
   --bind ADDR             address to listen on (default 127.0.0.1)
   --quiet                 no access log on stderr
@@ -210,6 +212,13 @@ fn parse_seconds(name: &str, text: &str) -> Result<Duration, ArgsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_help_line_is_indented() {
+        for line in USAGE.lines() {
+            assert!(line.starts_with("  "), "{line:?}");
+        }
+    }
 
     fn parse(line: &str) -> Result<Args, ArgsError> {
         Args::parse(line.split_whitespace().map(str::to_owned))

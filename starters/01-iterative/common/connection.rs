@@ -54,8 +54,8 @@ pub fn serve(
 }
 
 /// Answers a connection whose head has already been read (or refused):
-/// the second half of [`serve`], on its own for stage 06, where heads are
-/// read by the accepting thread (see `poller`) and workers only answer.
+/// the second half of [`serve`], on its own for stage 06, whose workers
+/// read heads while watching for the drain (see `shutdown`).
 ///
 /// Returns the connection if the client may still be sending (a body we do
 /// not read, a pipelined request, a head cut off mid-way). Its write side is
@@ -91,8 +91,7 @@ pub fn answer(
 /// (408) with that status code and closes it, or returns it like
 /// [`answer`] if the client may still be sending. It needs no handler, and
 /// the answer is a few hundred bytes, which the socket's send buffer takes
-/// at once: stage 06's accepting thread calls it without waiting on the
-/// client.
+/// at once.
 #[must_use = "a returned connection must be discarded before it is closed"]
 pub fn refuse(
     stream: TcpStream,
@@ -113,7 +112,8 @@ pub fn refuse(
     let reply = Reply {
         response: Response::text(rejection.status, &body),
         request_line: "-".to_owned(),
-        include_body: true,
+        // A response to HEAD has no body, errors included (RFC 9110 §9.3.2).
+        include_body: !rejection.head_method,
         // A client cut off mid-head may still be sending; a client that
         // timed out is too slow to be worth waiting for.
         body_pending: rejection.status != Status::RequestTimeout,
@@ -162,14 +162,19 @@ fn send_and_log(
 /// the pool's queue is full, so it must never wait on the client: the
 /// response is small enough to fit in the socket's send buffer, and whatever
 /// the client already sent is read without blocking so that closing does
-/// not turn into a reset.
+/// not turn into a reset. If the start of a `HEAD` request has already
+/// arrived, the answer has no body (RFC 9110 §9.3.2); a request still on its
+/// way is not waited for.
 pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
     let peer = stream.peer_addr();
     let response =
         Response::plain_status(Status::ServiceUnavailable).with_header("Retry-After", "1");
-    let sent = stream
-        .set_nonblocking(true)
-        .and_then(|()| response.write_to(&mut stream, true));
+    let sent = stream.set_nonblocking(true).and_then(|()| {
+        let mut start = [0u8; 7];
+        let arrived = stream.peek(&mut start).unwrap_or(0);
+        let include_body = !head::begins_with_head(&start[..arrived]);
+        response.write_to(&mut stream, include_body)
+    });
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 4096];
     while let Ok(1..) = stream.read(&mut sink) {}
@@ -200,7 +205,7 @@ fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::
 /// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
 /// response end); this reads and throws away until the client closes its
 /// side or [`LINGER_TIMEOUT`] passes. It blocks the calling worker for up to
-/// that long; stage 06 leaves the wait to its `poll(2)` thread instead.
+/// that long.
 pub fn discard_unread(stream: &mut TcpStream) {
     let deadline = Instant::now() + LINGER_TIMEOUT;
     let mut sink = [0u8; 16 * 1024];
@@ -215,5 +220,44 @@ pub fn discard_unread(stream: &mut TcpStream) {
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A 503 for a full queue, to a client whose request has already
+    /// arrived: `HEAD` gets the header fields only.
+    fn busy_answer(request: &[u8]) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        client.write_all(request).expect("send");
+        let (server, _) = listener.accept().expect("accept");
+        // A blocking peek returns once bytes have arrived; loopback delivers
+        // this small write at once, but wait for all of it, bounded.
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut start = [0u8; 7];
+        while server.peek(&mut start).expect("peek") < start.len() {}
+        refuse_busy(server, true, "test");
+        let mut answer = String::new();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        client.read_to_string(&mut answer).expect("read");
+        answer
+    }
+
+    #[test]
+    fn busy_answer_to_head_has_no_body() {
+        let head = busy_answer(b"HEAD /health HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        assert!(head.ends_with("\r\n\r\n"), "{head}");
+        let get = busy_answer(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert!(get.ends_with("\r\n\r\nService Unavailable\n"), "{get}");
     }
 }

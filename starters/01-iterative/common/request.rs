@@ -8,8 +8,10 @@
 
 use std::fmt;
 
-/// The HTTP versions NetServe speaks (RFC 9112 §2.3). Any other version is
-/// answered `505 HTTP Version Not Supported` before a `Request` exists.
+/// The HTTP versions NetServe speaks (RFC 9112 §2.3). A higher minor version
+/// of HTTP/1 (`HTTP/1.2`) is processed as HTTP/1.1 (RFC 9110 §2.5); another
+/// major version is answered `505 HTTP Version Not Supported` before a
+/// `Request` exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
     /// `HTTP/1.0`: `Host` is optional.
@@ -45,10 +47,13 @@ pub struct Request {
     /// The raw query string after `?`, without the `?`; `None` when the target
     /// has no `?`.
     pub query: Option<String>,
-    /// The protocol version from the request line.
+    /// The protocol version from the request line, as processed: `HTTP/1.2`
+    /// and above are [`Version::Http11`].
     pub version: Version,
     /// Header fields in the order received, names as sent. Look them up with
-    /// [`Request::header`], which ignores case (RFC 9110 §5.1).
+    /// [`Request::header`], which ignores case (RFC 9110 §5.1). A value's
+    /// obs-text bytes (0x80–0xFF, RFC 9110 §5.5) that are not UTF-8 read as
+    /// U+FFFD.
     pub headers: Vec<(String, String)>,
 }
 
@@ -63,8 +68,9 @@ impl Request {
             .map(|(_, value)| value.as_str())
     }
 
-    /// The request line as it appeared, without its line terminator, e.g.
-    /// `GET /health HTTP/1.1`. Used by the access log.
+    /// The request line without its line terminator, e.g.
+    /// `GET /health HTTP/1.1`, with the version as processed. Used by the
+    /// access log.
     pub fn request_line(&self) -> String {
         format!("{} {} {}", self.method, self.target, self.version)
     }

@@ -93,10 +93,43 @@ pub struct Rejection {
     /// One lower-case sentence, without a final period, e.g.
     /// `"missing Host header field"`.
     pub detail: &'static str,
+    /// Whether the refused head began with the method `HEAD`: the answer then
+    /// carries no body, errors included (RFC 9110 §9.3.2). Set by
+    /// [`HeadBuffer`], which has the bytes, or [`Rejection::for_request`];
+    /// `false` from [`parse_head`] and [`timed_out`], which do not.
+    pub head_method: bool,
+}
+
+impl Rejection {
+    /// This rejection, for the request whose first bytes are `received`: it
+    /// records whether they name `HEAD` (see [`begins_with_head`]), so that
+    /// the answer carries no body.
+    pub fn for_request(self, received: &[u8]) -> Rejection {
+        Rejection {
+            head_method: begins_with_head(received),
+            ..self
+        }
+    }
 }
 
 fn reject(status: Status, detail: &'static str) -> Rejection {
-    Rejection { status, detail }
+    Rejection {
+        status,
+        detail,
+        head_method: false,
+    }
+}
+
+/// Whether `bytes`, the start of a request, name the method `HEAD`: the
+/// request line, after the one empty line a client may send before it
+/// (RFC 9112 §2.2), begins with `HEAD` and a space. Methods are
+/// case-sensitive (RFC 9110 §9.1), so `head` is another method.
+pub fn begins_with_head(bytes: &[u8]) -> bool {
+    let request_line = bytes
+        .strip_prefix(b"\r\n")
+        .or_else(|| bytes.strip_prefix(b"\n"))
+        .unwrap_or(bytes);
+    request_line.starts_with(b"HEAD ")
 }
 
 /// Reads one request head from `stream`, within `limits`. The header
@@ -136,7 +169,7 @@ pub fn read_request_head(
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
-                return Err(HeadError::Rejected(timed_out()));
+                return Err(HeadError::Rejected(head.timed_out()));
             }
             Err(error) => return Err(head.failed(error)),
         };
@@ -211,11 +244,19 @@ impl HeadBuffer {
         if self.is_empty() {
             HeadError::ClosedEarly
         } else {
-            HeadError::Rejected(reject(
-                Status::BadRequest,
-                "connection closed before the end of the request head",
-            ))
+            HeadError::Rejected(self.refuse(closed_mid_head()))
         }
+    }
+
+    /// The rejection of this head when its deadline has passed: `408`,
+    /// without a body if what arrived so far is a `HEAD` request.
+    pub fn timed_out(&self) -> Rejection {
+        self.refuse(timed_out())
+    }
+
+    /// `rejection`, marked with whether the bytes received name `HEAD`.
+    fn refuse(&self, rejection: Rejection) -> Rejection {
+        rejection.for_request(&self.buffer[..self.filled])
     }
 
     /// What a failed `read` means for this head: a reset before the first
@@ -242,11 +283,17 @@ impl HeadBuffer {
     /// arrived, `None` while more bytes are needed.
     ///
     /// # Errors
-    /// A [`Rejection`]: `431` for too many header fields or a full buffer,
-    /// `414` for a request line that fills the buffer, and whatever
-    /// [`parse_head`] refuses once the head is complete.
+    /// A [`Rejection`]: `400` as soon as the bytes cannot be the start of a
+    /// request line, `431` for too many header fields or a full buffer, `414`
+    /// for a request line that fills the buffer, and whatever [`parse_head`]
+    /// refuses once the head is complete.
     pub fn received(&mut self, count: usize) -> Result<Option<Head>, Rejection> {
         self.filled = (self.filled + count).min(self.buffer.len());
+        self.examine().map_err(|rejection| self.refuse(rejection))
+    }
+
+    /// What [`HeadBuffer::received`] decides about the bytes so far.
+    fn examine(&mut self) -> Result<Option<Head>, Rejection> {
         let bytes = &self.buffer[..self.filled];
         match self.scanner.scan(bytes, &self.limits)? {
             Some(head_len) => {
@@ -299,7 +346,65 @@ pub fn read_head_from_chunks(
     Ok(None)
 }
 
+/// Where the search for the end of a request head stands, for a head that
+/// arrives in a buffer it shares with what follows it: a persistent
+/// connection's input, where a pipelining client may already have sent the
+/// next request (stage 07). Start each head with [`HeadScan::default`].
+#[derive(Debug, Default)]
+pub struct HeadScan(Scanner);
+
+/// Finds the first request head at the start of `bytes` and parses it, like
+/// [`HeadBuffer::received`] but without a buffer of its own: bytes after the
+/// head (a body, the next pipelined request) stay where they are for the
+/// caller. `scan` remembers what was already looked at, so calling again
+/// with the same bytes plus more costs only the new bytes; it is reset after
+/// a complete head.
+///
+/// Returns `None` while the head is incomplete. Only the first
+/// [`Limits::max_head_bytes`] bytes can be part of the head.
+///
+/// # Errors
+/// The same [`Rejection`]s as [`HeadBuffer::received`]: `431`/`414` once the
+/// limit is reached without the empty line, and whatever [`parse_head`]
+/// refuses.
+pub fn parse_buffered_head(
+    bytes: &[u8],
+    scan: &mut HeadScan,
+    limits: &Limits,
+) -> Result<Option<Head>, Rejection> {
+    let window = &bytes[..bytes.len().min(limits.max_head_bytes)];
+    match scan
+        .0
+        .scan(window, limits)
+        .map_err(|r| r.for_request(window))?
+    {
+        Some(head_len) => {
+            *scan = HeadScan::default();
+            let request =
+                parse_head(&bytes[..head_len], limits).map_err(|r| r.for_request(window))?;
+            let body_pending = bytes.len() > head_len || declares_body(&request);
+            Ok(Some(Head {
+                request,
+                length: head_len,
+                body_pending,
+            }))
+        }
+        None if window.len() == limits.max_head_bytes => Err(scan.0.too_large()),
+        None => Ok(None),
+    }
+}
+
+/// The rejection of a head cut off by the client closing its side: `400`.
+pub fn closed_mid_head() -> Rejection {
+    reject(
+        Status::BadRequest,
+        "connection closed before the end of the request head",
+    )
+}
+
 /// The rejection of a head that did not arrive before its deadline: `408`.
+/// Where the bytes received are at hand, [`HeadBuffer::timed_out`] also
+/// says whether they name `HEAD`.
 pub fn timed_out() -> Rejection {
     reject(
         Status::RequestTimeout,
@@ -319,8 +424,32 @@ struct Scanner {
     line_start: usize,
     /// Whether the request line (the first line) has ended.
     request_line_done: bool,
+    /// Whether the one empty line allowed before the request line was seen.
+    skipped_empty_line: bool,
+    /// Which part of the request line the next byte belongs to.
+    part: RequestLinePart,
+    /// Bytes of that part seen so far.
+    part_len: usize,
     /// Header field lines seen so far.
     fields: usize,
+}
+
+/// The shape of `HTTP-version` (RFC 9112 §2.3); `#` stands for a digit.
+const VERSION: &[u8] = b"HTTP/#.#";
+
+/// The three parts of `method SP request-target SP HTTP-version`
+/// (RFC 9112 §3), checked byte by byte as they arrive, so that bytes that
+/// cannot begin a request line (a TLS ClientHello, binary) are refused at
+/// once instead of waiting for a deadline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum RequestLinePart {
+    /// A token (RFC 9110 §9.1).
+    #[default]
+    Method,
+    /// Visible ASCII without `#` (RFC 9112 §3.2).
+    Target,
+    /// `HTTP/` DIGIT `.` DIGIT (RFC 9112 §2.3).
+    Version,
 }
 
 impl Scanner {
@@ -331,6 +460,9 @@ impl Scanner {
             let index = self.next;
             self.next += 1;
             if bytes[index] != b'\n' {
+                if !self.request_line_done {
+                    self.check_request_line(bytes, index)?;
+                }
                 continue;
             }
             // A line ends at LF; a CR before it is part of the terminator. A
@@ -343,11 +475,22 @@ impl Scanner {
 
             if !self.request_line_done {
                 if line.is_empty() {
-                    // RFC 9112 §2.2 lets a server skip empty lines before the
-                    // request line, which only matters on persistent
-                    // connections. Ours close after one response, so an empty
-                    // first line can only be a malformed request.
-                    return Err(reject(Status::BadRequest, "empty request line"));
+                    // RFC 9112 §2.2: a server SHOULD ignore at least one
+                    // empty line before the request line (some clients send
+                    // one after a body). One is enough; more is not HTTP.
+                    if self.skipped_empty_line {
+                        return Err(reject(
+                            Status::BadRequest,
+                            "more than one empty line before the request line",
+                        ));
+                    }
+                    self.skipped_empty_line = true;
+                    continue;
+                }
+                // A line that ends before its version is complete (`GET /`,
+                // an SSH banner) is no request line.
+                if self.part != RequestLinePart::Version || self.part_len != VERSION.len() {
+                    return Err(reject(Status::BadRequest, "malformed request line"));
                 }
                 self.request_line_done = true;
             } else if line.is_empty() {
@@ -363,6 +506,46 @@ impl Scanner {
             }
         }
         Ok(None)
+    }
+
+    /// Checks `bytes[index]`, a byte of the request line other than its LF,
+    /// against what may come next in `method SP request-target SP
+    /// HTTP-version`. Only whether the bytes so far can still become a
+    /// request line is decided here; [`parse_head`] judges the whole line.
+    fn check_request_line(&mut self, bytes: &[u8], index: usize) -> Result<(), Rejection> {
+        let byte = bytes[index];
+        // A CR is allowed only as the first half of CRLF: the scanner sees
+        // its LF next, or the bytes cannot be a request line.
+        if index > self.line_start && bytes[index - 1] == b'\r' {
+            return Err(reject(Status::BadRequest, "malformed request line"));
+        }
+        if byte == b'\r' {
+            return Ok(());
+        }
+        let fits = match self.part {
+            RequestLinePart::Method if byte == b' ' && self.part_len > 0 => {
+                self.part = RequestLinePart::Target;
+                self.part_len = 0;
+                return Ok(());
+            }
+            RequestLinePart::Method => is_tchar(byte),
+            RequestLinePart::Target if byte == b' ' && self.part_len > 0 => {
+                self.part = RequestLinePart::Version;
+                self.part_len = 0;
+                return Ok(());
+            }
+            RequestLinePart::Target => byte.is_ascii_graphic() && byte != b'#',
+            RequestLinePart::Version => match VERSION.get(self.part_len) {
+                Some(b'#') => byte.is_ascii_digit(),
+                Some(&expected) => byte == expected,
+                None => false,
+            },
+        };
+        if !fits {
+            return Err(reject(Status::BadRequest, "malformed request line"));
+        }
+        self.part_len += 1;
+        Ok(())
     }
 
     /// The rejection for a buffer that filled up before the empty line: if
@@ -381,7 +564,8 @@ impl Scanner {
 }
 
 /// Parses a complete request head: `bytes` runs from the request line
-/// through the empty line, with CRLF or bare LF line endings.
+/// through the empty line, with CRLF or bare LF line endings. One empty line
+/// before the request line is ignored (RFC 9112 §2.2).
 ///
 /// Checks, in order: the request line (RFC 9112 §3), each header field line
 /// (RFC 9112 §5), then the framing rules that defend against request
@@ -392,8 +576,10 @@ impl Scanner {
 pub fn parse_head(bytes: &[u8], limits: &Limits) -> Result<Request, Rejection> {
     let mut lines = bytes
         .split(|&byte| byte == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .peekable();
 
+    lines.next_if(|line| line.is_empty());
     let request_line = lines.next().unwrap_or_default();
     let (method, target, version) = parse_request_line(request_line, limits)?;
 
@@ -463,16 +649,23 @@ fn parse_request_line(
     }
 
     // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3), case-sensitive.
+    // A higher minor version of HTTP/1 is understood as the highest we speak,
+    // HTTP/1.1 (RFC 9110 §2.5: minor versions are compatible); another major
+    // version is a different protocol.
     let version = match version {
-        b"HTTP/1.1" => Version::Http11,
-        b"HTTP/1.0" => Version::Http10,
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
-            return Err(reject(
-                Status::HttpVersionNotSupported,
-                "only HTTP/1.0 and HTTP/1.1 are supported",
-            ));
+            match (major, minor) {
+                (b'1', b'0') => Version::Http10,
+                (b'1', _) => Version::Http11,
+                _ => {
+                    return Err(reject(
+                        Status::HttpVersionNotSupported,
+                        "only HTTP/1.x is supported",
+                    ));
+                }
+            }
         }
         _ => return Err(malformed),
     };
@@ -517,15 +710,13 @@ fn parse_field_line(line: &[u8]) -> Result<(String, String), Rejection> {
             "control character in a header field value",
         ));
     }
-    // obs-text is kept only when it is UTF-8, so every value is a `String`.
-    let Ok(value) = std::str::from_utf8(value) else {
-        return Err(reject(
-            Status::BadRequest,
-            "header field value is not UTF-8",
-        ));
-    };
+    // obs-text is opaque data a recipient must tolerate (RFC 9110 §5.5). No
+    // field NetServe reads may contain it, so a value is kept as text: each
+    // byte sequence that is not UTF-8 becomes U+FFFD, which no check below
+    // (Host, Content-Length, Transfer-Encoding) accepts.
+    let value = String::from_utf8_lossy(value).into_owned();
     let name = String::from_utf8_lossy(name).into_owned();
-    Ok((name, value.to_owned()))
+    Ok((name, value))
 }
 
 /// `bytes` without the optional whitespace (SP, HTAB) at either end.
@@ -552,7 +743,7 @@ fn split_target(target: &str) -> Result<(String, Option<String>), Rejection> {
     let origin = if target.starts_with('/') || target == "*" {
         target
     } else if let Some(after_scheme) = strip_http_scheme(target) {
-        // Skip the authority: everything up to the first '/', '?' or the end.
+        // The authority is everything up to the first '/', '?' or the end.
         let path_start = after_scheme.find(['/', '?']).unwrap_or(after_scheme.len());
         // An http URI with an empty host is invalid and must be rejected
         // (RFC 9110 §4.2.1).
@@ -560,6 +751,12 @@ fn split_target(target: &str) -> Result<(String, Option<String>), Rejection> {
             return Err(reject(
                 Status::BadRequest,
                 "absolute-form target without a host",
+            ));
+        }
+        if !is_valid_authority(&after_scheme[..path_start]) {
+            return Err(reject(
+                Status::BadRequest,
+                "invalid authority in the request target",
             ));
         }
         &after_scheme[path_start..]
@@ -610,7 +807,7 @@ fn check_framing(request: &Request) -> Result<(), Rejection> {
     }
     if request
         .header("host")
-        .is_some_and(|host| !is_valid_host(host))
+        .is_some_and(|host| !is_valid_authority(host))
     {
         return Err(reject(
             Status::BadRequest,
@@ -632,14 +829,82 @@ fn check_framing(request: &Request) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// `Host = uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2): the
-/// characters of a registered name, an IPv4 address or a bracketed IP
-/// literal, and a port. Empty is allowed (a target without an authority).
-/// Anything else, such as a space or a `/`, makes the request invalid
-/// (RFC 9112 §3.2: "MUST respond with a 400").
-fn is_valid_host(host: &str) -> bool {
-    host.bytes()
-        .all(|byte| byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%:[]".contains(&byte))
+/// Whether `authority` is `uri-host [ ":" port ]`, the one grammar of both
+/// the `Host` field (RFC 9112 §3.2) and the authority of an absolute-form
+/// target (RFC 3986 §3.2): a bracketed IP literal, or a registered name
+/// (which includes IPv4 addresses) of unreserved characters, sub-delims and
+/// percent-escapes, then an optional port of digits. So a userinfo (`u@h`,
+/// which an `http` URI must not carry, RFC 9110 §4.2.4), a second colon
+/// outside brackets, a port that is not a number, an unclosed `[` or a bad
+/// `%` escape all make it invalid (RFC 9112 §3.2: "MUST respond with a 400").
+/// An empty authority is valid: it is the `Host` a client sends for a target
+/// without one (RFC 9112 §3.2).
+fn is_valid_authority(authority: &str) -> bool {
+    let (host_is_valid, port) = match authority.strip_prefix('[') {
+        Some(literal) => match literal.split_once(']') {
+            Some((address, rest)) => (is_ip_literal(address), rest),
+            None => return false,
+        },
+        None => {
+            let host_end = authority.find(':').unwrap_or(authority.len());
+            let (host, rest) = authority.split_at(host_end);
+            (is_reg_name(host), rest)
+        }
+    };
+    let port_is_valid = match port.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|byte| byte.is_ascii_digit()),
+        None => port.is_empty(),
+    };
+    host_is_valid && port_is_valid
+}
+
+/// `IP-literal` between the brackets (RFC 3986 §3.2.2): an IPv6 address, or
+/// `IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn is_ip_literal(address: &str) -> bool {
+    if let Some(future) = address.strip_prefix(['v', 'V']) {
+        let Some((version, rest)) = future.split_once('.') else {
+            return false;
+        };
+        return !version.is_empty()
+            && version.bytes().all(|byte| byte.is_ascii_hexdigit())
+            && !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|byte| is_unreserved(byte) || is_sub_delim(byte) || byte == b':');
+    }
+    address.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )` (RFC 3986 §3.2.2),
+/// where `pct-encoded = "%" HEXDIG HEXDIG`.
+fn is_reg_name(host: &str) -> bool {
+    let bytes = host.as_bytes();
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        if byte == b'%' {
+            let escape = bytes.get(index + 1..index + 3);
+            if !escape.is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            index += 3;
+        } else if is_unreserved(byte) || is_sub_delim(byte) {
+            index += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// `unreserved = ALPHA / DIGIT / "-" / "." / "_" / "~"` (RFC 3986 §2.3).
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._~".contains(&byte)
+}
+
+/// `sub-delims = "!" / "$" / "&" / "'" / "(" / ")" / "*" / "+" / "," / ";" / "="`
+/// (RFC 3986 §2.2).
+fn is_sub_delim(byte: u8) -> bool {
+    b"!$&'()*+,;=".contains(&byte)
 }
 
 /// The `Transfer-Encoding` rules for requests (RFC 9112 §6.1, §6.3, §7):
@@ -794,9 +1059,112 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_versions_get_505() {
+    fn other_major_versions_get_505_and_higher_minors_are_http11() {
         assert_eq!(status_of("GET /health HTTP/9.9\r\nHost: a\r\n\r\n"), 505);
         assert_eq!(status_of("GET /health HTTP/2.0\r\nHost: a\r\n\r\n"), 505);
+        assert_eq!(status_of("GET /health HTTP/0.9\r\nHost: a\r\n\r\n"), 505);
+        for minor in 2..=9 {
+            let request = parse(&format!("GET / HTTP/1.{minor}\r\nHost: a\r\n\r\n"));
+            assert_eq!(request.map(|request| request.version), Ok(Version::Http11));
+        }
+        // Processed as HTTP/1.1, so Host is required.
+        assert_eq!(status_of("GET /health HTTP/1.2\r\n\r\n"), 400);
+    }
+
+    #[test]
+    fn one_empty_line_before_the_request_line_is_ignored() {
+        for head in [
+            "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "\nGET / HTTP/1.0\n\n",
+        ] {
+            assert_eq!(status_of(head), 200, "{head:?}");
+            let found = scan_in_chunks(head.as_bytes(), 1);
+            assert_eq!(found, Ok(Some(head.len())), "{head:?}");
+        }
+        for head in [
+            "\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "\n\nGET / HTTP/1.0\n\n",
+        ] {
+            let rejection = scan_in_chunks(head.as_bytes(), 1).unwrap_err();
+            assert_eq!(rejection.status, Status::BadRequest, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn bytes_that_cannot_begin_a_request_line_are_refused_at_once() {
+        // The start of a TLS ClientHello: a handshake record, TLS 1.0.
+        for start in [
+            &b"\x16\x03\x01\x02\x00\x01"[..],
+            b"\x00",
+            b"GE\xff",
+            b" GET",
+            b"GET\t/",
+            b"GET  /",
+            b"GET /\x7f",
+            b"GET /a#b",
+            b"GET / HTTQ",
+            b"GET / HTTP/x",
+            b"GET / HTTP/1.1x",
+            b"GET / HTTP/1.1 ",
+            b"GET\r/",
+            b"\r\r",
+            b"\r\n\r\n",
+            // A line that ends before its version does.
+            b"SSH-2.0-OpenSSH_9.6\r\n",
+            b"GET\n",
+            b"GET / \r\n",
+            b"GET / HTTP/1.\r\n",
+        ] {
+            let rejection = scan_in_chunks(start, 1).unwrap_err();
+            assert_eq!(rejection.status, Status::BadRequest, "{start:?}");
+        }
+        // Prefixes of valid request lines wait for more.
+        for start in [
+            &b"G"[..],
+            b"\r",
+            b"\r\nGET",
+            b"M-SEARCH * HTTP/1.",
+            b"GET /%zz?x=1 HTTP/2",
+            b"GET / HTTP/1.1\r",
+        ] {
+            assert_eq!(scan_in_chunks(start, 1), Ok(None), "{start:?}");
+        }
+    }
+
+    #[test]
+    fn rejections_of_head_requests_say_so() {
+        let limits = Limits::default();
+        let refused = |bytes: &[u8]| read_head_from_chunks(bytes, [], &limits).unwrap_err();
+        assert!(refused(b"HEAD / HTTP/1.1\r\n\r\n").head_method);
+        assert!(refused(b"\r\nHEAD / HTTP/2.0\r\nHost: a\r\n\r\n").head_method);
+        assert!(refused(b"HEAD /\x01").head_method);
+        assert!(!refused(b"GET / HTTP/1.1\r\n\r\n").head_method);
+        assert!(!refused(b"head / HTTP/1.1\r\n\r\n").head_method);
+        let mut buffer = HeadBuffer::new(&limits);
+        buffer.spare()[..6].copy_from_slice(b"HEAD /");
+        assert!(matches!(buffer.received(6), Ok(None)));
+        assert!(buffer.timed_out().head_method);
+        assert_eq!(buffer.timed_out().status, Status::RequestTimeout);
+        assert!(matches!(buffer.closed(), HeadError::Rejected(r) if r.head_method));
+    }
+
+    #[test]
+    fn obs_text_in_field_values_is_accepted() {
+        let request = parse_head(
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Name: caf\xe9 \x80\xff\r\n\r\n",
+            &Limits::default(),
+        )
+        .expect("obs-text is allowed in a field value");
+        assert_eq!(
+            request.header("x-name"),
+            Some("caf\u{fffd} \u{fffd}\u{fffd}")
+        );
+        // But not in a Host, whose grammar is ASCII.
+        let head = b"GET / HTTP/1.1\r\nHost: caf\xe9\r\n\r\n";
+        assert_eq!(
+            parse_head(head, &Limits::default()).unwrap_err().status,
+            Status::BadRequest
+        );
     }
 
     #[test]
@@ -860,6 +1228,38 @@ mod tests {
     }
 
     #[test]
+    fn host_and_absolute_form_authority_follow_rfc_3986() {
+        for good in [
+            "a",
+            "a:",
+            "a:8080",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:80",
+            "[2001:db8::7]",
+            "[::ffff:192.0.2.1]",
+            "[v1.fe80::a+en1]",
+            "a%2Db",
+            "a!$&'()*+,;=b",
+            "_x-y.z~",
+        ] {
+            let host = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert_eq!(status_of(&host), 200, "Host: {good}");
+            let absolute = format!("GET http://{good}/ HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(status_of(&absolute), 200, "http://{good}/");
+        }
+        for bad in [
+            "a:xyz", "a:b:c", "[::1", "[::1]x", "[::1]:8a", "::1", "[zz]", "[v.x]", "[v1.]",
+            "a%zz", "a%2", "a%", "u@a", "u:p@a", "a@", "a\"b", "a<b",
+        ] {
+            let host = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert_eq!(status_of(&host), 400, "Host: {bad}");
+            let absolute = format!("GET http://{bad}/ HTTP/1.1\r\nHost: a\r\n\r\n");
+            assert_eq!(status_of(&absolute), 400, "http://{bad}/");
+        }
+    }
+
+    #[test]
     fn transfer_codings_must_end_in_a_single_chunked() {
         let with =
             |codings: &str| status_of(&format!("POST / HTTP/1.1\r\nHost: a\r\n{codings}\r\n"));
@@ -914,6 +1314,13 @@ mod tests {
             scan_in_chunks(b"\r\n\r\n", 1).unwrap_err().status,
             Status::BadRequest
         );
+        let after_an_empty_line = b"\r\nGET / HTTP/1.0\r\n\r\n";
+        for chunk in 1..after_an_empty_line.len() {
+            assert_eq!(
+                scan_in_chunks(after_an_empty_line, chunk),
+                Ok(Some(after_an_empty_line.len()))
+            );
+        }
     }
 
     #[test]

@@ -20,8 +20,9 @@
 //! | [`log`] | 01 | the access log |
 //! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
 //! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
-//! | `backend`, `cli` | 05 | cache-audit as a child process, clap (feature `backend`) |
-//! | `shutdown`, `poller` | 06 | SIGINT/SIGTERM and draining; request heads read with `poll(2)` (feature `shutdown`) |
+//! | `child`, `backend`, `report`, `cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; parsing its report; clap (feature `backend`) |
+//! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
+//! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
 //!
 //! Stages 01-03 use no feature, so their dependency tree is `std` alone.
 //!
@@ -53,9 +54,14 @@ pub mod sim;
 #[cfg(feature = "backend")]
 pub mod backend;
 #[cfg(feature = "backend")]
+pub mod child;
+#[cfg(feature = "backend")]
 pub mod cli;
+#[cfg(feature = "backend")]
+pub mod report;
 
 #[cfg(feature = "shutdown")]
-pub mod poller;
-#[cfg(feature = "shutdown")]
 pub mod shutdown;
+
+#[cfg(feature = "event-loop")]
+pub mod event_loop;

@@ -102,10 +102,13 @@ impl Response {
     /// A `text/plain` response. A newline is appended when `body` lacks one,
     /// so `curl` leaves the prompt on its own line.
     pub fn text(status: Status, body: &str) -> Response {
-        let mut body = body.as_bytes().to_vec();
-        if body.last() != Some(&b'\n') {
-            body.push(b'\n');
+        // Room for the newline up front: one allocation, not two.
+        let mut bytes = Vec::with_capacity(body.len() + 1);
+        bytes.extend_from_slice(body.as_bytes());
+        if bytes.last() != Some(&b'\n') {
+            bytes.push(b'\n');
         }
+        let body = bytes;
         Response {
             status,
             content_type: TEXT_PLAIN,
@@ -155,6 +158,50 @@ impl Response {
         bytes
     }
 
+    /// Appends the response as it goes on the wire to `out`, a persistent
+    /// connection's output buffer (stage 07): the bytes of
+    /// [`Response::to_bytes`], except that `date` is given (a `Date` value
+    /// formatted once a second, not once a response) and the `Connection`
+    /// field is `connection` (`close`, `keep-alive`) or absent when `None`:
+    /// an HTTP/1.1 connection persists unless a side says `close`
+    /// (RFC 9112 §9.3). Nothing is allocated once `out` has grown to fit.
+    pub fn append_to(
+        &self,
+        out: &mut Vec<u8>,
+        include_body: bool,
+        date: &str,
+        connection: Option<&str>,
+    ) {
+        // Plain byte copies: `write!` would go through the formatting
+        // machinery, which costs more than the rest of this function.
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, usize::from(self.status.code()));
+        out.push(b' ');
+        out.extend_from_slice(self.status.reason().as_bytes());
+        out.extend_from_slice(b"\r\nDate: ");
+        out.extend_from_slice(date.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(self.content_type.as_bytes());
+        out.extend_from_slice(b"\r\nContent-Length: ");
+        push_decimal(out, self.body.len());
+        out.extend_from_slice(b"\r\n");
+        if let Some(connection) = connection {
+            out.extend_from_slice(b"Connection: ");
+            out.extend_from_slice(connection.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in &self.extra_headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if include_body {
+            out.extend_from_slice(&self.body);
+        }
+    }
+
     /// Writes the whole response and returns the number of bytes sent.
     ///
     /// `write_all` loops until every byte is accepted by the kernel, so a
@@ -167,6 +214,22 @@ impl Response {
         out.flush()?;
         Ok(bytes.len())
     }
+}
+
+/// Appends `number` in decimal digits.
+fn push_decimal(out: &mut Vec<u8>, number: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = number;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 #[cfg(test)]
@@ -188,6 +251,27 @@ mod tests {
              \r\n\
              OK\n"
         );
+    }
+
+    #[test]
+    fn appended_bytes_match_to_bytes() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let response = Response::plain_status(Status::NotFound).with_header("Allow", "GET, HEAD");
+        for include_body in [true, false] {
+            let mut out = b"previous".to_vec();
+            let date = date::http_date(now);
+            response.append_to(&mut out, include_body, &date, Some("close"));
+            let mut expected = b"previous".to_vec();
+            expected.extend(response.to_bytes(include_body, now));
+            assert_eq!(out, expected);
+        }
+        let mut out = Vec::new();
+        push_decimal(&mut out, 0);
+        push_decimal(&mut out, 1_234_567);
+        assert_eq!(out, b"01234567");
+        let mut out = Vec::new();
+        response.append_to(&mut out, true, "d", None);
+        assert!(!String::from_utf8(out).unwrap().contains("Connection"));
     }
 
     #[test]

@@ -15,25 +15,33 @@ use crate::request::Request;
 use crate::response::{Response, Status};
 
 /// A request handler. `Send + Sync` because one router is shared by every
-/// worker thread.
-pub type Handler = Box<dyn Fn(&Request) -> Response + Send + Sync>;
+/// worker thread. It answers with a [`Response`], or with `T` when the
+/// answer is something else: stage 07's handlers may answer "start a
+/// simulation", which its event loop turns into a response later.
+pub type Handler<T = Response> = Box<dyn Fn(&Request) -> T + Send + Sync>;
 
-struct Route {
+struct Route<T> {
     method: &'static str,
     path: &'static str,
-    handler: Handler,
+    handler: Handler<T>,
 }
 
 /// A table of routes, matched by exact path (no patterns: NetServe has two
 /// fixed paths, and a linear scan of two entries is the fastest lookup).
-#[derive(Default)]
-pub struct Router {
-    routes: Vec<Route>,
+/// Handlers answer `T`, a [`Response`] unless said otherwise.
+pub struct Router<T = Response> {
+    routes: Vec<Route<T>>,
 }
 
-impl Router {
+impl<T> Default for Router<T> {
+    fn default() -> Router<T> {
+        Router { routes: Vec::new() }
+    }
+}
+
+impl<T: From<Response>> Router<T> {
     /// An empty router: every request is a 404.
-    pub fn new() -> Router {
+    pub fn new() -> Router<T> {
         Router::default()
     }
 
@@ -43,8 +51,8 @@ impl Router {
         mut self,
         method: &'static str,
         path: &'static str,
-        handler: impl Fn(&Request) -> Response + Send + Sync + 'static,
-    ) -> Router {
+        handler: impl Fn(&Request) -> T + Send + Sync + 'static,
+    ) -> Router<T> {
         self.routes.push(Route {
             method,
             path,
@@ -54,7 +62,7 @@ impl Router {
     }
 
     /// Answers `request` with the matching handler, or with 404 or 405.
-    pub fn handle(&self, request: &Request) -> Response {
+    pub fn handle(&self, request: &Request) -> T {
         // TODO(milestone 4.1): answer with the route whose path and method match (`HEAD` is served
         //   by the `GET` route); a path no route has is 404; a known path with another method is
         //   405 with `Allow` listing its methods. Book: stage-04.md#the-router; stuck? ../HINTS.md

@@ -10,7 +10,7 @@ use crate::target::Target;
 
 /// The complete `/health` answer: 200, text/plain, exact Content-Length, Date, Connection: close,
 /// body `OK\n` (DESIGN "HTTP behaviour"; RFC 9110 §6.6.1 Date, RFC 9112 §9.6 close).
-fn check_health(response: &Response) -> Result<(), String> {
+fn check_health(response: &Response, stage: u8) -> Result<(), String> {
     response.expect_status(200)?;
     if response.reason != "OK" {
         return Err(format!(
@@ -23,7 +23,10 @@ fn check_health(response: &Response) -> Result<(), String> {
     if response.header("Date").is_none() {
         return Err(format!("no Date header ({})", response.summary()));
     }
-    response.expect_header("Connection", "close")?;
+    // Stages 01-06 close after every response; stage 07 keeps the connection open.
+    if stage <= 6 {
+        response.expect_header("Connection", "close")?;
+    }
     if response.body != b"OK\n" {
         return Err(format!(
             "body should be exactly \"OK\\n\": {}",
@@ -33,12 +36,12 @@ fn check_health(response: &Response) -> Result<(), String> {
     Ok(())
 }
 
-/// `GET /health` answers 200 `OK\n` with Content-Type, Content-Length, Date and
-/// `Connection: close`, then the server closes (DESIGN "HTTP behaviour").
+/// `GET /health` answers 200 `OK\n` with Content-Type, Content-Length, Date and, in stages
+/// 01-06, `Connection: close`, then the server closes (DESIGN "HTTP behaviour").
 pub fn health_ok(target: &Target) -> Result<(), String> {
     let server = target.start()?;
     let response = client::get(server.addr(), "/health")?;
-    check_health(&response)
+    check_health(&response, target.stage)
 }
 
 /// Any other path answers a complete 404 Not Found (RFC 9110 §15.5.5).
@@ -81,7 +84,7 @@ pub fn dribbled_request_ok(target: &Target) -> Result<(), String> {
         thread::sleep(Duration::from_millis(5));
     }
     let response = connection.read_response()?;
-    check_health(&response)
+    check_health(&response, target.stage)
 }
 
 /// Two pipelined requests: the first is answered with `Connection: close` and nothing else
@@ -95,5 +98,30 @@ pub fn pipelined_requests_first_answered(target: &Target) -> Result<(), String> 
     // Reading to close and checking Content-Length against every byte received proves that no
     // second response follows the first.
     let response = connection.read_response()?;
-    check_health(&response)
+    check_health(&response, target.stage)
+}
+
+/// `--help` exits 0 and prints the PORT argument's line indented like the others (the help of
+/// a stage reads as one aligned table).
+pub fn help_lines_are_indented(target: &Target) -> Result<(), String> {
+    let mut server = target.launch().arg("--help").spawn()?;
+    let status = server.wait_exit(Duration::from_secs(10))?;
+    if !status.success() {
+        return Err(format!("--help exited with {status}"));
+    }
+    let lines = server.stdout_lines(Duration::from_secs(2));
+    let port_lines: Vec<&String> = lines
+        .iter()
+        .filter(|line| {
+            let first = line.split_whitespace().next().unwrap_or("");
+            first == "PORT" || first == "[PORT]"
+        })
+        .collect();
+    if port_lines.is_empty() {
+        return Err(format!("no line describing PORT in --help: {lines:?}"));
+    }
+    match port_lines.iter().find(|line| !line.starts_with(' ')) {
+        Some(line) => Err(format!("the PORT line is not indented: {line:?}")),
+        None => Ok(()),
+    }
 }

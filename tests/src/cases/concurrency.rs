@@ -347,14 +347,15 @@ pub fn header_deadline_counts_from_accept(target: &Target) -> Result<(), String>
     Ok(())
 }
 
-/// Slow clients held open against stage 06's small pool.
+/// Slow clients held open against a server with a small pool (THREADS=2).
 const SLOW_CLIENTS: usize = 50;
 
 /// Normal clients that must be served while the slow ones are held.
 const NORMAL_CLIENTS: usize = 10;
 
-/// Stage 06 reads request heads with poll(2) before the pool sees a connection: with THREADS=2
-/// and `--queue-size 2`, 50 clients holding half-sent heads occupy no worker, and ten normal
+/// Stage 07 reads request heads in its event loop, so a connection waiting for its client costs a
+/// buffer, not a thread: with THREADS=2 and `--queue-size 2`, 50 clients holding half-sent heads
+/// occupy no loop, and ten normal
 /// clients, one after the other, still get 200 (a slowloris cannot take the server's workers).
 pub fn slow_clients_do_not_hold_workers(target: &Target) -> Result<(), String> {
     let server = target
@@ -392,13 +393,13 @@ pub fn slow_clients_do_not_hold_workers(target: &Target) -> Result<(), String> {
 /// Clients that announce a body and never send it, in [`unsent_bodies_do_not_hold_workers`].
 const SILENT_UPLOADS: usize = 40;
 
-/// Stage 06 answers a request whose body has not arrived (the routes need none), then hands the
-/// connection back to its poll thread, which discards what still arrives for up to a second
-/// before closing (DESIGN "HTTP behaviour": shut down the write side, drain with a short
-/// deadline). So with THREADS=2, forty clients that announce `Content-Length: 10` and never send
-/// the body hold no worker: a normal client after them gets 200 within the usual response bound
-/// (a worker draining each for a second would need 20 s), and each of the forty receives its
-/// complete answer followed by a clean close, not a reset.
+/// Stage 07 answers a request whose body has not arrived (the routes need none), then its event
+/// loop discards what still arrives for up to a second before closing (DESIGN "HTTP behaviour":
+/// shut down the write side, drain with a short deadline). So with THREADS=2, forty clients that
+/// announce `Content-Length: 10` and never send the body hold no thread: a normal client after
+/// them gets 200 within the usual response bound (a worker draining each for a second would need
+/// 20 s), and each of the forty receives its complete answer followed by a clean close, not a
+/// reset.
 pub fn unsent_bodies_do_not_hold_workers(target: &Target) -> Result<(), String> {
     let server = target.launch().threads(SMALL_POOL).start()?;
     let mut silent = Vec::new();

@@ -14,6 +14,7 @@ pub mod basic;
 pub mod concurrency;
 pub mod limits;
 pub mod parsing;
+pub mod persistent;
 pub mod robustness;
 pub mod routing;
 pub mod shutdown;
@@ -49,8 +50,8 @@ pub struct Case {
     /// time): the only stage it applies to. Such a case is not listed for any other stage.
     pub only: Option<u8>,
     /// For a case that a later stage's design makes moot: the last stage it applies to. Stage
-    /// 06 reads heads before the pool sees a connection, so idle clients no longer fill the
-    /// pool's queue the way `full_queue_503` needs; later stages do not list it.
+    /// 07 has no pool, so idle clients no longer fill a queue the way `full_queue_503` needs;
+    /// later stages do not list it.
     pub until: Option<u8>,
     /// The check itself.
     pub run: CaseFn,
@@ -166,13 +167,18 @@ pub const ALL: &[Case] = &[
     since!(1, basic::bare_lf_line_endings_ok),
     since!(1, basic::absolute_form_target_ok),
     since!(1, basic::dribbled_request_ok),
-    since!(1, basic::pipelined_requests_first_answered),
+    between!(1, 6, basic::pipelined_requests_first_answered),
+    between!(1, 6, persistent::one_response_then_close),
+    since!(1, basic::help_lines_are_indented),
     since!(1, parsing::empty_request_line_400),
+    since!(1, parsing::one_empty_line_before_request_line_ok),
     since!(1, parsing::garbage_request_line_400),
     since!(1, parsing::request_line_without_target_400),
     since!(1, parsing::space_before_colon_400),
     since!(1, parsing::obs_fold_400),
     since!(1, parsing::nul_in_field_value_400),
+    since!(1, parsing::obs_text_in_field_value_ok),
+    since!(1, parsing::http_1_2_processed_as_http_1_1),
     since!(1, parsing::http_9_9_505),
     since!(1, parsing::http_2_0_505),
     since!(1, parsing::http11_without_host_400),
@@ -181,7 +187,10 @@ pub const ALL: &[Case] = &[
     since!(1, parsing::two_different_content_lengths_400),
     since!(1, parsing::transfer_coding_not_chunked_400),
     since!(1, parsing::invalid_host_value_400),
+    since!(1, parsing::invalid_host_authority_400),
+    since!(1, parsing::absolute_form_invalid_authority_400),
     since!(1, parsing::fragment_in_target_400),
+    since!(1, parsing::head_errors_have_no_body),
     since!(1, limits::head_of_8191_bytes_ok),
     since!(1, limits::head_of_8192_bytes_ok),
     since!(1, limits::head_of_8193_bytes_431),
@@ -191,6 +200,8 @@ pub const ALL: &[Case] = &[
     since!(1, limits::target_of_4097_bytes_414),
     since!(1, robustness::silent_client_408),
     since!(1, robustness::slow_head_408),
+    since!(1, robustness::head_408_has_no_body),
+    since!(1, robustness::non_http_bytes_400_at_once),
     since!(1, robustness::unread_body_discarded_before_close),
     since!(1, robustness::closed_connections_tolerated),
     since!(1, robustness::reset_connections_tolerated),
@@ -201,7 +212,7 @@ pub const ALL: &[Case] = &[
     only!(2, concurrency::threads_grow_with_connections),
     // Stage 03: a fixed pool and a bounded queue.
     since!(3, concurrency::threads_bounded_by_pool),
-    between!(3, 5, concurrency::full_queue_503),
+    between!(3, 6, concurrency::full_queue_503),
     since!(3, concurrency::header_deadline_counts_from_accept),
     // Stage 04: routing, HEAD, 405, /run-cache-sim validation.
     since!(4, routing::post_health_405),
@@ -225,23 +236,44 @@ pub const ALL: &[Case] = &[
     since!(5, backend::backend_garbage_500),
     since!(5, backend::backend_silent_500),
     since!(5, backend::backend_timeout_504),
-    since!(5, backend::backend_chatty_stderr_ok),
+    since!(5, backend::backend_floods_stdout_ok),
+    since!(5, backend::backend_floods_stderr_ok),
+    since!(5, backend::backend_killed_by_signal_500),
     since!(5, backend::backend_inherits_no_socket),
     since!(5, backend::backend_inconsistent_report_500),
     since!(5, backend::backend_straggler_stopped),
-    since!(5, backend::busy_pool_503),
+    since!(5, backend::backend_setsid_grandchild_ok),
+    since!(5, backend::backend_exec_failure_500),
+    since!(5, backend::backend_error_bodies_quote_no_path),
+    between!(5, 6, backend::busy_pool_503),
     since!(5, backend::missing_cache_audit_exit_2),
     since!(5, backend::missing_traces_dir_exit_2),
     since!(5, backend::traces_dir_without_traces_exit_2),
     // Stage 06: graceful shutdown.
     since!(6, shutdown::sigterm_drains_in_flight),
     since!(6, shutdown::sigint_drains_in_flight),
+    since!(6, shutdown::sighup_drains_in_flight),
     since!(6, shutdown::sigterm_idle_exits_0),
     since!(6, shutdown::drain_timeout_kills_backend),
-    since!(6, shutdown::sigterm_with_idle_connections_exits_0),
-    since!(6, shutdown::drain_timeout_bounds_slow_heads),
-    since!(6, concurrency::slow_clients_do_not_hold_workers),
-    since!(6, concurrency::unsent_bodies_do_not_hold_workers),
+    since!(6, shutdown::silent_connections_closed_at_once),
+    since!(6, shutdown::partial_heads_get_one_more_second),
+    // Stage 07: event loops and persistent connections; slow clients cost buffers, not workers.
+    since!(7, concurrency::slow_clients_do_not_hold_workers),
+    since!(7, concurrency::unsent_bodies_do_not_hold_workers),
+    since!(7, persistent::two_requests_on_one_connection),
+    since!(7, persistent::hundred_pipelined_in_order),
+    since!(7, persistent::http10_closes_unless_asked),
+    since!(7, persistent::connection_close_honoured),
+    since!(7, persistent::idle_timeout_closes),
+    since!(7, persistent::half_close_still_answered),
+    since!(7, persistent::never_reading_client_bounded),
+    since!(7, persistent::body_between_pipelined_requests_skipped),
+    since!(7, persistent::simulation_does_not_delay_health),
+    since!(7, persistent::idle_connections_do_not_stop_health),
+    since!(7, persistent::sigterm_closes_idle_and_finishes_in_flight),
+    since!(7, persistent::drain_closes_silent_and_bounds_partial_heads),
+    since!(7, persistent::health_503_while_draining),
+    since!(7, persistent::max_connections_503),
 ];
 
 /// Runs one case on its own copy of the target, turning a panic into a failure and appending

@@ -69,6 +69,45 @@ pub fn slow_head_408(target: &Target) -> Result<(), String> {
     response.expect_complete()
 }
 
+/// A HEAD request whose head never completes gets 408 without a body (RFC 9110 §9.3.2).
+pub fn head_408_has_no_body(target: &Target) -> Result<(), String> {
+    let server = target
+        .launch()
+        .arg("--header-timeout")
+        .arg(HEADER_TIMEOUT_SECS.to_string())
+        .start()?;
+    let mut connection = Connection::open(server.addr())?;
+    connection.send(b"HEAD /health HTTP/1.1\r\nHost: x\r\n")?;
+    let response = connection.read_response_within(TIMEOUT_ANSWER_BOUND)?;
+    crate::cases::parsing::expect_head_error(&response, 408)
+}
+
+/// Bytes that cannot begin a request line (the start of a TLS ClientHello: a handshake record,
+/// first byte 0x16; a line without an HTTP version) get 400 at once, not 408 after the header deadline (default 10 s); and on
+/// every stage, stage 01 included, another client is served meanwhile (DESIGN "HTTP behaviour").
+pub fn non_http_bytes_400_at_once(target: &Target) -> Result<(), String> {
+    const BOUND: Duration = Duration::from_secs(3);
+    let server = target.start()?;
+    let mut tls = Connection::open(server.addr())?;
+    tls.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")?;
+    let mut other = Connection::open(server.addr())?;
+    other.send(&crate::client::get_request("/health"))?;
+    other
+        .read_response_within(BOUND)
+        .and_then(|response| response.expect_status(200))
+        .map_err(|e| format!("a client sending GET /health after a TLS client: {e}"))?;
+    tls.read_response_within(BOUND)
+        .and_then(|response| response.expect_status(400))
+        .map_err(|e| format!("a TLS ClientHello, with the default 10 s header deadline: {e}"))?;
+    // A first line that ends without a version, like an SSH client's banner, is refused when
+    // it ends, not when the deadline passes.
+    let mut ssh = Connection::open(server.addr())?;
+    ssh.send(b"SSH-2.0-OpenSSH_9.6\r\n")?;
+    ssh.read_response_within(BOUND)
+        .and_then(|response| response.expect_status(400))
+        .map_err(|e| format!("an SSH banner line: {e}"))
+}
+
 /// How many times the unread-body case posts its 1 MiB body.
 const BODY_TRIES: usize = 20;
 

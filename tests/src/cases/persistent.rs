@@ -1,0 +1,569 @@
+//! Persistent connections (RFC 9112 §9.3): stages 01-06 answer one request with `Connection:
+//! close` and close; stage 07 keeps the connection open, answers pipelined requests in order,
+//! bounds what a client can make it hold, and drains its connections on a signal.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::cases::backend::start_with_script_in;
+use crate::cases::concurrency::wait_for_sockets;
+use crate::cases::expect_health;
+use crate::client::{self, Connection, End, Response};
+use crate::scripts::{self, ScriptDir};
+use crate::server::describe_exit;
+use crate::target::Target;
+
+/// How long a batch of responses may take to arrive.
+const RESPONSES_BOUND: Duration = Duration::from_secs(10);
+
+/// How long the server may take to close a connection it has decided to close.
+const CLOSE_BOUND: Duration = Duration::from_secs(3);
+
+/// Reads `count` complete responses, one after the other, from a connection that stays open
+/// (each framed by its `Content-Length`; no response to HEAD). Returns them in order.
+fn read_responses(
+    connection: &mut Connection,
+    count: usize,
+    bound: Duration,
+) -> Result<Vec<Response>, String> {
+    let deadline = Instant::now() + bound;
+    let mut stream = connection.stream();
+    let mut buffer = Vec::new();
+    let mut responses = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    while responses.len() < count {
+        // Take every complete response the buffer holds.
+        while let Some(length) = complete_length(&buffer)? {
+            let rest = buffer.split_off(length);
+            responses.push(Response::parse(&buffer)?);
+            buffer = rest;
+            if responses.len() == count {
+                return Ok(responses);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "only {} of {count} responses within {bound:?}",
+                responses.len()
+            ));
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("set_read_timeout: {e}"))?;
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Err(format!(
+                    "the server closed the connection after {} of {count} responses",
+                    responses.len()
+                ));
+            }
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(format!(
+                    "reading response {} of {count}: {e}",
+                    responses.len() + 1
+                ));
+            }
+        }
+    }
+    Ok(responses)
+}
+
+/// The length of the first response in `bytes` if it has arrived whole.
+fn complete_length(bytes: &[u8]) -> Result<Option<usize>, String> {
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut fields);
+    let head = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => {
+            return Err(format!(
+                "malformed response ({e}): {}",
+                client::excerpt(bytes)
+            ));
+        }
+    };
+    let length = response
+        .headers
+        .iter()
+        .find(|field| field.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|field| {
+            std::str::from_utf8(field.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .ok_or_else(|| {
+            format!(
+                "response without Content-Length: {}",
+                client::excerpt(bytes)
+            )
+        })?;
+    Ok((bytes.len() >= head + length).then_some(head + length))
+}
+
+/// Checks that the server closes `connection` within [`CLOSE_BOUND`] without sending more.
+fn expect_closed(mut connection: Connection, after: &str) -> Result<(), String> {
+    let raw = connection.read_to_close(CLOSE_BOUND)?;
+    match raw.end {
+        End::Closed | End::Reset if raw.bytes.is_empty() => Ok(()),
+        End::TimedOut if raw.bytes.is_empty() => Err(format!(
+            "{after}, the connection was still open {CLOSE_BOUND:?} later"
+        )),
+        _ => Err(format!(
+            "{after}, the server sent more: {}",
+            client::excerpt(&raw.bytes)
+        )),
+    }
+}
+
+/// Stages 01-06: an HTTP/1.1 request, which could keep the connection open, is answered with
+/// `Connection: close` and the connection is closed (DESIGN "HTTP behaviour": they close after
+/// every response).
+pub fn one_response_then_close(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let response = client::get(server.addr(), "/health")?;
+    response.expect_status(200)?;
+    response.expect_header("Connection", "close")
+}
+
+/// Two requests, one after the other, on one connection: both answered, neither with
+/// `Connection: close` (RFC 9112 §9.3: HTTP/1.1 persists by default).
+pub fn two_requests_on_one_connection(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let mut connection = Connection::open(server.addr())?;
+    for round in 1..=2 {
+        connection.send(&client::get_request("/health"))?;
+        let response = read_responses(&mut connection, 1, RESPONSES_BOUND)?
+            .pop()
+            .ok_or("no response")?;
+        response.expect_status(200)?;
+        if response.header("Connection").is_some() {
+            return Err(format!(
+                "response {round} has Connection: {:?}; a persistent one needs none",
+                response.header("Connection")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Pipelined requests in [`hundred_pipelined_in_order`].
+const PIPELINED: usize = 100;
+
+/// 100 requests in one write, /health, /run-cache-sim (policies and traces varying) and a 404
+/// mixed: every one answered, in order, each body matching its request (RFC 9112 §9.3.2).
+pub fn hundred_pipelined_in_order(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let policies = ["fifo", "lru", "lfu", "arc", "belady"];
+    let traces = ["loop", "scan", "skewed", "hot_cold"];
+    let mut requests = Vec::new();
+    let mut expected = Vec::new();
+    for index in 0..PIPELINED {
+        let (target, check) = match index % 4 {
+            0 | 2 => ("/health".to_string(), None),
+            1 => {
+                let policy = policies[index / 4 % policies.len()];
+                let trace = traces[index / 4 % traces.len()];
+                let size = 1 + index;
+                let target =
+                    format!("/run-cache-sim?policy={policy}&trace={trace}&cache_size={size}");
+                (target, Some((policy, trace, size)))
+            }
+            _ => (format!("/no-such-path-{index}"), None),
+        };
+        requests.extend_from_slice(&client::get_request(&target));
+        expected.push((target, check));
+    }
+    let mut connection = Connection::open(server.addr())?;
+    connection.send(&requests)?;
+    let responses = read_responses(&mut connection, PIPELINED, RESPONSES_BOUND)?;
+    for (index, (response, (target, check))) in responses.iter().zip(&expected).enumerate() {
+        let fail = |e: String| format!("response {} (for {target}): {e}", index + 1);
+        response.expect_complete().map_err(fail)?;
+        if target == "/health" {
+            response.expect_status(200).map_err(fail)?;
+            if response.body != b"OK\n" {
+                return Err(fail(format!("body {}", response.summary())));
+            }
+        } else if let Some((policy, trace, size)) = check {
+            response.expect_status(200).map_err(fail)?;
+            let json = response.json().map_err(fail)?;
+            let matches = json["policy"] == *policy
+                && json["trace"] == *trace
+                && json["cache_size"] == *size as u64;
+            if !matches {
+                return Err(fail(format!("answers another request: {json}")));
+            }
+        } else {
+            response.expect_status(404).map_err(fail)?;
+            if !response.body_text().contains(target.as_str()) {
+                return Err(fail(format!(
+                    "answers another path: {}",
+                    response.summary()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// HTTP/1.0 closes unless the client asks for keep-alive; when it asks, the response says
+/// `Connection: keep-alive` and a second request is answered (RFC 9112 §9.3, Appendix C.2.2).
+pub fn http10_closes_unless_asked(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let mut plain = Connection::open(server.addr())?;
+    plain.send(b"GET /health HTTP/1.0\r\n\r\n")?;
+    let response = plain.read_response()?;
+    response.expect_status(200)?;
+    response.expect_header("Connection", "close")?;
+
+    let mut asking = Connection::open(server.addr())?;
+    let request = b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    for round in 1..=2 {
+        asking.send(request)?;
+        let response = read_responses(&mut asking, 1, RESPONSES_BOUND)
+            .map_err(|e| format!("HTTP/1.0 keep-alive request {round}: {e}"))?
+            .pop()
+            .ok_or("no response")?;
+        response.expect_status(200)?;
+        response.expect_header("Connection", "keep-alive")?;
+    }
+    Ok(())
+}
+
+/// `Connection: close` from the client is honoured: the response says `Connection: close` and
+/// the server closes, even with a second request pipelined behind (RFC 9112 §9.6).
+pub fn connection_close_honoured(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let mut connection = Connection::open(server.addr())?;
+    let mut bytes = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&client::get_request("/health"));
+    connection.send(&bytes)?;
+    // Read to close: Content-Length against every byte proves no second response follows.
+    let response = connection.read_response()?;
+    response.expect_status(200)?;
+    response.expect_header("Connection", "close")
+}
+
+/// With `--idle-timeout 1`, a persistent connection idle after its response is closed by the
+/// server without a byte (RFC 9112 §9.5).
+pub fn idle_timeout_closes(target: &Target) -> Result<(), String> {
+    let server = target.launch().arg("--idle-timeout").arg("1").start()?;
+    let mut connection = Connection::open(server.addr())?;
+    connection.send(&client::get_request("/health"))?;
+    read_responses(&mut connection, 1, RESPONSES_BOUND)?;
+    expect_closed(connection, "idle after its response with --idle-timeout 1")
+}
+
+/// A client that sends three requests and half-closes (SHUT_WR) still gets all three responses,
+/// then the server closes.
+pub fn half_close_still_answered(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let mut connection = Connection::open(server.addr())?;
+    let mut bytes = Vec::new();
+    for _ in 0..3 {
+        bytes.extend_from_slice(&client::get_request("/health"));
+    }
+    connection.send(&bytes)?;
+    connection.finish_sending()?;
+    let responses = read_responses(&mut connection, 3, RESPONSES_BOUND)?;
+    for response in &responses {
+        response.expect_status(200)?;
+    }
+    expect_closed(connection, "after the half-closed client's three responses")
+}
+
+/// The most request bytes [`never_reading_client_bounded`] sends.
+const FLOOD_LIMIT: usize = 64 * 1024 * 1024;
+
+/// How much the server's resident memory may grow while one client floods it.
+const FLOOD_RSS_GROWTH_KIB: u64 = 16 * 1024;
+
+/// A client that pipelines /health requests and never reads: the server stops reading it once
+/// its bounded output is full (the client's writes then block), its resident memory grows by
+/// less than 16 MiB, and /health still answers on another connection.
+pub fn never_reading_client_bounded(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let before = server.rss_kib()?;
+    let stream = TcpStream::connect_timeout(&server.addr(), client::CONNECT_TIMEOUT)
+        .map_err(|e| format!("connect: {e}"))?;
+    // A write that makes no progress for a second means the server has stopped reading.
+    stream
+        .set_write_timeout(Some(Duration::from_secs(1)))
+        .map_err(|e| format!("set_write_timeout: {e}"))?;
+    let batch = client::get_request("/health").repeat(1000);
+    let mut sent = 0;
+    let blocked = loop {
+        if sent >= FLOOD_LIMIT {
+            break false;
+        }
+        match (&stream).write(&batch) {
+            Ok(n) => sent += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break true;
+            }
+            Err(e) => return Err(format!("flooding after {sent} bytes: {e}")),
+        }
+    };
+    if !blocked {
+        return Err(format!(
+            "the server read {FLOOD_LIMIT} bytes of requests from a client that never reads"
+        ));
+    }
+    let after = server.rss_kib()?;
+    if after > before + FLOOD_RSS_GROWTH_KIB {
+        return Err(format!(
+            "resident memory grew from {before} KiB to {after} KiB under one client that never reads"
+        ));
+    }
+    expect_health(server.addr())
+}
+
+/// A request with a Content-Length body between two pipelined requests: the body is skipped and
+/// the request after it answered (RFC 9112 §6.3: the length frames the message).
+pub fn body_between_pipelined_requests_skipped(target: &Target) -> Result<(), String> {
+    let server = target.start()?;
+    let mut connection = Connection::open(server.addr())?;
+    let mut bytes = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 21\r\n\r\n".to_vec();
+    // A body that looks like a request: it must be skipped, not answered.
+    bytes.extend_from_slice(b"GET /nope HTTP/1.0\r\n\r\n"[..21].as_ref());
+    bytes.extend_from_slice(&client::get_request("/health"));
+    connection.send(&bytes)?;
+    let responses = read_responses(&mut connection, 2, RESPONSES_BOUND)?;
+    responses[0].expect_status(405)?;
+    responses[1].expect_status(200)?;
+    if responses[1].body != b"OK\n" {
+        return Err(format!("second response: {}", responses[1].summary()));
+    }
+    Ok(())
+}
+
+/// With one event loop (THREADS=1) and a simulation that takes 2 s in flight on one connection,
+/// /health on another connection answers within 1 s: the child is events in the loop, not a
+/// wait.
+pub fn simulation_does_not_delay_health(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = |dir: &ScriptDir| {
+        Ok(format!(
+            "{}\n{}",
+            dir.sleep_command(2)?,
+            scripts::answer_lines(570, 30)
+        ))
+    };
+    let backend = start_with_script_in(target, scripts, body, &["1"])?;
+    let addr = backend.server.addr();
+    let mut simulation = Connection::open(addr)?;
+    simulation.send(&client::get_request("/run-cache-sim?policy=lru"))?;
+    let started = Instant::now();
+    if !crate::wait_until(Duration::from_secs(2), || {
+        backend.server.live_children() >= 1
+    }) {
+        return Err("the simulation never started".into());
+    }
+    let mut health = Connection::open(addr)?;
+    health.send(&client::get_request("/health"))?;
+    read_responses(&mut health, 1, Duration::from_secs(1))
+        .map_err(|e| format!("/health while a simulation runs on the same loop: {e}"))?;
+    if started.elapsed() >= Duration::from_secs(2) {
+        return Err("/health was answered only after the simulation".into());
+    }
+    let response = read_responses(&mut simulation, 1, RESPONSES_BOUND)?
+        .pop()
+        .ok_or("no response")?;
+    response.expect_status(200)
+}
+
+/// Idle persistent connections in [`idle_connections_do_not_stop_health`].
+const IDLE_PERSISTENT: usize = 5000;
+
+/// 5,000 persistent connections, each idle after one answered request: /health on a new
+/// connection still answers within a second.
+pub fn idle_connections_do_not_stop_health(target: &Target) -> Result<(), String> {
+    raise_own_descriptor_limit(IDLE_PERSISTENT as u64 + 1024)?;
+    let server = target.launch().arg("--idle-timeout").arg("60").start()?;
+    let mut idle = Vec::with_capacity(IDLE_PERSISTENT);
+    for index in 0..IDLE_PERSISTENT {
+        let mut connection =
+            Connection::open(server.addr()).map_err(|e| format!("connection {index}: {e}"))?;
+        connection.send(&client::get_request("/health"))?;
+        read_responses(&mut connection, 1, RESPONSES_BOUND)
+            .map_err(|e| format!("connection {index}: {e}"))?;
+        idle.push(connection);
+    }
+    let mut fresh = Connection::open(server.addr())?;
+    fresh.send(&client::get_request("/health"))?;
+    read_responses(&mut fresh, 1, Duration::from_secs(1))
+        .map_err(|e| format!("/health with {IDLE_PERSISTENT} idle connections open: {e}"))?;
+    // And the idle ones are still served.
+    let last = idle.last_mut().ok_or("no idle connection")?;
+    last.send(&client::get_request("/health"))?;
+    read_responses(last, 1, Duration::from_secs(1))
+        .map_err(|e| format!("an idle connection's second request: {e}"))?;
+    Ok(())
+}
+
+/// Raises this process's descriptor soft limit to at least `wanted` (within the hard limit).
+fn raise_own_descriptor_limit(wanted: u64) -> Result<(), String> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct, which `limit` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err("getrlimit failed".into());
+    }
+    if limit.rlim_cur >= wanted {
+        return Ok(());
+    }
+    if limit.rlim_max < wanted {
+        return Err(format!(
+            "this test needs {wanted} descriptors; the hard limit is {}",
+            limit.rlim_max
+        ));
+    }
+    limit.rlim_cur = wanted;
+    // SAFETY: setrlimit reads one valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+        return Err("setrlimit failed".into());
+    }
+    Ok(())
+}
+
+/// SIGTERM with idle persistent connections (and `--idle-timeout 60`) exits 0 at once: idle
+/// connections are closed by the drain, not by their timeout. A simulation in flight on another
+/// persistent connection finishes first, answered with `Connection: close`.
+pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(), String> {
+    let scripts = ScriptDir::new()?;
+    let body = |dir: &ScriptDir| {
+        Ok(format!(
+            "{}\n{}",
+            dir.sleep_command(1)?,
+            scripts::answer_lines(570, 30)
+        ))
+    };
+    let mut backend = start_with_script_in(target, scripts, body, &["--idle-timeout", "60"])?;
+    let addr = backend.server.addr();
+    let mut idle = Vec::new();
+    for _ in 0..5 {
+        let mut connection = Connection::open(addr)?;
+        connection.send(&client::get_request("/health"))?;
+        read_responses(&mut connection, 1, RESPONSES_BOUND)?;
+        idle.push(connection);
+    }
+    let mut busy = Connection::open(addr)?;
+    busy.send(&client::get_request("/run-cache-sim?policy=lru"))?;
+    if !crate::wait_until(Duration::from_secs(2), || {
+        backend.server.live_children() >= 1
+    }) {
+        return Err("the simulation never started".into());
+    }
+    backend.server.signal(libc::SIGTERM)?;
+    for (index, connection) in idle.into_iter().enumerate() {
+        expect_closed(
+            connection,
+            &format!("idle connection {} at SIGTERM", index + 1),
+        )?;
+    }
+    let response = busy.read_response()?;
+    response.expect_status(200)?;
+    response.expect_header("Connection", "close")?;
+    let status = backend.server.wait_exit(Duration::from_secs(3));
+    match status {
+        Ok(status) if status.code() == Some(0) => Ok(()),
+        other => Err(format!(
+            "after SIGTERM and the in-flight simulation the server should exit 0: {}",
+            describe_exit(&other)
+        )),
+    }
+}
+
+/// At SIGTERM, a connection that has sent no byte is closed at once, one with a partial head
+/// gets at most about a second more and then 408, and the server exits 0 (with the header and
+/// drain deadlines at 30 s, neither is what ends them).
+pub fn drain_closes_silent_and_bounds_partial_heads(target: &Target) -> Result<(), String> {
+    let mut server = target
+        .launch()
+        .arg("--header-timeout")
+        .arg("30")
+        .arg("--drain-timeout")
+        .arg("30")
+        .start()?;
+    let baseline = server.sockets()?;
+    let silent = Connection::open(server.addr())?;
+    let mut partial = Connection::open(server.addr())?;
+    partial.send(b"GET /health HTTP/1.1\r\n")?;
+    wait_for_sockets(&server, baseline + 2, "the connections were not accepted")?;
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM)?;
+    expect_closed(silent, "a connection that sent nothing, at SIGTERM")?;
+    let response = partial.read_response_within(Duration::from_secs(3))?;
+    response.expect_status(408)?;
+    let status = server.wait_exit(Duration::from_secs(3));
+    match status {
+        Ok(status) if status.code() == Some(0) && signalled.elapsed() < Duration::from_secs(4) => {
+            Ok(())
+        }
+        other => Err(format!(
+            "the drain should end with exit 0 within about a second: {} after {:?}",
+            describe_exit(&other),
+            signalled.elapsed()
+        )),
+    }
+}
+
+/// With `--drain-delay 2`, right after SIGTERM /health on an open persistent connection answers
+/// 503 with `Connection: close` (a load balancer stops sending), and new connections are still
+/// accepted during the delay.
+pub fn health_503_while_draining(target: &Target) -> Result<(), String> {
+    let mut server = target.launch().arg("--drain-delay").arg("2").start()?;
+    let mut open = Connection::open(server.addr())?;
+    open.send(&client::get_request("/health"))?;
+    read_responses(&mut open, 1, RESPONSES_BOUND)?;
+    server.signal(libc::SIGTERM)?;
+    let unhealthy = crate::wait_until(Duration::from_secs(1), || {
+        client::get(server.addr(), "/health").is_ok_and(|r| r.status == 503)
+    });
+    if !unhealthy {
+        return Err("/health did not answer 503 on new connections within 1 s of SIGTERM".into());
+    }
+    open.send(&client::get_request("/health"))?;
+    let response = open.read_response()?;
+    response.expect_status(503)?;
+    response.expect_header("Connection", "close")?;
+    let status = server.wait_exit(Duration::from_secs(5));
+    match status {
+        Ok(status) if status.code() == Some(0) => Ok(()),
+        other => Err(format!(
+            "after the drain delay the server should exit 0: {}",
+            describe_exit(&other)
+        )),
+    }
+}
+
+/// With `--max-connections 2` and two connections open, a third is answered 503 with
+/// `Connection: close`; once one closes, a new one is served.
+pub fn max_connections_503(target: &Target) -> Result<(), String> {
+    let server = target.launch().arg("--max-connections").arg("2").start()?;
+    let mut first = Connection::open(server.addr())?;
+    let mut second = Connection::open(server.addr())?;
+    for connection in [&mut first, &mut second] {
+        connection.send(&client::get_request("/health"))?;
+        read_responses(connection, 1, RESPONSES_BOUND)?;
+    }
+    let third = client::get(server.addr(), "/health")?;
+    third.expect_status(503)?;
+    third.expect_header("Connection", "close")?;
+    drop(first);
+    let served = crate::wait_until(Duration::from_secs(2), || {
+        client::get(server.addr(), "/health").is_ok_and(|r| r.status == 200)
+    });
+    if !served {
+        return Err("a connection closed, but new ones still got 503".into());
+    }
+    Ok(())
+}
