@@ -299,7 +299,7 @@ def compiled_modules(features: list[str]) -> list[str]:
     modules = ["lib.rs"]
     gate = None
     for line in (ROOT / "common" / "src" / "lib.rs").read_text().splitlines():
-        cfg = re.fullmatch(r'#\[cfg\(feature = "(\w+)"\)\]', line.strip())
+        cfg = re.fullmatch(r'#\[cfg\(feature = "([\w-]+)"\)\]', line.strip())
         if cfg:
             gate = cfg.group(1)
             continue
