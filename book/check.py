@@ -15,6 +15,8 @@ Sources (book/src/**/*.md):
   - every conformance case named (`s03::full_queue_503`) exists in
     tests/src/cases/mod.rs for that stage, and every test named as
     `path/to/file.rs::test_name` exists in that file;
+  - every `console` block that runs `$ diff A B` on files of the repository
+    shows that command's real output under it (`--fix-diffs` rewrites them);
   - every chapter in SUMMARY.md exists, and every page is reachable;
   - every relative link and image resolves;
   - the worked examples agree with the real simulator: a table after
@@ -32,7 +34,8 @@ The built book (book/book/, from `mdbook build book`):
 
 Exit status 0 when every check passes, 1 otherwise (each failure is listed).
 Options: --cache-audit PATH (default: build it with cargo and use the debug
-binary), --no-build-check (skip the built-book checks).
+binary), --no-build-check (skip the built-book checks), --fix-diffs (write
+the real output under every `$ diff` command, then check).
 """
 
 import argparse
@@ -420,6 +423,40 @@ def check_config():
                 fail("book/book.toml", f"{key} from the network: {item}")
 
 
+# ------------------------------------------------------------------ diffs
+
+DIFF_BLOCK = re.compile(r"```console\n\$ diff (\S+) (\S+)\n(.*?)```", re.DOTALL)
+
+
+def diff_output(a: str, b: str) -> str:
+    result = subprocess.run(["diff", a, b], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode not in (0, 1):
+        raise RuntimeError(result.stderr.strip())
+    return result.stdout
+
+
+def check_diffs(md: Path, text: str, fix: bool) -> str:
+    """Checks (or, with `fix`, writes) the output shown under each `$ diff A B`; returns the text."""
+
+    def replace(match):
+        count("diff outputs")
+        a, b, shown = match.group(1), match.group(2), match.group(3)
+        where = f"{rel(md)}:{line_of(text, match.start())}"
+        try:
+            real = diff_output(a, b)
+        except RuntimeError as error:
+            fail(where, f"diff {a} {b}: {error}")
+            return match.group(0)
+        if shown != real and not fix:
+            fail(where, f"the output shown under `diff {a} {b}` is not what it prints (python3 book/check.py --fix-diffs)")
+        return f"```console\n$ diff {a} {b}\n{real}```"
+
+    new = DIFF_BLOCK.sub(replace, text)
+    if fix and new != text:
+        md.write_text(new)
+    return new
+
+
 # ------------------------------------------------------------------- main
 
 
@@ -427,6 +464,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-audit", help="the cache-audit binary for the worked examples")
     parser.add_argument("--no-build-check", action="store_true", help="skip the built-book checks")
+    parser.add_argument("--fix-diffs", action="store_true", help="write the real output under every `$ diff`")
     args = parser.parse_args()
 
     members = workspace_members()
@@ -441,7 +479,7 @@ def main():
     pages = sorted(SRC.rglob("*.md"))
     reachable = set(summary_chapters())
     for md in pages:
-        text = md.read_text()
+        text = check_diffs(md, md.read_text(), args.fix_diffs)
         for match in INCLUDE.finditer(text):
             check_include(md, text, match, members)
             reachable.add((md.parent / match.group(2).partition(":")[0]).resolve())

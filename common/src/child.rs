@@ -200,6 +200,7 @@ impl Child {
         deadline: Instant,
         children: &Arc<Children>,
     ) -> Result<Child, SpawnError> {
+        // ANCHOR: milestone_5_1
         let mut command = Command::new(program);
         command
             .args(args)
@@ -253,6 +254,7 @@ impl Child {
             ended: None,
             children: Arc::clone(children),
         })
+        // ANCHOR_END: milestone_5_1
     }
     // ANCHOR_END: spawn
 
@@ -294,6 +296,7 @@ impl Child {
     /// pipes left open [`EXIT_GRACE`] after the end. Every pipe is read until
     /// it is empty, so an edge-triggered driver misses nothing.
     pub fn step(&mut self, now: Instant) -> Step {
+        // ANCHOR: milestone_5_2
         if self.ended.is_none() {
             if self.has_exited() {
                 // The simulation is over. Anything it left running in its
@@ -333,6 +336,7 @@ impl Child {
             stdout: std::mem::take(&mut self.stdout.kept),
             stderr: std::mem::take(&mut self.stderr.kept),
         })
+        // ANCHOR_END: milestone_5_2
     }
     // ANCHOR_END: step
 
@@ -342,6 +346,7 @@ impl Child {
     /// until it is done. Blocks at most until the deadline plus twice
     /// [`EXIT_GRACE`], whatever the child and its descendants do.
     pub fn wait(&mut self) -> Outcome {
+        // ANCHOR: milestone_5_3
         loop {
             let now = Instant::now();
             if let Step::Done(outcome) = self.step(now) {
@@ -365,6 +370,7 @@ impl Child {
                 libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout);
             }
         }
+        // ANCHOR_END: milestone_5_3
     }
     // ANCHOR_END: wait
 

@@ -508,6 +508,7 @@ impl Connection {
     /// every complete request (up to [`REQUESTS_PER_WAKEUP`]), and writes the
     /// responses with one `write`. `scratch` is the loop's read buffer.
     pub fn on_ready(&mut self, events: u32, ctx: &Context, scratch: &mut [u8]) {
+        // ANCHOR: milestone_7_4
         if events & BROKEN != 0 {
             // A reset, or both directions shut: nothing more can be sent.
             self.done = true;
@@ -523,6 +524,7 @@ impl Connection {
         }
         self.flush(ctx);
         self.settle(ctx);
+        // ANCHOR_END: milestone_7_4
     }
     // ANCHOR_END: on_ready
 

@@ -155,6 +155,7 @@ pub fn read_request_head(
     limits: &Limits,
     accepted: Instant,
 ) -> Result<Head, HeadError> {
+    // ANCHOR: milestone_1_2
     let deadline = accepted + limits.header_timeout;
     let mut head = HeadBuffer::new(limits);
 
@@ -179,6 +180,7 @@ pub fn read_request_head(
             return Ok(complete);
         }
     }
+    // ANCHOR_END: milestone_1_2
 }
 
 /// One `read` into `buffer` that waits at most until `deadline`.
@@ -193,6 +195,7 @@ pub fn read_request_head(
 /// `WouldBlock` (Unix) or `TimedOut` (Windows) when nothing arrived in time;
 /// any other error of the socket.
 fn read_before(stream: &mut TcpStream, buffer: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    // ANCHOR: milestone_1_3
     let time_left = deadline.saturating_duration_since(Instant::now());
     if !time_left.is_zero() {
         stream.set_read_timeout(Some(time_left))?;
@@ -202,6 +205,7 @@ fn read_before(stream: &mut TcpStream, buffer: &mut [u8], deadline: Instant) -> 
     let received = stream.read(buffer);
     stream.set_nonblocking(false)?;
     received
+    // ANCHOR_END: milestone_1_3
 }
 // ANCHOR_END: read_request_head
 

@@ -99,6 +99,7 @@ impl<T: Send + 'static> ThreadPool<T> {
             shared,
             workers: Vec::with_capacity(workers),
         };
+        // ANCHOR: milestone_3_1
         for id in 0..workers {
             let shared = Arc::clone(&pool.shared);
             let handle = Arc::clone(&handle);
@@ -109,6 +110,7 @@ impl<T: Send + 'static> ThreadPool<T> {
                 .spawn(move || work(id, &shared, &*handle))?;
             pool.workers.push(Worker { id, thread });
         }
+        // ANCHOR_END: milestone_3_1
         Ok(pool)
     }
 
@@ -121,6 +123,7 @@ impl<T: Send + 'static> ThreadPool<T> {
     /// # Errors
     /// `Err(item)` when `capacity` items are already waiting.
     pub fn try_submit(&self, item: T) -> Result<(), T> {
+        // ANCHOR: milestone_3_2
         let mut queue = lock(&self.shared.queue);
         if queue.closed || queue.items.len() >= queue.capacity {
             return Err(item);
@@ -131,6 +134,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         drop(queue);
         self.shared.available.notify_one();
         Ok(())
+        // ANCHOR_END: milestone_3_2
     }
     // ANCHOR_END: try_submit
 
@@ -149,6 +153,7 @@ impl<T: Send + 'static> ThreadPool<T> {
 // ANCHOR: drop
 impl<T: Send + 'static> Drop for ThreadPool<T> {
     fn drop(&mut self) {
+        // ANCHOR: milestone_3_4
         lock(&self.shared.queue).closed = true;
         // Every worker must see `closed`: those asleep on the condvar are
         // woken, and they exit only once the queue is empty.
@@ -159,6 +164,7 @@ impl<T: Send + 'static> Drop for ThreadPool<T> {
                 log::error(&format!("worker-{} ended by a panic", worker.id));
             }
         }
+        // ANCHOR_END: milestone_3_4
     }
 }
 // ANCHOR_END: drop
@@ -167,6 +173,7 @@ impl<T: Send + 'static> Drop for ThreadPool<T> {
 /// The body of a worker thread: take the oldest item, handle it without
 /// holding the lock, repeat until the pool is closed and empty.
 fn work<T>(id: usize, shared: &Shared<T>, handle: &(dyn Fn(T) + Send + Sync)) {
+    // ANCHOR: milestone_3_3
     loop {
         let item = {
             let mut queue = lock(&shared.queue);
@@ -195,6 +202,7 @@ fn work<T>(id: usize, shared: &Shared<T>, handle: &(dyn Fn(T) + Send + Sync)) {
             ));
         }
     }
+    // ANCHOR_END: milestone_3_3
 }
 // ANCHOR_END: work
 

@@ -42,6 +42,7 @@ pub fn parse(query: &str) -> Result<Vec<(String, String)>, QueryError> {
 // ANCHOR: decode
 /// Decodes one name or value: `+` → space, `%XX` → byte XX, then UTF-8.
 fn decode(text: &str) -> Result<String, &'static str> {
+    // ANCHOR: milestone_4_2
     let mut bytes = Vec::with_capacity(text.len());
     let mut input = text.bytes();
     while let Some(byte) = input.next() {
@@ -59,6 +60,7 @@ fn decode(text: &str) -> Result<String, &'static str> {
         }
     }
     String::from_utf8(bytes).map_err(|_| "percent-escapes do not decode to UTF-8")
+    // ANCHOR_END: milestone_4_2
 }
 // ANCHOR_END: decode
 

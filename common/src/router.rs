@@ -62,6 +62,7 @@ impl<T: From<Response>> Router<T> {
     // ANCHOR: handle
     /// Answers `request` with the matching handler, or with 404 or 405.
     pub fn handle(&self, request: &Request) -> T {
+        // ANCHOR: milestone_4_1
         let on_path = || {
             self.routes
                 .iter()
@@ -90,6 +91,7 @@ impl<T: From<Response>> Router<T> {
         )
         .with_header("Allow", allowed.join(", "))
         .into()
+        // ANCHOR_END: milestone_4_1
     }
     // ANCHOR_END: handle
 }

@@ -101,6 +101,7 @@ impl Shutdown {
         let waker = loopback(listening);
 
         thread::Builder::new().name("signals".to_owned()).spawn(move || {
+            // ANCHOR: milestone_6_1
             let mut received = signals.forever();
             if let Some(signal) = received.next() {
                 log::error(&format!(
@@ -131,6 +132,7 @@ impl Shutdown {
                 backend.kill_all();
                 process::exit(1);
             }
+            // ANCHOR_END: milestone_6_1
         })?;
         Ok(shutdown)
     }
@@ -308,6 +310,7 @@ pub fn close_listener(listener: TcpListener) -> Vec<(TcpStream, Instant)> {
 /// are killed, so their workers answer (503) and finish, and the status is `1`
 /// after at most `ANSWER_GRACE` (2 s) more.
 pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline: Instant) -> i32 {
+    // ANCHOR: milestone_6_2
     let timeout = deadline.saturating_duration_since(Instant::now());
     log::error(&format!(
         "draining: waiting up to {:.1} s more for requests in flight",
@@ -338,6 +341,7 @@ pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline
     backend.kill_all();
     let _ = finished.recv_timeout(ANSWER_GRACE);
     1
+    // ANCHOR_END: milestone_6_2
 }
 // ANCHOR_END: drain
 

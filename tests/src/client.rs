@@ -14,12 +14,19 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a complete response (until the server closes) may take by default.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many bytes of what a connection sent a failure message quotes.
+const SENT_KEPT: usize = 200;
+
 /// How many header fields a response may have for the parser.
 const MAX_RESPONSE_HEADERS: usize = 64;
 
 /// One client connection to the server under test.
 pub struct Connection {
     stream: TcpStream,
+    /// The first [`SENT_KEPT`] bytes sent, for failure messages.
+    sent: Vec<u8>,
+    /// How many bytes were sent in all.
+    sent_total: usize,
 }
 
 impl Connection {
@@ -27,12 +34,29 @@ impl Connection {
     pub fn open(addr: SocketAddr) -> Result<Connection, String> {
         let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
             .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-        Ok(Connection { stream })
+        Ok(Connection::from_stream(stream))
     }
 
     /// Wraps an already connected stream.
     pub fn from_stream(stream: TcpStream) -> Connection {
-        Connection { stream }
+        Connection {
+            stream,
+            sent: Vec::new(),
+            sent_total: 0,
+        }
+    }
+
+    /// `sent: "GET / HTTP/1.1\r\n…"`: the first bytes this connection sent, escaped, for a
+    /// failure message (empty if nothing was sent).
+    pub fn sent_excerpt(&self) -> String {
+        if self.sent_total == 0 {
+            return String::new();
+        }
+        let mut text = format!("\nsent: {}", excerpt(&self.sent));
+        if self.sent_total > self.sent.len() {
+            text.push_str(&format!(" … ({} bytes in all)", self.sent_total));
+        }
+        text
     }
 
     /// The underlying socket (to clone it for a writer thread, for example).
@@ -42,9 +66,16 @@ impl Connection {
 
     /// Writes all of `bytes`.
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.stream
-            .write_all(bytes)
-            .map_err(|e| format!("writing {} bytes of request: {e}", bytes.len()))
+        let room = SENT_KEPT.saturating_sub(self.sent.len());
+        self.sent.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        self.sent_total += bytes.len();
+        self.stream.write_all(bytes).map_err(|e| {
+            format!(
+                "writing {} bytes of request: {e}{}",
+                bytes.len(),
+                self.sent_excerpt()
+            )
+        })
     }
 
     /// Waits at most `bound` for the server to send something or close the connection, without
@@ -53,7 +84,7 @@ impl Connection {
     pub fn answers_within(&self, bound: Duration) -> Result<bool, String> {
         self.stream
             .set_read_timeout(Some(bound))
-            .map_err(|e| format!("set_read_timeout: {e}"))?;
+            .map_err(|e| format!("the grader's own client failed: set_read_timeout: {e}"))?;
         let mut byte = [0u8; 1];
         let result = match self.stream.peek(&mut byte) {
             // Data, or 0 = end of stream: either way the server did something.
@@ -72,7 +103,7 @@ impl Connection {
     pub fn has_answered(&self) -> Result<bool, String> {
         self.stream
             .set_nonblocking(true)
-            .map_err(|e| format!("set_nonblocking: {e}"))?;
+            .map_err(|e| format!("the grader's own client failed: set_nonblocking: {e}"))?;
         let mut byte = [0u8; 1];
         let result = match self.stream.peek(&mut byte) {
             Ok(_) => Ok(true),
@@ -103,6 +134,13 @@ impl Connection {
     /// body is shorter or longer than `Content-Length`, or the connection was reset before the
     /// response was complete.
     pub fn read_response_within(mut self, bound: Duration) -> Result<Response, String> {
+        let sent = self.sent_excerpt();
+        self.read_response_unquoted(bound)
+            .map_err(|error| format!("{error}{sent}"))
+    }
+
+    /// [`Connection::read_response_within`] without the excerpt of what was sent.
+    fn read_response_unquoted(&mut self, bound: Duration) -> Result<Response, String> {
         let raw = self.read_until(bound, true)?;
         if raw.end == End::TimedOut && raw.bytes.is_empty() {
             return Err(format!("no response within {bound:?}"));
@@ -158,7 +196,7 @@ impl Connection {
             }
             self.stream
                 .set_read_timeout(Some(left))
-                .map_err(|e| format!("set_read_timeout: {e}"))?;
+                .map_err(|e| format!("the grader's own client failed: set_read_timeout: {e}"))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     return Ok(RawRead {
@@ -195,9 +233,12 @@ impl Connection {
 
     /// Half-closes: tells the server this client will send nothing more (a FIN).
     pub fn finish_sending(&self) -> Result<(), String> {
-        self.stream
-            .shutdown(Shutdown::Write)
-            .map_err(|e| format!("shutdown(Write): {e}"))
+        self.stream.shutdown(Shutdown::Write).map_err(|e| {
+            format!(
+                "the grader's own client could not half-close its side (shutdown(Write): {e}); \
+                     the server had most likely closed the connection already"
+            )
+        })
     }
 
     /// Closes the connection with a reset (RST) instead of a normal close (FIN), the way a
@@ -206,7 +247,7 @@ impl Connection {
         let socket = socket2::SockRef::from(&self.stream);
         socket
             .set_linger(Some(Duration::ZERO))
-            .map_err(|e| format!("SO_LINGER: {e}"))?;
+            .map_err(|e| format!("the grader's own client failed: SO_LINGER: {e}"))?;
         drop(self);
         Ok(())
     }
@@ -443,7 +484,7 @@ pub fn get(addr: SocketAddr, target: &str) -> Result<Response, String> {
     exchange(addr, &get_request(target))
 }
 
-/// At most 200 bytes of `bytes` as an escaped string, for messages.
+/// At most 200 bytes of `bytes` as an escaped string (`"GET / HTTP/1.1\r\n…"`), for messages.
 pub fn excerpt(bytes: &[u8]) -> String {
     const LIMIT: usize = 200;
     let shown = &bytes[..bytes.len().min(LIMIT)];

@@ -19,6 +19,7 @@
 pub mod cases;
 pub mod client;
 pub mod proc;
+pub mod report;
 pub mod scripts;
 pub mod server;
 pub mod target;
@@ -88,7 +89,7 @@ fn build_cache_audit(path: &Path) {
 /// Runs the suite against one stage binary as libtest trials; the entry point of each stage's
 /// `tests/conformance.rs` (a `harness = false` integration test).
 ///
-/// `stage` is the stage number (1..=7) the binary claims, `binary` its path (from
+/// `stage` is the stage number (1..=[`cases::MAX_STAGE`]) the binary claims, `binary` its path (from
 /// `env!("CARGO_BIN_EXE_…")`). Stages 5 to 7 are given `--cache-audit <binary's dir>/cache-audit`
 /// and `--traces-dir <workspace>/cache-audit/traces/synthetic`. Command-line arguments are the
 /// usual libtest ones (`--list`, `--ignored`, a name filter, `--test-threads`…).

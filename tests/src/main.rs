@@ -2,14 +2,19 @@
 //!
 //! ```text
 //! cargo run -p conformance -- --stage 3 -- ./my-server
-//! cargo run -p conformance -- --stage 6 -- target/debug/06-graceful-shutdown
+//! cargo run -p conformance -- --stage 03 --list
+//! cargo run -p conformance -- --stage 6 --format junit -- target/debug/06-graceful-shutdown > report.xml
+//! cargo run -p conformance -- --stage 3 --gradescope results.json --weight 3=2 -- ./my-server
 //! ```
 //!
-//! The server is started as `<command…> 0 [THREADS] [flags…]` once per case. The runner prints
-//! one line per case (`ok`, `FAIL` with the reason, or `skip` with why) and a final
-//! `N passed, N failed` line; the exit status is 0 only if no case failed.
+//! The server is started as `<command…> 0 [THREADS] [flags…]` once per case. The default
+//! (`--format human`) prints one line per case that ran (`ok`, or `FAIL` with what was sent,
+//! what came back and the server's last stderr lines), a line counting the skipped cases, and
+//! `N passed, N failed`. The other formats print one document on stdout instead (see
+//! `conformance::report`). The exit status is 0 only if no case failed; 2 for a usage error.
 
 use std::ffi::OsString;
+use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,25 +23,47 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Instant;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use conformance::Target;
 use conformance::cases::{self, Applies, Case};
+use conformance::report::{self, CaseResult, Outcome, Run, Weights};
 
 /// Grades an HTTP server against the NetServe conformance suite, stage by stage.
 #[derive(Parser)]
 #[command(name = "conformance")]
 struct Cli {
-    /// The stage to grade the server as (1..=7): every case of stages up to it, plus that
-    /// stage's own limitation cases.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
+    /// The stage to grade the server as (1 to 7, or 01 to 07): every case of stages up to it,
+    /// plus that stage's own limitation cases.
+    #[arg(long, value_parser = cases::parse_stage)]
     stage: u8,
 
-    /// The simulator passed to stages 5 and 6 as --cache-audit
+    /// Print the stage's cases (and the stage that brings each), run nothing.
+    #[arg(long)]
+    list: bool,
+
+    /// Also list the cases skipped for this stage (human format).
+    #[arg(long)]
+    show_skipped: bool,
+
+    /// What stdout carries: `human` lines, or one `json`, `junit` (XML) or `tap` document.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Also write Gradescope's results.json to FILE (a test per case that ran).
+    #[arg(long, value_name = "FILE")]
+    gradescope: Option<PathBuf>,
+
+    /// Points per case brought by a stage, for --gradescope: `--weight 3=2` (repeatable;
+    /// stages not named are worth 1 point per case).
+    #[arg(long, value_name = "STAGE=POINTS")]
+    weight: Vec<String>,
+
+    /// The simulator passed to stages 5 and later as --cache-audit
     /// [default: `cache-audit` next to this runner, as `cargo build` puts it].
     #[arg(long, value_name = "PATH")]
     cache_audit: Option<PathBuf>,
 
-    /// The trace directory passed to stages 5 and 6 as --traces-dir
+    /// The trace directory passed to stages 5 and later as --traces-dir
     /// [default: the workspace's cache-audit/traces/synthetic].
     #[arg(long, value_name = "PATH")]
     traces_dir: Option<PathBuf>,
@@ -50,24 +77,28 @@ struct Cli {
     jobs: Option<usize>,
 
     /// The server command, after `--`: program and any leading arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required_unless_present = "list", value_name = "COMMAND")]
     command: Vec<OsString>,
 }
 
-/// What happened to one case.
-enum Outcome {
-    Passed,
-    Failed(String),
-    Skipped(String),
+/// The report written on stdout.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Junit,
+    Tap,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cache_audit = cli.cache_audit.unwrap_or_else(default_cache_audit);
-    let traces_dir = cli
-        .traces_dir
-        .unwrap_or_else(conformance::default_traces_dir);
-    let target = Arc::new(Target::new(cli.stage, cli.command, cache_audit, traces_dir));
+    let mut weights = Weights::default();
+    for weight in &cli.weight {
+        if let Err(error) = weights.add(weight) {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    }
 
     let selected: Vec<&'static Case> = cases::ALL
         .iter()
@@ -84,6 +115,16 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if cli.list {
+        list(&selected, cli.stage, cli.show_skipped);
+        return ExitCode::SUCCESS;
+    }
+
+    let cache_audit = cli.cache_audit.unwrap_or_else(default_cache_audit);
+    let traces_dir = cli
+        .traces_dir
+        .unwrap_or_else(conformance::default_traces_dir);
+    let target = Arc::new(Target::new(cli.stage, cli.command, cache_audit, traces_dir));
     let jobs = cli.jobs.unwrap_or_else(|| {
         thread::available_parallelism()
             .map(|n| n.get())
@@ -91,34 +132,64 @@ fn main() -> ExitCode {
     });
 
     let began = Instant::now();
-    let (mut passed, mut failed) = (0, 0);
-    run_all(&selected, &target, jobs.max(1), |case, outcome| {
-        let name = case.full_name();
-        let line = match outcome {
-            Outcome::Passed => {
-                passed += 1;
-                format!("ok   {name}")
+    let mut results = Vec::new();
+    run_all(&selected, &target, jobs.max(1), |result| {
+        if cli.format == Format::Human {
+            if let Some(line) = report::human_line(&result, cli.show_skipped) {
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
             }
-            Outcome::Failed(reason) => {
-                failed += 1;
-                // Indent continuation lines so each case still starts a line of its own.
-                format!("FAIL {name} : {}", reason.replace('\n', "\n       "))
-            }
-            Outcome::Skipped(why) => format!("skip {name} ({why})"),
-        };
-        let mut stdout = std::io::stdout().lock();
-        let _ = writeln!(stdout, "{line}");
-        let _ = stdout.flush();
+        }
+        results.push(result);
     });
-    println!(
-        "\n(graded as stage {} in {:.1} s)\n{passed} passed, {failed} failed",
-        cli.stage,
-        began.elapsed().as_secs_f64()
-    );
+    let run = Run {
+        stage: cli.stage,
+        results,
+        seconds: began.elapsed().as_secs_f64(),
+    };
+    let (_, failed, _) = run.counts();
+
+    match cli.format {
+        Format::Human => println!("{}", report::human_summary(&run, cli.show_skipped)),
+        Format::Json => println!("{:#}", report::json(&run)),
+        Format::Junit => print!("{}", report::junit(&run)),
+        Format::Tap => print!("{}", report::tap(&run)),
+    }
+    if let Some(path) = &cli.gradescope {
+        let text = format!("{:#}\n", report::gradescope(&run, &weights));
+        if let Err(error) = fs::write(path, text) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `--list`: the cases that apply to `stage` with the stage that brings each; with
+/// `--show-skipped`, the others too and why they do not apply.
+fn list(selected: &[&'static Case], stage: u8, show_skipped: bool) {
+    let mut skipped = 0;
+    for case in selected {
+        match case.applies_to(stage) {
+            Applies::Yes => println!("{}  (stage {:02})", case.full_name(), case.stage()),
+            Applies::NotYet if show_skipped => println!(
+                "{}  (skipped: stage {:02} brings it)",
+                case.full_name(),
+                case.since
+            ),
+            Applies::Never if show_skipped => {
+                println!("{}  (skipped: {})", case.full_name(), case.scope())
+            }
+            _ => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        println!("({skipped} cases do not apply to stage {stage:02}; --show-skipped lists them)");
     }
 }
 
@@ -130,13 +201,13 @@ fn default_cache_audit() -> PathBuf {
     }
 }
 
-/// Runs the selected cases on `jobs` threads and calls `report` for each, in list order, as soon
-/// as it and every case before it have finished.
+/// Runs the selected cases on `jobs` threads and calls `report` with each result, in list order,
+/// as soon as it and every case before it have finished.
 fn run_all(
     selected: &[&'static Case],
     target: &Arc<Target>,
     jobs: usize,
-    mut report: impl FnMut(&Case, Outcome),
+    mut report: impl FnMut(CaseResult),
 ) {
     let stage = target.stage;
     let next = Arc::new(AtomicUsize::new(0));
@@ -149,6 +220,7 @@ fn run_all(
             loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = work.get(index) else { break };
+                let began = Instant::now();
                 let outcome = match case.applies_to(stage) {
                     // `run_case` catches panics, so every case reports back.
                     Applies::Yes => match cases::run_case(case, &target) {
@@ -160,7 +232,13 @@ fn run_all(
                     }
                     Applies::Never => Outcome::Skipped(case.scope()),
                 };
-                if sender.send((index, outcome)).is_err() {
+                let result = CaseResult {
+                    name: case.full_name(),
+                    stage: case.stage(),
+                    outcome,
+                    seconds: began.elapsed().as_secs_f64(),
+                };
+                if sender.send((index, result)).is_err() {
                     break;
                 }
             }
@@ -169,12 +247,12 @@ fn run_all(
     drop(sender);
 
     // Outcomes arrive in completion order; hold each until all earlier cases are reported.
-    let mut finished: Vec<Option<Outcome>> = selected.iter().map(|_| None).collect();
+    let mut finished: Vec<Option<CaseResult>> = selected.iter().map(|_| None).collect();
     let mut reported = 0;
-    for (index, outcome) in receiver {
-        finished[index] = Some(outcome);
-        while let Some(outcome) = finished.get_mut(reported).and_then(Option::take) {
-            report(selected[reported], outcome);
+    for (index, result) in receiver {
+        finished[index] = Some(result);
+        while let Some(result) = finished.get_mut(reported).and_then(Option::take) {
+            report(result);
             reported += 1;
         }
     }

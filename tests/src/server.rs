@@ -42,6 +42,21 @@ impl StderrLog {
         }
     }
 
+    /// The first panic the server reported (`thread '…' panicked at FILE:LINE:COL:` and the
+    /// message on the next line), if the kept bytes still hold it. A backtrace after it is
+    /// what pushes it out of the last lines, so a failure shows it separately.
+    pub fn first_panic(&self) -> Option<String> {
+        let bytes = match self.bytes.lock() {
+            Ok(bytes) => bytes.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines = text.lines();
+        let at = lines.find(|line| line.contains(" panicked at "))?;
+        let message = lines.next().unwrap_or("");
+        Some(format!("{at} {message}"))
+    }
+
     /// The last `lines` lines logged so far.
     pub fn tail(&self, lines: usize) -> Vec<String> {
         let bytes = match self.bytes.lock() {

@@ -15,7 +15,7 @@ const STDERR_LINES_ON_FAILURE: usize = 8;
 /// ([`Target::launch`]), so that the stage-specific arguments (`--cache-audit`, `--traces-dir`
 /// from stage 05 on) are added in one place.
 pub struct Target {
-    /// The stage (1..=7) the server is graded as.
+    /// The stage (1..=[`crate::cases::MAX_STAGE`]) the server is graded as.
     pub stage: u8,
     /// The command that starts the server: program, then any leading arguments. The suite
     /// appends the port (`0`), THREADS when a case needs it, and the case's flags.
@@ -81,6 +81,15 @@ impl Target {
         };
         let mut context = String::new();
         for (index, log) in logs.iter().enumerate() {
+            if let Some(panic) = log.first_panic() {
+                context.push_str(&format!("\n--- server #{} panicked: {panic}", index + 1));
+                if let Some(milestone) = unfinished_milestone(&panic) {
+                    context.push_str(&format!(
+                        "\n--- that is the todo!() of unfinished milestone {milestone}: \
+                         see its TODO(milestone {milestone}) comment and the starter's HINTS.md"
+                    ));
+                }
+            }
             let tail = log.tail(STDERR_LINES_ON_FAILURE);
             if tail.is_empty() {
                 continue;
@@ -103,6 +112,13 @@ impl Target {
             Err(poisoned) => poisoned.into_inner().push(log),
         }
     }
+}
+
+/// The milestone number in the message of a starter's `todo!("milestone 3.2: …")`.
+fn unfinished_milestone(panic: &str) -> Option<&str> {
+    let rest = panic.split("not yet implemented: milestone ").nth(1)?;
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    Some(rest[..end].trim_end_matches('.')).filter(|number| !number.is_empty())
 }
 
 /// A server command line being put together: `<command…> 0 [THREADS] [args…]`, plus
@@ -206,5 +222,21 @@ fn check_exists(cache_audit: &Path) -> Result<(), String> {
             "no cache-audit at {}: build it first: cargo build -p cache-audit",
             cache_audit.display()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unfinished_milestone;
+
+    #[test]
+    fn a_starter_todo_names_its_milestone() {
+        let panic = "thread 'worker-0' panicked at common/pool.rs:9:5: \
+                     not yet implemented: milestone 3.3: take the oldest item";
+        assert_eq!(unfinished_milestone(panic), Some("3.3"));
+        assert_eq!(
+            unfinished_milestone("thread 'main' panicked at x: boom"),
+            None
+        );
     }
 }

@@ -21,6 +21,7 @@ fn main() {
     let listener = server::bind_or_exit(args.bind, args.port);
     server::announce(&listener);
 
+    // ANCHOR: milestone_1_1
     for stream in listener.incoming() {
         match stream {
             // Read the request head, answer, close; only then accept again.
@@ -28,6 +29,7 @@ fn main() {
             Err(error) => server::accept_failed(&error),
         }
     }
+    // ANCHOR_END: milestone_1_1
     // ANCHOR_END: accept_loop
 }
 // ANCHOR_END: all

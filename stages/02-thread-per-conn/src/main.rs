@@ -25,6 +25,7 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                // ANCHOR: milestone_2_1
                 let accepted = Instant::now();
                 // `move` gives the thread its own copy of `config` and
                 // ownership of the stream; the loop goes straight back to
@@ -40,6 +41,7 @@ fn main() {
                     // stream, was dropped: the client sees the connection close.
                     log::error(&format!("cannot spawn a thread: {error}"));
                 }
+                // ANCHOR_END: milestone_2_1
             }
             Err(error) => server::accept_failed(&error),
         }

@@ -248,6 +248,7 @@ fn run(
             draining,
         };
 
+        // ANCHOR: milestone_7_1
         for event in &events[..ready] {
             let (token, flags) = (event.u64, event.events);
             match token {
@@ -289,6 +290,7 @@ fn run(
                 }
             }
         }
+        // ANCHOR_END: milestone_7_1
 
         // Requests a connection left in its buffer last turn: their bytes are
         // already read, so epoll will not report them again.
@@ -368,6 +370,7 @@ fn accept_all(
     shared: &Shared,
     now: Instant,
 ) {
+    // ANCHOR: milestone_7_2
     for _ in 0..ACCEPTS_PER_WAKEUP {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -391,6 +394,7 @@ fn accept_all(
         }
         shared.open.fetch_add(1, Ordering::Relaxed);
     }
+    // ANCHOR_END: milestone_7_2
 }
 // ANCHOR_END: accept_all
 
@@ -406,6 +410,7 @@ fn update(
     deferred: &mut Vec<usize>,
     shared: &Shared,
 ) {
+    // ANCHOR: milestone_7_3
     let Some(connection) = connections.get_mut(index) else {
         return;
     };
@@ -430,6 +435,7 @@ fn update(
             }
         }
     }
+    // ANCHOR_END: milestone_7_3
 }
 // ANCHOR_END: update
 

@@ -19,6 +19,23 @@ pub mod robustness;
 pub mod routing;
 pub mod shutdown;
 
+/// The last stage of the course. Stage numbers everywhere (the grader's `--stage`, `--weight`,
+/// the tests below) are checked against this one constant.
+pub const MAX_STAGE: u8 = 7;
+
+/// Parses a stage number as a person types it: `3` or `03`, from 1 to [`MAX_STAGE`].
+///
+/// # Errors
+/// A message saying which stages exist.
+pub fn parse_stage(text: &str) -> Result<u8, String> {
+    match text.trim().parse::<u8>() {
+        Ok(stage) if (1..=MAX_STAGE).contains(&stage) => Ok(stage),
+        _ => Err(format!(
+            "no stage {text:?}: stages are 1 to {MAX_STAGE} (01 to {MAX_STAGE:02} also work)"
+        )),
+    }
+}
+
 /// A case's function: runs against the target, `Err` says what went wrong.
 pub type CaseFn = fn(&Target) -> Result<(), String>;
 
@@ -291,8 +308,9 @@ pub(crate) fn expect_status(
 ) -> Result<Response, String> {
     let server = target.start()?;
     let response = client::exchange(server.addr(), request)?;
-    response.expect_status(status)?;
-    response.expect_complete()?;
+    let sent = |error: String| format!("{error}\nsent: {}", client::excerpt(request));
+    response.expect_status(status).map_err(sent)?;
+    response.expect_complete().map_err(sent)?;
     Ok(response)
 }
 
@@ -326,7 +344,7 @@ mod tests {
         let mut previous = 1;
         for case in ALL {
             assert!(
-                (1..=7).contains(&case.stage()),
+                (1..=MAX_STAGE).contains(&case.stage()),
                 "{}: no such stage",
                 case.name
             );
@@ -337,6 +355,16 @@ mod tests {
             );
             previous = case.stage();
         }
+    }
+
+    #[test]
+    fn stages_parse_with_or_without_a_leading_zero() {
+        assert_eq!(parse_stage("3"), Ok(3));
+        assert_eq!(parse_stage("03"), Ok(3));
+        assert_eq!(parse_stage(&format!("{MAX_STAGE:02}")), Ok(MAX_STAGE));
+        assert!(parse_stage("0").is_err());
+        assert!(parse_stage(&(MAX_STAGE + 1).to_string()).is_err());
+        assert!(parse_stage("x").is_err());
     }
 
     #[test]
