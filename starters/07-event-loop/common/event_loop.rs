@@ -115,7 +115,6 @@ impl Epoll {
     }
 
     /// Adds `fd` to the interest list for `events`, reported with `token`.
-    /// (Closing a descriptor removes it from the list by itself.)
     ///
     /// # Errors
     /// The `epoll_ctl(2)` error, e.g. `ENOMEM`.
@@ -129,6 +128,16 @@ impl Epoll {
     /// The `epoll_ctl(2)` error.
     pub fn modify(&self, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
         self.control(libc::EPOLL_CTL_MOD, fd, token, events)
+    }
+
+    /// Removes `fd` from the interest list. Closing a descriptor removes it
+    /// only when no other descriptor refers to the same socket, and a child
+    /// forked a moment ago holds one until its exec: delete before closing.
+    ///
+    /// # Errors
+    /// The `epoll_ctl(2)` error.
+    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_DEL, fd, 0, 0)
     }
 
     fn control(&self, op: libc::c_int, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
@@ -957,8 +966,10 @@ impl Connections {
         self.slots.get_mut(index)?.as_mut()
     }
 
-    /// Takes the connection at `index` out; dropping it closes the socket,
-    /// which also removes it from the interest list.
+    /// Takes the connection at `index` out; dropping it closes the socket.
+    /// Delete it from the interest list first: closing removes it only when
+    /// no other descriptor refers to the socket, and a child forked a moment
+    /// ago holds one until its exec (epoll(7), "Questions and answers" 6).
     pub fn remove(&mut self, index: usize) -> Option<Connection> {
         let connection = self.slots.get_mut(index)?.take()?;
         self.free.push(index);
