@@ -37,6 +37,7 @@ use crate::head::{self, HeadScan, Limits, Rejection};
 use crate::log;
 use crate::request::{Request, Version};
 use crate::response::{Response, Status};
+use crate::shutdown::{FIRST_BYTES_GRACE, PARTIAL_HEAD_GRACE};
 use crate::sim::SimParams;
 
 /// Bytes of requests held per connection: two maximal heads, or a batch of
@@ -57,10 +58,6 @@ pub const REQUESTS_PER_WAKEUP: usize = 32;
 /// the same connection. A larger body is not worth reading: its request is
 /// answered, then the connection is closed.
 pub const BODY_SKIP_LIMIT: u64 = 64 * 1024;
-
-/// How much longer a partial head may take once the drain has started
-/// (then 408): a slow client must not hold the drain until its deadline.
-pub const DRAIN_HEAD_GRACE: Duration = Duration::from_secs(1);
 
 /// `EPOLLIN`: the connection wants to know when bytes can be read.
 pub const READABLE: u32 = libc::EPOLLIN as u32;
@@ -620,6 +617,15 @@ impl Connection {
             Some(started) => {
                 let mut deadline = started + ctx.settings.limits.header_timeout;
                 if let Some(cut) = self.drain_deadline {
+                    // A connection accepted just before the drain that has
+                    // still sent nothing carries no request: close it.
+                    if self.served == 0
+                        && self.input.is_empty()
+                        && now >= started + FIRST_BYTES_GRACE
+                    {
+                        self.done = true;
+                        return;
+                    }
                     deadline = deadline.min(cut);
                 }
                 if now >= deadline {
@@ -641,9 +647,10 @@ impl Connection {
 
     // ANCHOR: start_drain
     /// The drain has begun (`ctx.draining`): a connection between requests,
-    /// or one that has sent no byte yet, is closed at once; a head in
-    /// progress gets [`DRAIN_HEAD_GRACE`] more; a request being answered
-    /// finishes, with `Connection: close`.
+    /// or one that has sent no byte yet, is closed at once (one accepted less
+    /// than [`FIRST_BYTES_GRACE`] ago gets that long to send its first
+    /// byte); a head in progress gets [`PARTIAL_HEAD_GRACE`] more; a request
+    /// being answered finishes, with `Connection: close`.
     pub fn start_drain(&mut self, ctx: &Context) {
         if self.done || self.lingering.is_some() || self.simulation.is_some() {
             // A running simulation finishes; its response says close.
@@ -655,7 +662,17 @@ impl Connection {
             // A response is on its way: it was the last.
             self.closing = true;
         } else if nothing_buffered && between_requests {
-            self.done = true;
+            match self.head_started {
+                // Accepted a moment ago and silent so far: its first bytes
+                // may be on the wire. `on_tick` closes it, unheard, if
+                // nothing has come once the grace is over.
+                Some(accepted)
+                    if self.served == 0 && ctx.clock.now < accepted + FIRST_BYTES_GRACE =>
+                {
+                    self.drain_deadline = Some(ctx.clock.now + PARTIAL_HEAD_GRACE);
+                }
+                _ => self.done = true,
+            }
         } else if self.head_started.is_none() && self.input.is_empty() {
             // Answered, with a body still arriving: no request will follow.
             self.closing = true;
@@ -663,7 +680,7 @@ impl Connection {
             // Complete requests wait their turn (see `take_deferred`): the
             // next one is answered, with `Connection: close`.
         } else {
-            self.drain_deadline = Some(ctx.clock.now + DRAIN_HEAD_GRACE);
+            self.drain_deadline = Some(ctx.clock.now + PARTIAL_HEAD_GRACE);
         }
         self.settle(ctx);
     }
