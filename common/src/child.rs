@@ -210,17 +210,23 @@ impl Child {
             // foreground group, which is now the server alone.
             .process_group(0);
 
-        // Spawned and registered under the lock, so `kill_all` never misses
-        // a child, and none starts after it.
-        let mut process = {
+        if children.stopped() {
+            return Err(SpawnError::Stopped);
+        }
+        let mut process = command.spawn().map_err(spawn_error)?;
+        // Registered after the spawn rather than around it, so that workers
+        // spawn in parallel. A `kill_all` that ran in between did not see
+        // this child, so it is stopped here instead.
+        let stopped = {
             let mut registry = children.lock();
-            if registry.stopped {
-                return Err(SpawnError::Stopped);
-            }
-            let process = command.spawn().map_err(spawn_error)?;
             registry.groups.insert(process.id());
-            process
+            registry.stopped
         };
+        if stopped {
+            kill_group(process.id());
+            reap_blocking(children, &mut process);
+            return Err(SpawnError::Stopped);
+        }
         let started = (|| {
             let pidfd = pidfd_open(process.id())?;
             let stdout = nonblocking(process.stdout.take().map(OwnedFd::from))?;
@@ -363,20 +369,23 @@ impl Child {
     // ANCHOR_END: wait
 
     /// Whether the child has exited, *without* reaping it (`waitid(2)` with
-    /// `P_PIDFD`, `WNOHANG` and `WNOWAIT`): an unreaped child keeps its pid
-    /// and group id reserved, so the group can still be signalled safely.
+    /// `WNOHANG` and `WNOWAIT`): an unreaped child keeps its pid and group id
+    /// reserved, so the group can still be signalled safely. By pid rather
+    /// than `P_PIDFD`, which needs Linux 5.4 where `pidfd_open` needs 5.3.
+    /// If `waitid` fails, the child is reported exited, so that the reap
+    /// (which then fails the same way) ends the supervision.
     fn has_exited(&self) -> bool {
-        let Some(pidfd) = &self.pidfd else {
+        if self.pidfd.is_none() {
             return true;
-        };
+        }
+        let id = libc::id_t::from(self.id());
         // SAFETY: `info` is a plain C struct that waitid fills in; zeroed is
         // a valid initial state. No pointer outlives the call.
         unsafe {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
-            let id = pidfd.as_raw_fd() as libc::id_t;
             // With WNOHANG, a child still running leaves si_pid at 0.
-            libc::waitid(libc::P_PIDFD, id, &mut info, flags) == 0 && info.si_pid() != 0
+            libc::waitid(libc::P_PID, id, &mut info, flags) != 0 || info.si_pid() != 0
         }
     }
 }
@@ -456,13 +465,9 @@ fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 /// Sets `O_NONBLOCK` on a pipe from `Command` (which opens it `O_CLOEXEC`).
 fn nonblocking(pipe: Option<OwnedFd>) -> io::Result<File> {
     let pipe = pipe.ok_or_else(|| io::Error::other("child pipe was not captured"))?;
-    let fd = pipe.as_raw_fd();
     // SAFETY: fcntl(2) on a descriptor we own, with integer arguments only.
-    let set = unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
-    };
-    if !set {
+    // F_SETFL replaces the file status flags; a fresh pipe has none set.
+    if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(File::from(pipe))
@@ -508,3 +513,87 @@ fn kill_group(pgid: u32) {
     }
 }
 // ANCHOR_END: kill_group
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `sh -c script` to the end with `deadline` from now.
+    fn run_shell(script: &str, deadline: Duration) -> Outcome {
+        let children = Arc::new(Children::new());
+        let args = [OsStr::new("-c"), OsStr::new(script)];
+        let mut child = Child::spawn(
+            Path::new("/bin/sh"),
+            &args,
+            Instant::now() + deadline,
+            &children,
+        )
+        .expect("spawn /bin/sh");
+        let outcome = child.wait();
+        assert!(child.fds().is_empty(), "done with descriptors still open");
+        assert!(children.lock().groups.is_empty(), "reaped but still listed");
+        outcome
+    }
+
+    #[test]
+    fn captures_both_pipes_and_the_exit_status() {
+        let outcome = run_shell("echo out; echo err >&2; exit 3", Duration::from_secs(10));
+        assert!(matches!(outcome.end, End::Exited(status) if status.code() == Some(3)));
+        assert_eq!(outcome.stdout, b"out\n");
+        assert_eq!(outcome.stderr, b"err\n");
+    }
+
+    #[test]
+    fn keeps_a_bounded_prefix_of_a_flood() {
+        let outcome = run_shell(
+            "echo first; head -c 1048576 /dev/zero",
+            Duration::from_secs(10),
+        );
+        assert!(matches!(outcome.end, End::Exited(status) if status.success()));
+        assert_eq!(outcome.stdout.len(), CAPTURE_LIMIT);
+        assert!(outcome.stdout.starts_with(b"first\n"));
+    }
+
+    #[test]
+    fn kills_the_group_past_the_deadline() {
+        let outcome = run_shell("sleep 30; echo late", Duration::from_millis(100));
+        assert_eq!(outcome.end, End::TimedOut);
+        assert!(outcome.stdout.is_empty());
+    }
+
+    #[test]
+    fn an_escaped_descendant_cannot_hold_the_pipes() {
+        // The grandchild leaves the group with setsid and keeps both pipes
+        // for 2 s; the child's report is still the outcome, at once.
+        let outcome = run_shell("setsid sleep 2 & echo report", Duration::from_secs(10));
+        assert!(matches!(outcome.end, End::Exited(status) if status.success()));
+        assert_eq!(outcome.stdout, b"report\n");
+    }
+
+    #[test]
+    fn dropping_a_running_child_kills_and_reaps_it() {
+        let children = Arc::new(Children::new());
+        let args = [OsStr::new("-c"), OsStr::new("sleep 30")];
+        let child = Child::spawn(
+            Path::new("/bin/sh"),
+            &args,
+            Instant::now() + Duration::from_secs(60),
+            &children,
+        )
+        .expect("spawn /bin/sh");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits");
+        drop(child);
+        // SAFETY: signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!exists, "child {pid} still exists (running or a zombie)");
+        assert!(children.lock().groups.is_empty());
+    }
+
+    #[test]
+    fn nothing_starts_after_kill_all() {
+        let children = Arc::new(Children::new());
+        children.kill_all();
+        let spawned = Child::spawn(Path::new("/bin/true"), &[], Instant::now(), &children);
+        assert!(matches!(spawned, Err(SpawnError::Stopped)));
+    }
+}

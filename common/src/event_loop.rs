@@ -130,15 +130,6 @@ impl Epoll {
         self.control(libc::EPOLL_CTL_MOD, fd, token, events)
     }
 
-    /// Removes `fd` from the interest list (before closing it is not
-    /// needed; this is for a descriptor that stays open).
-    ///
-    /// # Errors
-    /// The `epoll_ctl(2)` error.
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_DEL, fd, 0, 0)
-    }
-
     fn control(&self, op: libc::c_int, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: token };
         // SAFETY: `event` is a valid epoll_event for the duration of the call.
