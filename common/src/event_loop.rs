@@ -130,6 +130,18 @@ impl Epoll {
         self.control(libc::EPOLL_CTL_MOD, fd, token, events)
     }
 
+    /// Removes `fd` from the interest list. Needed before closing a
+    /// socket: `close` removes it only when no other descriptor refers to
+    /// the same open file, and a child forked a moment ago holds a copy of
+    /// every descriptor until its `exec` (epoll(7), "Questions and answers"
+    /// 6).
+    ///
+    /// # Errors
+    /// The `epoll_ctl(2)` error.
+    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+        self.control(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
     fn control(&self, op: libc::c_int, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
         let mut event = libc::epoll_event { events, u64: token };
         // SAFETY: `event` is a valid epoll_event for the duration of the call.
