@@ -493,7 +493,7 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted cha
     echo "<!-- ANCHOR_END: throughput -->"
     echo
     echo "<!-- ANCHOR: restarts -->"
-    echo "Rolling restarts: each instance in turn is signalled, waited for, started again on its port and waited for until the balancer sends it traffic, while \`scale-out-load\` sends GET $LOAD_PATH at $RATE requests/s, one per connection. Lost = every request without a 2xx answer; n/a = not applicable; - = the instance was back before HAProxy marked it down."
+    echo "Rolling restarts: each instance in turn is signalled, waited for, started again on its port and waited for until the balancer sends it traffic, while \`scale-out-load\` sends GET $LOAD_PATH at $RATE requests/s, one per connection. Lost = every request without a 2xx answer; n/a = not applicable; - = the instance was back before HAProxy marked it down. Attempts retried: HAProxy's retry and redispatch counters added up; nginx's failed upstream attempts (\`[error]\` lines of its log), each retried on the next server."
     if ((HAS_DRAIN_DELAY)); then
         echo "Servers run with \`--drain-delay $DRAIN_DELAY\` (the first row: 0); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
     else

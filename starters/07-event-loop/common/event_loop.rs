@@ -127,9 +127,11 @@ impl Epoll {
         self.control(libc::EPOLL_CTL_MOD, fd, token, events)
     }
 
-    /// Removes `fd` from the interest list. Closing a descriptor removes it
-    /// only when no other descriptor refers to the same socket, and a child
-    /// forked a moment ago holds one until its exec: delete before closing.
+    /// Removes `fd` from the interest list. Needed before closing a
+    /// socket: `close` removes it only when no other descriptor refers to
+    /// the same open file, and a child forked a moment ago holds a copy of
+    /// every descriptor until its `exec` (epoll(7), "Questions and answers"
+    /// 6).
     ///
     /// # Errors
     /// The `epoll_ctl(2)` error.
