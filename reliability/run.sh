@@ -8,7 +8,7 @@
 #                                book/src/measurements/reliability.md
 #   reliability/run.sh --short   what CI runs (about two minutes): 10 000 property
 #                                cases, 20 s of each fuzz target, the built-in
-#                                slowloris against stage 06, stage 06's faults,
+#                                slowloris against the last stage (07), its faults,
 #                                10 s of load and the SIGTERM
 #
 # Needs: cargo; for the full run also cargo-fuzz (`cargo install cargo-fuzz`)

@@ -45,7 +45,7 @@ enum AttackerArg {
 /// NetServe's reliability suite: slow clients, faults, load and shutdown.
 ///
 /// Required (exit status 1 otherwise): every fault check on every stage
-/// tested; under slow clients, stage 06 alive with at most 8 threads and
+/// tested; under slow clients, the last stage alive with at most 8 threads and
 /// 64 MiB of peak RSS; under load, no unexpected status, RSS within 10 %
 /// after warm-up, descriptors back to their count, and after SIGTERM every
 /// accepted connection answered whole and exit status 0. The normal
@@ -57,7 +57,7 @@ struct Cli {
     #[arg(value_enum)]
     parts: Vec<Part>,
 
-    /// CI's version: built-in attacker on stage 06 only, faults on stage 06, 10 s of load
+    /// CI's version: built-in attacker on the last stage only, faults on it, 10 s of load
     #[arg(long)]
     short: bool,
 
@@ -94,11 +94,11 @@ struct Cli {
     log_dir: PathBuf,
 }
 
-/// Threads stage 06 may run under a slow-client attack: 2 workers, the
+/// Threads the last stage may run under a slow-client attack: 2 workers, the
 /// accepting thread, the signal thread, and slack for a simulation's helpers.
 const MAX_THREADS_UNDER_ATTACK: u64 = 8;
 
-/// Peak RSS stage 06 may reach under a slow-client attack, KiB (64 MiB).
+/// Peak RSS the last stage may reach under a slow-client attack, KiB (64 MiB).
 const MAX_RSS_UNDER_ATTACK_KIB: u64 = 64 * 1024;
 
 fn main() -> ExitCode {
@@ -161,18 +161,24 @@ fn main() -> ExitCode {
                     Ok(result) => {
                         if stage == FULL {
                             if !result.alive {
-                                failed.push(format!("stage 06 died under {}", mode.name()));
+                                failed.push(format!(
+                                    "stage {} died under {}",
+                                    FULL.label(),
+                                    mode.name()
+                                ));
                             }
                             if result.peak_threads > MAX_THREADS_UNDER_ATTACK {
                                 failed.push(format!(
-                                    "stage 06 ran {} threads under {}",
+                                    "stage {} ran {} threads under {}",
+                                    FULL.label(),
                                     result.peak_threads,
                                     mode.name()
                                 ));
                             }
                             if result.peak_rss_kib > MAX_RSS_UNDER_ATTACK_KIB {
                                 failed.push(format!(
-                                    "stage 06 peaked at {} KiB under {}",
+                                    "stage {} peaked at {} KiB under {}",
+                                    FULL.label(),
                                     result.peak_rss_kib,
                                     mode.name()
                                 ));
@@ -219,7 +225,8 @@ fn main() -> ExitCode {
             before_signal: Duration::from_secs(if cli.short { 2 } else { 5 }),
         };
         eprintln!(
-            "load: stage 06, {} connections, {seconds} s, then SIGTERM",
+            "load: stage {}, {} connections, {seconds} s, then SIGTERM",
+            FULL.label(),
             settings.connections
         );
         match load::run(FULL, &bin_dir, settings, &cli.log_dir) {
@@ -229,7 +236,10 @@ fn main() -> ExitCode {
                 }
                 let table = report::load_table(&result);
                 println!("\n## Load and shutdown\n\n{table}");
-                markdown.push_str(&format!("### Load and shutdown (stage 06)\n\n{table}\n"));
+                markdown.push_str(&format!(
+                    "### Load and shutdown (stage {})\n\n{table}\n",
+                    FULL.label()
+                ));
             }
             Err(error) => failed.push(format!("load: {error}")),
         }
