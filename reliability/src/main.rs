@@ -94,8 +94,8 @@ struct Cli {
     log_dir: PathBuf,
 }
 
-/// Threads the last stage may run under a slow-client attack: 2 workers, the
-/// accepting thread, the signal thread, and slack for a simulation's helpers.
+/// Threads the last stage may run under a slow-client attack: 2 event loops,
+/// the main thread that waits for them, and slack.
 const MAX_THREADS_UNDER_ATTACK: u64 = 8;
 
 /// Peak RSS the last stage may reach under a slow-client attack, KiB (64 MiB).
