@@ -855,8 +855,11 @@ impl Connection {
             params,
             exchange,
         });
-        // It may already have finished: a step costs nothing.
-        self.on_child(ctx);
+        // Not stepped here, even though the child may already be done: this
+        // runs inside `work`, which has taken the input buffer, and a step
+        // that finished the simulation would go on to answer and settle the
+        // connection with that buffer looking empty. Its descriptors are in
+        // the interest list (level-triggered), so the loop reports them.
     }
     // ANCHOR_END: answer
 

@@ -389,7 +389,9 @@ pub fn parse_buffered_head(
                 body_pending,
             }))
         }
-        None if window.len() == limits.max_head_bytes => Err(scan.0.too_large()),
+        None if window.len() == limits.max_head_bytes => {
+            Err(scan.0.too_large().for_request(window))
+        }
         None => Ok(None),
     }
 }

@@ -205,6 +205,14 @@ pub fn head_errors_have_no_body(target: &Target) -> Result<(), String> {
                 .to_string(),
             400,
         ),
+        (
+            "a head larger than 8 KiB",
+            format!(
+                "HEAD /health HTTP/1.1\r\nHost: x\r\nX-A: {}\r\n\r\n",
+                "a".repeat(9216)
+            ),
+            431,
+        ),
     ];
     for (what, request, status) in cases {
         client::exchange(server.addr(), request.as_bytes())

@@ -260,22 +260,32 @@ pub fn idle_timeout_closes(target: &Target) -> Result<(), String> {
     expect_closed(connection, "idle after its response with --idle-timeout 1")
 }
 
-/// A client that sends three requests and half-closes (SHUT_WR) still gets all three responses,
-/// then the server closes.
+/// Requests [`half_close_still_answered`] pipelines before it half-closes.
+const HALF_CLOSE_REQUESTS: usize = 20;
+
+/// A client that pipelines twenty requests, `/health` and simulations alternating, and
+/// half-closes (SHUT_WR) still gets all twenty responses, then the server closes. (A simulation
+/// that finished while its request was being answered once made the server take the half-close
+/// as "every request answered" and drop the rest.)
 pub fn half_close_still_answered(target: &Target) -> Result<(), String> {
     let server = target.start()?;
     let mut connection = Connection::open(server.addr())?;
     let mut bytes = Vec::new();
-    for _ in 0..3 {
-        bytes.extend_from_slice(&client::get_request("/health"));
+    for index in 0..HALF_CLOSE_REQUESTS {
+        let path = if index % 2 == 0 {
+            "/run-cache-sim?policy=lru"
+        } else {
+            "/health"
+        };
+        bytes.extend_from_slice(&client::get_request(path));
     }
     connection.send(&bytes)?;
     connection.finish_sending()?;
-    let responses = read_responses(&mut connection, 3, RESPONSES_BOUND)?;
+    let responses = read_responses(&mut connection, HALF_CLOSE_REQUESTS, RESPONSES_BOUND)?;
     for response in &responses {
         response.expect_status(200)?;
     }
-    expect_closed(connection, "after the half-closed client's three responses")
+    expect_closed(connection, "after the half-closed client's responses")
 }
 
 /// The most request bytes [`never_reading_client_bounded`] sends.
