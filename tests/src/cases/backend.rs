@@ -453,7 +453,7 @@ pub fn backend_exec_failure_500(target: &Target) -> Result<(), String> {
 
 /// No 500 body quotes a server path or an OS error, however the simulator fails: a trace file
 /// removed after start-up (the real cache-audit cannot read it), a simulator that names a path on
-/// stderr and exits 3, and one that cannot be executed. The path and the error go to the log
+/// stderr and exits 3, and one whose report quotes a path where a number belongs. The path and the error go to the log
 /// (DESIGN "Decided conventions").
 pub fn backend_error_bodies_quote_no_path(target: &Target) -> Result<(), String> {
     // The bundled traces, copied so that one can be removed under a running server.
@@ -477,7 +477,14 @@ pub fn backend_error_bodies_quote_no_path(target: &Target) -> Result<(), String>
     let backend = start_with_script(target, body, &[])?;
     let response = expect_backend_error(&backend, 500)?;
     expect_no_server_path(&response, &[backend.scripts.path(), &target.traces_dir])
-        .map_err(|e| format!("with a simulator that exits 3: {e}"))
+        .map_err(|e| format!("with a simulator that exits 3: {e}"))?;
+
+    // A report whose numbers are paths: the 500 names no field's value.
+    let body = "echo \"Hits:        $1\"\nexit 0\n";
+    let backend = start_with_script(target, body, &[])?;
+    let response = expect_backend_error(&backend, 500)?;
+    expect_no_server_path(&response, &[&target.traces_dir])
+        .map_err(|e| format!("with a report that prints the trace's path: {e}"))
 }
 
 /// How long the setsid-grandchild answer may take with `--backend-timeout 2`: the timeout plus
