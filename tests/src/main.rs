@@ -16,7 +16,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -58,8 +58,9 @@ struct Cli {
     #[arg(long, value_name = "STAGE=POINTS")]
     weight: Vec<String>,
 
-    /// The simulator passed to stages 5 and later as --cache-audit
-    /// [default: `cache-audit` next to this runner, as `cargo build` puts it].
+    /// The simulator passed to stages 5 and later as --cache-audit [default: `cache-audit`
+    /// next to the server program if there is one, else next to this runner, as `cargo build`
+    /// puts them].
     #[arg(long, value_name = "PATH")]
     cache_audit: Option<PathBuf>,
 
@@ -120,7 +121,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let cache_audit = cli.cache_audit.unwrap_or_else(default_cache_audit);
+    let cache_audit = cli
+        .cache_audit
+        .unwrap_or_else(|| default_cache_audit(cli.command.first()));
     let traces_dir = cli
         .traces_dir
         .unwrap_or_else(conformance::default_traces_dir);
@@ -193,8 +196,13 @@ fn list(selected: &[&'static Case], stage: u8, show_skipped: bool) {
     }
 }
 
-/// `cache-audit` in the directory of this runner (`target/debug/` under `cargo run`).
-fn default_cache_audit() -> PathBuf {
+/// `cache-audit` beside the server program (`target/release/` for a release build of a stage),
+/// if it is there; else in the directory of this runner (`target/debug/` under `cargo run`).
+fn default_cache_audit(program: Option<&OsString>) -> PathBuf {
+    let beside_server = program.map(|program| Path::new(program).with_file_name("cache-audit"));
+    if let Some(candidate) = beside_server.filter(|candidate| candidate.is_file()) {
+        return candidate;
+    }
     match std::env::current_exe() {
         Ok(exe) => exe.with_file_name("cache-audit"),
         Err(_) => PathBuf::from("cache-audit"),
