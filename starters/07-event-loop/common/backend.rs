@@ -159,9 +159,11 @@ impl Backend {
                     self.program.display(),
                     excerpt(&outcome.stdout)
                 ));
+                // What the child printed stays in the log: it may quote
+                // anything, paths included.
                 json::error(
                     Status::InternalServerError,
-                    &format!("the simulator printed no valid report: {problem}"),
+                    "the simulator printed no valid report",
                 )
             }
         }
