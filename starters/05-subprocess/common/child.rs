@@ -406,6 +406,37 @@ fn kill_group(pgid: u32) {
     }
 }
 
+/// Sleeps in `poll(2)` until one of `fds` is readable or `timeout` passes,
+/// whichever comes first. Which one happened does not matter: the caller
+/// looks again. Used by a worker waiting for its child here, and for a
+/// request head or the drain in `shutdown`.
+///
+/// # Errors
+/// The OS error of `poll`, other than `EINTR` (a signal: treated as a wake-up).
+pub fn wait_readable(fds: &[RawFd], timeout: Duration) -> io::Result<()> {
+    let mut fds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Rounded up, so a wait never ends a moment before the deadline and spins.
+    let millis = timeout.as_micros().div_ceil(1000);
+    let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures that
+    // outlives the call.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+    if ready < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -344,23 +344,9 @@ impl Child {
             if let Step::Done(outcome) = self.step(now) {
                 return outcome;
             }
-            let mut fds: Vec<libc::pollfd> = self
-                .fds()
-                .into_iter()
-                .map(|fd| libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
-            // Rounded up: waking a little early would only poll again.
             let wait = self.next_deadline().saturating_duration_since(now);
-            let timeout = i32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs
-            // that lives across the call. An error (EINTR) just steps again.
-            unsafe {
-                libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout);
-            }
+            // An error just steps again.
+            let _ = wait_readable(&self.fds(), wait);
         }
     }
 
@@ -504,6 +490,37 @@ fn kill_group(pgid: u32) {
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
     }
+}
+
+/// Sleeps in `poll(2)` until one of `fds` is readable or `timeout` passes,
+/// whichever comes first. Which one happened does not matter: the caller
+/// looks again. Used by a worker waiting for its child here, and for a
+/// request head or the drain in `shutdown`.
+///
+/// # Errors
+/// The OS error of `poll`, other than `EINTR` (a signal: treated as a wake-up).
+pub fn wait_readable(fds: &[RawFd], timeout: Duration) -> io::Result<()> {
+    let mut fds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Rounded up, so a wait never ends a moment before the deadline and spins.
+    let millis = timeout.as_micros().div_ceil(1000);
+    let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures that
+    // outlives the call.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+    if ready < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

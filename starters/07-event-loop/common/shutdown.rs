@@ -25,7 +25,7 @@
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::process;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::backend::Backend;
+use crate::child::wait_readable;
 use crate::connection::{self, ConnectionConfig};
 use crate::head::{Head, HeadBuffer, HeadError, Limits};
 use crate::log;
@@ -222,7 +223,9 @@ impl Shutdown {
                 None => Some(&self.drain_started),
                 Some(_) => None,
             };
-            if let Err(error) = wait_readable(stream, watch_drain, time_left) {
+            let fds = [Some(stream.as_raw_fd()), watch_drain.map(|s| s.as_raw_fd())];
+            let fds: Vec<RawFd> = fds.into_iter().flatten().collect();
+            if let Err(error) = wait_readable(&fds, time_left) {
                 break Err(HeadError::Io(error));
             }
         };
@@ -232,45 +235,6 @@ impl Shutdown {
             Err(error) => Err(HeadError::Io(error)),
         }
     }
-}
-
-/// Sleeps in `poll(2)` until `stream` is readable, `drain_started` (if
-/// given) is readable, or `timeout` passes, whichever comes first. Which one
-/// happened does not matter: the caller looks again.
-///
-/// # Errors
-/// The OS error of `poll`, other than `EINTR` (a signal: treated as a wake-up).
-fn wait_readable(
-    stream: &TcpStream,
-    drain_started: Option<&UnixStream>,
-    timeout: Duration,
-) -> io::Result<()> {
-    let watched = [
-        Some(stream.as_raw_fd()),
-        drain_started.map(|s| s.as_raw_fd()),
-    ];
-    let mut fds: Vec<libc::pollfd> = watched
-        .into_iter()
-        .flatten()
-        .map(|fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // Rounded up, so a wait never ends a moment before the deadline and spins.
-    let millis = timeout.as_micros().div_ceil(1000);
-    let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structures that
-    // outlives the call.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-    if ready < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-    Ok(())
 }
 
 /// Closes the listening socket after accepting the connections still in its
