@@ -306,8 +306,21 @@ def compiled_modules(features: list[str]) -> list[str]:
         module = re.fullmatch(r"pub mod (\w+);", line.strip())
         if module and (gate is None or gate in features):
             modules.append(module.group(1) + ".rs")
+            modules += submodules(module.group(1))
         gate = None
     return modules
+
+
+def submodules(parent: str) -> list[str]:
+    """The files of the modules declared inside `parent` (`pub mod parse;` in head.rs is
+    head/parse.rs), and theirs, as paths relative to common/src."""
+    found = []
+    for line in (ROOT / "common" / "src" / f"{parent}.rs").read_text().splitlines():
+        module = re.fullmatch(r"pub mod (\w+);", line.strip())
+        if module:
+            child = f"{parent}/{module.group(1)}"
+            found += [child + ".rs", *submodules(child)]
+    return found
 
 
 def main() -> int:
@@ -319,7 +332,7 @@ def main() -> int:
     stages = sorted({m.stage for m in milestones.values()})
     anchors = {
         f"{m.group(3)}.{m.group(4)}"
-        for path in [*ROOT.glob("stages/*/src/*.rs"), *ROOT.glob("common/src/*.rs")]
+        for path in [*ROOT.glob("stages/*/src/*.rs"), *ROOT.glob("common/src/**/*.rs")]
         for m in map(ANCHOR_START.match, path.read_text().splitlines())
         if m
     }

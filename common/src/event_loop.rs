@@ -35,7 +35,7 @@ use crate::connection::{LINGER_TIMEOUT, WRITE_TIMEOUT};
 use crate::date;
 use crate::head::{self, HeadScan, Limits, Rejection};
 use crate::log;
-use crate::request::{Request, Version};
+use crate::request::{Framing, Request, Version};
 use crate::response::{Response, Status};
 use crate::shutdown::{FIRST_BYTES_GRACE, PARTIAL_HEAD_GRACE};
 use crate::sim::SimParams;
@@ -813,13 +813,10 @@ impl Connection {
         let mut keep_alive = wants_keep_alive(request);
         // `body_pending`: the client sent, or announced, bytes after this head.
         self.client_done = !keep_alive && !body_pending;
-        if request.header("transfer-encoding").is_some() {
-            keep_alive = false;
-        } else {
-            match content_length(request) {
-                length if length <= BODY_SKIP_LIMIT => self.skip = length,
-                _ => keep_alive = false,
-            }
+        match request.framing {
+            Framing::NoBody => {}
+            Framing::Length(length) if length <= BODY_SKIP_LIMIT => self.skip = length,
+            Framing::Length(_) | Framing::Chunked => keep_alive = false,
         }
         let exchange = Exchange {
             request_line: (!ctx.settings.quiet).then(|| request.request_line()),
@@ -1063,13 +1060,7 @@ impl Connections {
 /// persists by default and HTTP/1.0 only with the `keep-alive` option.
 fn wants_keep_alive(request: &Request) -> bool {
     let mut keep_alive = request.version == Version::Http11;
-    let options = request
-        .headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .map(|option| option.trim_matches([' ', '\t']));
-    for option in options {
+    for option in request.header_list("connection") {
         if option.eq_ignore_ascii_case("close") {
             return false;
         }
@@ -1080,26 +1071,13 @@ fn wants_keep_alive(request: &Request) -> bool {
     keep_alive
 }
 
-/// The body length a request announces with `Content-Length`, 0 without
-/// one. The head parser has already refused differing or malformed values,
-/// so the first one is the length (and fits a `u64`; `u64::MAX` stands in
-/// for anything else, too large to skip either way).
-fn content_length(request: &Request) -> u64 {
-    request
-        .header("content-length")
-        .and_then(|value| value.split(',').next())
-        .map_or(0, |value| {
-            value.trim_matches([' ', '\t']).parse().unwrap_or(u64::MAX)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::head::parse_head;
+    use crate::head::parse::parse_head;
 
     fn request(text: &str) -> Request {
-        parse_head(text.as_bytes(), &Limits::default()).expect("valid head")
+        parse_head(text.as_bytes()).expect("valid head")
     }
 
     #[test]
@@ -1117,13 +1095,6 @@ mod tests {
         assert!(!wants_keep_alive(&request(
             "GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n"
         )));
-    }
-
-    #[test]
-    fn content_length_defaults_to_zero() {
-        assert_eq!(content_length(&request("GET / HTTP/1.0\r\n\r\n")), 0);
-        let with = request("POST / HTTP/1.0\r\nContent-Length: 12\r\n\r\n");
-        assert_eq!(content_length(&with), 12);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!
 //! | module | first used by | what it is |
 //! |---|---|---|
-//! | [`head`] | 01 | reading a request head from a socket, within limits and a deadline |
+//! | [`head`] | 01 | reading a request head from a socket, within limits and a deadline; [`head::parse`], the pure RFC 9112 parser of a complete head |
 //! | [`request`] | 01 | the parsed request line and header fields |
 //! | [`response`] | 01 | status codes, reason phrases and writing a response |
 //! | [`date`] | 01 | the `Date` header field |
