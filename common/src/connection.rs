@@ -47,8 +47,8 @@ pub fn serve(
     handler: &dyn Fn(&Request) -> Response,
 ) {
     let head = head::read_request_head(&mut stream, &config.limits, accepted);
-    if let Some(mut stream) = answer(stream, accepted, head, config, handler) {
-        discard_unread(&mut stream);
+    if let Some(stream) = answer(stream, accepted, head, config, handler) {
+        discard_unread(&stream, Instant::now() + LINGER_TIMEOUT);
     }
 }
 // ANCHOR_END: serve
@@ -179,8 +179,8 @@ pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
         response.write_to(&mut stream, include_body)
     });
     let _ = stream.shutdown(Shutdown::Write);
-    let mut sink = [0u8; 4096];
-    while let Ok(1..) = stream.read(&mut sink) {}
+    // Non-blocking: only what has already arrived is discarded.
+    discard_unread(&stream, Instant::now() + LINGER_TIMEOUT);
 
     if let (false, Ok(peer)) = (quiet, peer) {
         log::access(&log::Access {
@@ -201,29 +201,59 @@ fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::
 }
 
 // ANCHOR: discard_unread
-/// Discards what the client sent that we did not read, so that closing the
-/// socket sends a FIN rather than a reset.
+/// What [`discard_unread`] saw last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discarded {
+    /// The client closed its side (`read` returned 0): closing ours now
+    /// sends a FIN.
+    PeerClosed,
+    /// Nothing more arrived: for now, on a non-blocking socket; before the
+    /// deadline, on a blocking one.
+    Waiting,
+    /// The connection failed (a reset, for one): there is nothing left to
+    /// protect.
+    Failed,
+}
+
+/// Reads and throws away what the client sent that we will not use (a
+/// body, a pipelined request), so that closing the socket sends a FIN
+/// rather than a reset. Stops when the client closes its side, when
+/// `until` passes (a blocking socket waits no later than that), or, on a
+/// non-blocking socket, as soon as nothing more has arrived. Every place
+/// that discards before closing calls this: [`serve`], [`refuse_busy`],
+/// `Shutdown::serve` and the event loop's lingering close.
 ///
 /// When a socket is closed with unread data in its receive buffer, the kernel
 /// sends RST instead of FIN (RFC 1122 §4.2.2.13). A reset can arrive before
 /// the client has read our response and makes its kernel drop that response.
 /// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
-/// response end); this reads and throws away until the client closes its
-/// side or [`LINGER_TIMEOUT`] passes. It blocks the calling worker for up to
-/// that long.
-pub fn discard_unread(stream: &mut TcpStream) {
-    let deadline = Instant::now() + LINGER_TIMEOUT;
+/// response end); this then reads until the client closes too. In stages
+/// 01-06 the caller passes [`LINGER_TIMEOUT`] from now, which blocks the
+/// calling worker for up to that long.
+pub fn discard_unread(stream: &TcpStream, until: Instant) -> Discarded {
     let mut sink = [0u8; 16 * 1024];
     loop {
-        let time_left = deadline.saturating_duration_since(Instant::now());
-        if time_left.is_zero() || stream.set_read_timeout(Some(time_left)).is_err() {
-            return;
+        let time_left = until.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Discarded::Waiting;
         }
-        match stream.read(&mut sink) {
-            Ok(0) => return,
+        if stream.set_read_timeout(Some(time_left)).is_err() {
+            return Discarded::Failed;
+        }
+        match (&*stream).read(&mut sink) {
+            Ok(0) => return Discarded::PeerClosed,
             Ok(_) => continue,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+            // Nothing more now (non-blocking), or the timeout ran out.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Discarded::Waiting;
+            }
+            Err(_) => return Discarded::Failed,
         }
     }
 }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::backend::Backend;
 use crate::child::{Child, Step};
-use crate::connection::{LINGER_TIMEOUT, WRITE_TIMEOUT};
+use crate::connection::{self, Discarded, LINGER_TIMEOUT, WRITE_TIMEOUT};
 use crate::date;
 use crate::head::{self, HeadScan, Limits, Rejection};
 use crate::log;
@@ -690,6 +690,13 @@ impl Connection {
 
     /// One `read` into `scratch`, then answers what is complete.
     fn receive(&mut self, ctx: &Context, scratch: &mut [u8]) {
+        if let Some(until) = self.lingering {
+            // After our FIN, whatever arrives is discarded; the lingering
+            // close is over once the client has closed too.
+            let discarded = connection::discard_unread(&self.stream, until);
+            self.done = discarded != Discarded::Waiting;
+            return;
+        }
         if self.peer_closed {
             self.work(ctx);
             return;
@@ -700,8 +707,6 @@ impl Connection {
         let received = match (&self.stream).read(&mut scratch[..room]) {
             Ok(0) => {
                 self.peer_closed = true;
-                // A lingering close is over once the client has closed too.
-                self.done = self.lingering.is_some();
                 self.work(ctx);
                 return;
             }
@@ -720,10 +725,6 @@ impl Connection {
             }
         };
         self.last_activity = ctx.clock.now;
-        if self.lingering.is_some() {
-            // After our FIN, whatever arrives is discarded.
-            return;
-        }
         if self.input.is_empty() {
             // The common case: answer straight from the loop's buffer, and
             // keep only an incomplete tail.

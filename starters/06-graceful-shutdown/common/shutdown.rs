@@ -128,8 +128,8 @@ impl Shutdown {
         handler: &dyn Fn(&Request) -> Response,
     ) {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
-        if let Some(mut stream) = connection::answer(stream, accepted, head, config, handler) {
-            connection::discard_unread(&mut stream);
+        if let Some(stream) = connection::answer(stream, accepted, head, config, handler) {
+            connection::discard_unread(&stream, Instant::now() + connection::LINGER_TIMEOUT);
         }
     }
 
