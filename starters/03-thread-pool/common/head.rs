@@ -701,6 +701,20 @@ mod tests {
     }
 
     #[test]
+    fn a_rejection_answers_its_reason_and_detail() {
+        let response = closed_mid_head().response();
+        assert_eq!(response.status, Status::BadRequest);
+        let bytes = response.to_bytes(true, std::time::SystemTime::now());
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            text.ends_with(
+                "\r\n\r\nBad Request: connection closed before the end of the request head\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn target_limit_gives_414() {
         let limits = Limits::default();
         let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(4096));

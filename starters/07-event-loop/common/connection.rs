@@ -108,9 +108,8 @@ pub fn refuse(
         }
         HeadError::Rejected(rejection) => rejection,
     };
-    let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
     let reply = Reply {
-        response: Response::text(rejection.status, &body),
+        response: rejection.response(),
         request_line: "-".to_owned(),
         // A response to HEAD has no body, errors included (RFC 9110 §9.3.2).
         include_body: !rejection.head_method,

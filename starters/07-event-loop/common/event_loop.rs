@@ -829,7 +829,6 @@ impl Connection {
     /// Answers a head that was refused (400, 408, 414, 431, 501, 505) and
     /// closes: after an error the framing of what follows is uncertain.
     fn refuse(&mut self, rejection: Rejection, ctx: &Context) {
-        let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
         let exchange = Exchange {
             request_line: (!ctx.settings.quiet).then(|| "-".to_owned()),
             started: self.head_started.unwrap_or(ctx.clock.now),
@@ -841,8 +840,7 @@ impl Connection {
         self.head_started = None;
         // Whatever follows a refused head is unknown: linger before closing.
         self.client_done = false;
-        let response = Response::text(rejection.status, &body);
-        self.respond(&response, exchange, Some(rejection.detail), ctx);
+        self.respond(&rejection.response(), exchange, Some(rejection.detail), ctx);
     }
 
     /// Appends `response` to the output buffer, with `Connection: close`
