@@ -31,7 +31,7 @@ use common::event_loop::{
 };
 use common::response::{Response, Status};
 use common::router::Router;
-use common::{args, connection, health, log, server, sim};
+use common::{args, connection, health, log, server, shutdown, sim};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// Stage 06's command line plus the settings of persistent connections.
@@ -86,9 +86,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// Connections accepted per event on the listener, so that a flood of new
 /// connections cannot starve the established ones.
 const ACCEPTS_PER_WAKEUP: usize = 64;
-/// After the drain timeout has killed the simulations, how long their 503s
-/// get to be written before the process exits anyway.
-const KILL_GRACE: Duration = Duration::from_secs(2);
 
 fn main() {
     let cli = Cli::parse();
@@ -191,7 +188,7 @@ fn main() {
         status = status.max(thread.join().unwrap_or(1));
     }
     if status == 0 {
-        log::error("drained: every accepted request was answered; exiting");
+        log::lifecycle("drained: every accepted request was answered; exiting");
     }
     process::exit(status);
 }
@@ -260,14 +257,15 @@ fn run(
                 SIGNALS => {
                     if received_signal(&signals) {
                         if signalled.is_some() {
-                            log::error("signalled again: exiting now");
+                            log::lifecycle("signalled again: exiting now");
                             shared.backend.kill_all();
                             process::exit(1);
                         }
                         if number == 0 {
-                            log::error(
-                                "stopping: /health answers 503; draining after --drain-delay (signal again to exit now)",
-                            );
+                            log::lifecycle(&format!(
+                                "signal received: /health answers 503; draining in {:.1} s (signal again to exit now)",
+                                shared.drain_delay.as_secs_f64()
+                            ));
                         }
                         stopping.store(true, Ordering::Relaxed);
                         signalled = Some(clock.now);
@@ -341,11 +339,11 @@ fn run(
             }
         }
         if killed.is_none() && clock.now >= signalled_at + shared.drain_timeout {
-            log::error("drain timeout: killing the simulations still running");
+            log::lifecycle("drain timeout: killing the simulations still running");
             shared.backend.kill_all();
             killed = Some(clock.now);
         }
-        if killed.is_some_and(|at| clock.now >= at + KILL_GRACE) {
+        if killed.is_some_and(|at| clock.now >= at + shutdown::ANSWER_GRACE) {
             return 1;
         }
         if draining && connections.is_empty() {

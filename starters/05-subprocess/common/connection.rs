@@ -157,7 +157,8 @@ fn send_and_log(
 }
 
 /// Answers `503 Service Unavailable` with `Retry-After: 1` and closes; `why`
-/// goes into the access log (`queue full`). Used by the accepting thread when
+/// (`queue full`, `too many connections`) goes into the body, after the
+/// reason phrase, and into the access log. Used by the accepting thread when
 /// the pool's queue is full, so it must never wait on the client: the
 /// response is small enough to fit in the socket's send buffer, and whatever
 /// the client already sent is read without blocking so that closing does
@@ -166,8 +167,9 @@ fn send_and_log(
 /// way is not waited for.
 pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
     let peer = stream.peer_addr();
-    let response =
-        Response::plain_status(Status::ServiceUnavailable).with_header("Retry-After", "1");
+    let status = Status::ServiceUnavailable;
+    let body = format!("{}: {why}", status.reason());
+    let response = Response::text(status, &body).with_header("Retry-After", "1");
     let sent = stream.set_nonblocking(true).and_then(|()| {
         let mut start = [0u8; 7];
         let arrived = stream.peek(&mut start).unwrap_or(0);
@@ -287,6 +289,9 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
         assert!(head.ends_with("\r\n\r\n"), "{head}");
         let get = busy_answer(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert!(get.ends_with("\r\n\r\nService Unavailable\n"), "{get}");
+        assert!(
+            get.ends_with("\r\n\r\nService Unavailable: test\n"),
+            "{get}"
+        );
     }
 }

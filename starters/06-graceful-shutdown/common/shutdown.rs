@@ -59,8 +59,9 @@ pub const PARTIAL_HEAD_GRACE: Duration = Duration::from_secs(1);
 pub const FIRST_BYTES_GRACE: Duration = Duration::from_millis(200);
 
 /// After the drain timeout has killed the remaining children, how long the
-/// workers get to send their answers before the process exits anyway.
-const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// workers (stage 06) or the event loops (stage 07) get to send their 503s
+/// before the process exits anyway.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// Whether a shutdown signal has arrived, and the means to tell everyone who
 /// waits. Shared by the signal thread, which starts the drain, the accept
