@@ -296,31 +296,27 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
 
 def compiled_modules(features: list[str]) -> list[str]:
     """lib.rs and the module files of common/src that `features` compile."""
-    modules = ["lib.rs"]
+    return ["lib.rs", *declared_modules(ROOT / "common" / "src" / "lib.rs", "", features)]
+
+
+def declared_modules(source: Path, folder: str, features: list[str]) -> list[str]:
+    """The files (relative to common/src) of the modules `source` declares with `pub mod
+    name;` and `features` compile (a `#[cfg(feature = "…")]` line gates the next one), each
+    followed by the modules it declares in turn (`pub mod parse;` in head.rs is head/parse.rs)."""
+    modules = []
     gate = None
-    for line in (ROOT / "common" / "src" / "lib.rs").read_text().splitlines():
+    for line in source.read_text().splitlines():
         cfg = re.fullmatch(r'#\[cfg\(feature = "([\w-]+)"\)\]', line.strip())
         if cfg:
             gate = cfg.group(1)
             continue
         module = re.fullmatch(r"pub mod (\w+);", line.strip())
         if module and (gate is None or gate in features):
-            modules.append(module.group(1) + ".rs")
-            modules += submodules(module.group(1))
+            path = folder + module.group(1)
+            modules.append(path + ".rs")
+            modules += declared_modules(ROOT / "common" / "src" / f"{path}.rs", path + "/", features)
         gate = None
     return modules
-
-
-def submodules(parent: str) -> list[str]:
-    """The files of the modules declared inside `parent` (`pub mod parse;` in head.rs is
-    head/parse.rs), and theirs, as paths relative to common/src."""
-    found = []
-    for line in (ROOT / "common" / "src" / f"{parent}.rs").read_text().splitlines():
-        module = re.fullmatch(r"pub mod (\w+);", line.strip())
-        if module:
-            child = f"{parent}/{module.group(1)}"
-            found += [child + ".rs", *submodules(child)]
-    return found
 
 
 def main() -> int:

@@ -19,8 +19,8 @@
 //! | [`server`] | 01 | binding, the readiness line, accept errors |
 //! | [`log`] | 01 | the access log |
 //! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
-//! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
-//! | `child`, `backend`, `report`, `cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; parsing its report; clap (feature `backend`) |
+//! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`); from 05, `sim::report`: cache-audit's report and the JSON answer |
+//! | `child`, `backend`, `cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; clap (feature `backend`) |
 //! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
 //! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
 //!
@@ -57,8 +57,6 @@ pub mod backend;
 pub mod child;
 #[cfg(feature = "backend")]
 pub mod cli;
-#[cfg(feature = "backend")]
-pub mod report;
 
 #[cfg(feature = "shutdown")]
 pub mod shutdown;
