@@ -410,6 +410,16 @@ struct Exchange {
     keep_alive: bool,
 }
 
+/// What a connection waits for next, after it has handled an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// It is over: delete it from the interest list, then close it.
+    Close,
+    /// Wait for these events: [`READABLE`], [`WRITABLE`], both, or neither
+    /// (a simulation runs; its child's descriptors wake the connection).
+    Wait(u32),
+}
+
 // ANCHOR: connection_state
 /// One client connection of an event loop, from accept to close.
 ///
@@ -565,15 +575,15 @@ impl Connection {
     }
 
     // ANCHOR: interest
-    /// The events this connection waits for next, or `None` when it is over
-    /// and must be closed. Reading stops while the input buffer is full, while
+    /// The events this connection waits for next, or [`Interest::Close`]
+    /// when it is over. Reading stops while the input buffer is full, while
     /// more than [`OUTPUT_LIMIT`] bytes wait for the client to read them, and
     /// once a response said `Connection: close`: with level-triggered epoll, an
     /// interest the connection cannot act on would wake the loop for nothing,
     /// over and over.
-    pub fn interest(&self) -> Option<u32> {
+    pub fn interest(&self) -> Interest {
         if self.done {
-            return None;
+            return Interest::Close;
         }
         let mut events = 0;
         if self.written < self.output.len() {
@@ -586,7 +596,7 @@ impl Connection {
         if self.lingering.is_some() || wants_bytes {
             events |= READABLE;
         }
-        Some(events)
+        Interest::Wait(events)
     }
     // ANCHOR_END: interest
 

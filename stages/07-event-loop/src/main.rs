@@ -27,7 +27,8 @@ use clap::Parser;
 use common::backend::Backend;
 use common::cli::ServerArgs;
 use common::event_loop::{
-    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
+    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, Interest, READABLE,
+    Settings,
 };
 use common::response::{Response, Status};
 use common::router::Router;
@@ -413,7 +414,7 @@ fn update(
         return;
     };
     match connection.interest() {
-        None => {
+        Interest::Close => {
             // Closing is not enough to leave the interest list: a child
             // forked a moment ago may still hold a copy of the socket (until
             // its exec), and its events would reach whatever connection is
@@ -422,7 +423,7 @@ fn update(
             connections.remove(index);
             shared.open.fetch_sub(1, Ordering::Relaxed);
         }
-        Some(events) => {
+        Interest::Wait(events) => {
             if events != connection.registered
                 && epoll.modify(connection.fd(), index as u64, events).is_ok()
             {

@@ -48,35 +48,45 @@ pub fn serve(
     handler: &dyn Fn(&Request) -> Response,
 ) {
     let head = head::read_request_head(&mut stream, &config.limits, accepted);
-    if let Some(stream) = answer(stream, accepted, head, config, handler) {
+    if let Answered::StillSending(stream) = answer(stream, accepted, head, config, handler) {
         discard_unread(&stream, Instant::now() + LINGER_TIMEOUT);
     }
+}
+
+/// What is left of a connection once its answer has been sent.
+#[derive(Debug)]
+#[must_use = "a connection whose client is still sending must be discarded before it is closed"]
+pub enum Answered {
+    /// The connection is closed: the client had nothing more to send, or
+    /// is gone.
+    Closed,
+    /// The client may still be sending (a body we do not read, a pipelined
+    /// request, a head cut off mid-way). Our write side is already shut, so
+    /// the client has seen the whole response; discard what still arrives
+    /// before closing (see [`discard_unread`]), or closing would reset the
+    /// connection.
+    StillSending(TcpStream),
 }
 
 /// Answers a connection whose head has already been read (or refused):
 /// the second half of [`serve`], on its own for stage 06, whose workers
 /// read heads while watching for the drain (see `shutdown`).
-///
-/// Returns the connection if the client may still be sending (a body we do
-/// not read, a pipelined request, a head cut off mid-way). Its write side is
-/// already shut, so the client has seen the whole response; the caller must
-/// discard what still arrives before closing it (see [`discard_unread`]),
-/// or closing would reset the connection. Otherwise the connection is closed.
-#[must_use = "a returned connection must be discarded before it is closed"]
 pub fn answer(
     stream: TcpStream,
     accepted: Instant,
     head: Result<Head, HeadError>,
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
-) -> Option<TcpStream> {
+) -> Answered {
     let head = match head {
         Ok(head) => head,
         Err(error) => return refuse(stream, accepted, error, config),
     };
     // A client that reset the connection has no peer address any more;
     // there is nobody to answer, and no reason to run the handler.
-    let peer = stream.peer_addr().ok()?;
+    let Ok(peer) = stream.peer_addr() else {
+        return Answered::Closed;
+    };
     let reply = Reply {
         response: handler(&head.request),
         request_line: head.request.request_line(),
@@ -88,23 +98,23 @@ pub fn answer(
 }
 
 /// Answers a connection whose head was refused (400, 414, 431, …) or late
-/// (408) with that status code and closes it, or returns it like
-/// [`answer`] if the client may still be sending. It needs no handler, and
+/// (408) with that status code, like [`answer`]. It needs no handler, and
 /// the answer is a few hundred bytes, which the socket's send buffer takes
 /// at once.
-#[must_use = "a returned connection must be discarded before it is closed"]
 pub fn refuse(
     stream: TcpStream,
     accepted: Instant,
     error: HeadError,
     config: &ConnectionConfig,
-) -> Option<TcpStream> {
-    let peer = stream.peer_addr().ok()?;
+) -> Answered {
+    let Ok(peer) = stream.peer_addr() else {
+        return Answered::Closed;
+    };
     let rejection = match error {
-        HeadError::ClosedEarly => return None,
+        HeadError::ClosedEarly => return Answered::Closed,
         HeadError::Io(error) => {
             log::error(&format!("{peer}: reading the request head: {error}"));
-            return None;
+            return Answered::Closed;
         }
         HeadError::Rejected(rejection) => rejection,
     };
@@ -137,7 +147,7 @@ fn send_and_log(
     accepted: Instant,
     reply: Reply,
     config: &ConnectionConfig,
-) -> Option<TcpStream> {
+) -> Answered {
     let sent = send(&mut stream, &reply.response, reply.include_body);
     // Our FIN tells the client the response is complete, even while it is
     // still sending. If the client is done, dropping the stream closes it.
@@ -153,7 +163,11 @@ fn send_and_log(
             note: reply.note,
         });
     }
-    still_sending.then_some(stream)
+    if still_sending {
+        Answered::StillSending(stream)
+    } else {
+        Answered::Closed
+    }
 }
 
 /// Answers `503 Service Unavailable` with `Retry-After: 1` and closes; `why`

@@ -129,7 +129,8 @@ impl Shutdown {
         handler: &dyn Fn(&Request) -> Response,
     ) {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
-        if let Some(stream) = connection::answer(stream, accepted, head, config, handler) {
+        let answered = connection::answer(stream, accepted, head, config, handler);
+        if let connection::Answered::StillSending(stream) = answered {
             connection::discard_unread(&stream, Instant::now() + connection::LINGER_TIMEOUT);
         }
     }

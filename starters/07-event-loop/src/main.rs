@@ -28,7 +28,8 @@ use clap::Parser;
 use common::backend::Backend;
 use common::cli::ServerArgs;
 use common::event_loop::{
-    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
+    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, Interest, READABLE,
+    Settings,
 };
 use common::response::{Response, Status};
 use common::router::Router;
