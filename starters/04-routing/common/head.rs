@@ -223,9 +223,9 @@ fn read_before(stream: &mut TcpStream, buffer: &mut [u8], deadline: Instant) -> 
 /// how much of it is filled, and the `Scanner` that finds the end.
 ///
 /// This is everything [`read_request_head`] does except the socket and the
-/// clock, so it can be driven without a network: [`read_head_from_chunks`]
-/// feeds it slices the way a socket would, for the fuzzer and the property
-/// tests. Memory is one buffer of [`Limits::max_head_bytes`], allocated once.
+/// clock, so it can be driven without a network: `read_head_from_chunks`
+/// (feature `testing`) feeds it slices the way a socket would, for the
+/// fuzzer and the property tests. Memory is one buffer of [`Limits::max_head_bytes`], allocated once.
 pub struct HeadBuffer {
     /// The bytes received so far, in a buffer that never grows.
     buffer: Vec<u8>,
@@ -338,9 +338,13 @@ impl HeadBuffer {
 /// Used by the fuzz targets and property tests, which check that however the
 /// bytes are split the answer is the same, with no panic and no loop.
 ///
+/// Test-only: compiled for this crate's unit tests and with the feature
+/// `testing` (the fuzz targets, the property and differential tests).
+///
 /// # Errors
 /// The same [`Rejection`] as [`read_request_head`] for that head (`408` aside,
 /// which needs a clock).
+#[cfg(any(test, feature = "testing"))]
 pub fn read_head_from_chunks(
     bytes: &[u8],
     chunk_sizes: impl IntoIterator<Item = usize>,
