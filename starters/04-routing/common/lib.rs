@@ -22,7 +22,7 @@
 //! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`); from 05, `sim::report`: cache-audit's report and the JSON answer |
 //! | `child`, `backend`, `cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; clap (feature `backend`) |
 //! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
-//! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
+//! | `event_loop` | 07 | the persistent connection's state machine; `event_loop::syscalls`: epoll, `SO_REUSEPORT` listeners, the descriptor limit (feature `event-loop`) |
 //!
 //! Stages 01-03 use no feature, so their dependency tree is `std` alone.
 //!
