@@ -310,21 +310,33 @@ impl HeadBuffer {
 
     /// What [`HeadBuffer::received`] decides about the bytes so far.
     fn examine(&mut self) -> Result<Option<Head>, Rejection> {
-        let bytes = &self.buffer[..self.filled];
-        match self.scanner.scan(bytes, &self.limits)? {
-            Some(head_len) => {
-                let request = parse_head(&bytes[..head_len])?;
-                let body_pending = self.filled > head_len || request.framing.announces_body();
-                Ok(Some(Head {
-                    request,
-                    length: head_len,
-                    body_pending,
-                }))
-            }
-            // The buffer is full and the empty line has not been seen.
-            None if self.filled == self.buffer.len() => Err(self.scanner.too_large()),
-            None => Ok(None),
+        find_head(&mut self.scanner, &self.buffer[..self.filled], &self.limits)
+    }
+}
+
+/// Scans `bytes` for the end of the head they begin with, and parses the
+/// head once it is complete: the one decision [`HeadBuffer`] and
+/// [`parse_buffered_head`] share. Only the first [`Limits::max_head_bytes`]
+/// can be part of the head; bytes after the head mean more is coming.
+fn find_head(
+    scanner: &mut Scanner,
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<Option<Head>, Rejection> {
+    let window = &bytes[..bytes.len().min(limits.max_head_bytes)];
+    match scanner.scan(window, limits)? {
+        Some(length) => {
+            let request = parse_head(&bytes[..length])?;
+            let body_pending = bytes.len() > length || request.framing.announces_body();
+            Ok(Some(Head {
+                request,
+                length,
+                body_pending,
+            }))
         }
+        // The limit is reached and the empty line has not been seen.
+        None if window.len() == limits.max_head_bytes => Err(scanner.too_large()),
+        None => Ok(None),
     }
 }
 
@@ -392,27 +404,12 @@ pub fn parse_buffered_head(
     scan: &mut HeadScan,
     limits: &Limits,
 ) -> Result<Option<Head>, Rejection> {
-    let window = &bytes[..bytes.len().min(limits.max_head_bytes)];
-    match scan
-        .0
-        .scan(window, limits)
-        .map_err(|r| r.for_request(window))?
-    {
-        Some(head_len) => {
-            *scan = HeadScan::default();
-            let request = parse_head(&bytes[..head_len]).map_err(|r| r.for_request(window))?;
-            let body_pending = bytes.len() > head_len || request.framing.announces_body();
-            Ok(Some(Head {
-                request,
-                length: head_len,
-                body_pending,
-            }))
-        }
-        None if window.len() == limits.max_head_bytes => {
-            Err(scan.0.too_large().for_request(window))
-        }
-        None => Ok(None),
+    let found = find_head(&mut scan.0, bytes, limits).map_err(|r| r.for_request(bytes))?;
+    if found.is_some() {
+        // The next head starts a new search.
+        *scan = HeadScan::default();
     }
+    Ok(found)
 }
 
 /// The rejection of a head cut off by the client closing its side: `400`.
