@@ -9,7 +9,7 @@
 //! `Host` rule (RFC 9112 §3.2) and the framing rules that defend against
 //! request smuggling (RFC 9112 §6.3). Every rule is written here once; the
 //! reader, which refuses what cannot become a request line as bytes arrive,
-//! uses the same character classes ([`is_tchar`], [`is_target_byte`]).
+//! uses the same character classes (`is_tchar`, `is_target_byte`).
 //!
 //! The limits on size and count (`414`, `431`) are the reader's: it enforces
 //! them while bytes arrive, before a head is complete, so they are not
