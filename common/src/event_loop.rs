@@ -475,10 +475,11 @@ impl Connection {
 
     /// One `read` into `scratch`, then answers what is complete.
     fn receive(&mut self, ctx: &Context, scratch: &mut [u8]) {
-        if let Some(until) = self.lingering {
+        if self.lingering.is_some() {
             // After our FIN, whatever arrives is discarded; the lingering
-            // close is over once the client has closed too.
-            let discarded = connection::discard_unread(&self.stream, until);
+            // close is over once the client has closed too (its deadline
+            // is `on_tick`'s).
+            let discarded = connection::discard_unread(&self.stream, None);
             self.done = discarded != Discarded::Waiting;
             return;
         }

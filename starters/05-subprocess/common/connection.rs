@@ -49,7 +49,7 @@ pub fn serve(
 ) {
     let head = head::read_request_head(&mut stream, &config.limits, accepted);
     if let Answered::StillSending(stream) = answer(stream, accepted, head, config, handler) {
-        discard_unread(&stream, Instant::now() + LINGER_TIMEOUT);
+        discard_unread(&stream, Some(Instant::now() + LINGER_TIMEOUT));
     }
 }
 
@@ -192,7 +192,7 @@ pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
     });
     let _ = stream.shutdown(Shutdown::Write);
     // Non-blocking: only what has already arrived is discarded.
-    discard_unread(&stream, Instant::now() + LINGER_TIMEOUT);
+    discard_unread(&stream, None);
 
     if let (false, Ok(peer)) = (quiet, peer) {
         log::access(&log::Access {
@@ -217,44 +217,60 @@ pub enum Discarded {
     /// The client closed its side (`read` returned 0): closing ours now
     /// sends a FIN.
     PeerClosed,
-    /// Nothing more arrived: for now, on a non-blocking socket; before the
-    /// deadline, on a blocking one.
+    /// Nothing more arrived (for now, on a non-blocking socket; before the
+    /// deadline, on a blocking one), or a non-blocking call discarded all it
+    /// may.
     Waiting,
     /// The connection failed (a reset, for one): there is nothing left to
     /// protect.
     Failed,
 }
 
+/// Bytes [`discard_unread`] throws away per call on a non-blocking socket:
+/// bounded, so that a client that keeps sending cannot hold an event loop;
+/// the loop calls again at the next readiness.
+pub const DISCARD_PER_CALL: usize = 64 * 1024;
+
 /// Reads and throws away what the client sent that we will not use (a
 /// body, a pipelined request), so that closing the socket sends a FIN
-/// rather than a reset. Stops when the client closes its side, when
-/// `until` passes (a blocking socket waits no later than that), or, on a
-/// non-blocking socket, as soon as nothing more has arrived. Every place
-/// that discards before closing calls this: [`serve`], [`refuse_busy`],
-/// `Shutdown::serve` and the event loop's lingering close.
+/// rather than a reset. Every place that discards before closing calls
+/// this: [`serve`], [`refuse_busy`], `Shutdown::serve` and the event loop's
+/// lingering close.
+///
+/// With `wait_until`, the socket is blocking and each read waits no later
+/// than that moment: it returns when the client closes its side or the
+/// moment passes. Without (`None`), the socket must be non-blocking: it
+/// takes only what has already arrived, at most [`DISCARD_PER_CALL`] bytes.
 ///
 /// When a socket is closed with unread data in its receive buffer, the kernel
 /// sends RST instead of FIN (RFC 1122 §4.2.2.13). A reset can arrive before
 /// the client has read our response and makes its kernel drop that response.
 /// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
 /// response end); this then reads until the client closes too. In stages
-/// 01-06 the caller passes [`LINGER_TIMEOUT`] from now, which blocks the
+/// 01-06 the caller waits [`LINGER_TIMEOUT`] at most, which blocks the
 /// calling worker for up to that long.
-pub fn discard_unread(stream: &TcpStream, until: Instant) -> Discarded {
+pub fn discard_unread(stream: &TcpStream, wait_until: Option<Instant>) -> Discarded {
     let mut sink = [0u8; 16 * 1024];
+    let mut discarded = 0;
     loop {
-        let time_left = until.saturating_duration_since(Instant::now());
-        if time_left.is_zero() {
-            return Discarded::Waiting;
-        }
-        if stream.set_read_timeout(Some(time_left)).is_err() {
-            return Discarded::Failed;
+        match wait_until {
+            Some(until) => {
+                let time_left = until.saturating_duration_since(Instant::now());
+                if time_left.is_zero() {
+                    return Discarded::Waiting;
+                }
+                if stream.set_read_timeout(Some(time_left)).is_err() {
+                    return Discarded::Failed;
+                }
+            }
+            None if discarded >= DISCARD_PER_CALL => return Discarded::Waiting,
+            None => {}
         }
         match (&*stream).read(&mut sink) {
             Ok(0) => return Discarded::PeerClosed,
-            Ok(_) => continue,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            // Nothing more now (non-blocking), or the timeout ran out.
+            Ok(received) => discarded += received,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            // Nothing more now (non-blocking), or the time ran out.
             Err(error)
                 if matches!(
                     error.kind(),

@@ -131,7 +131,8 @@ impl Shutdown {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
         let answered = connection::answer(stream, accepted, head, config, handler);
         if let connection::Answered::StillSending(stream) = answered {
-            connection::discard_unread(&stream, Instant::now() + connection::LINGER_TIMEOUT);
+            let until = Instant::now() + connection::LINGER_TIMEOUT;
+            connection::discard_unread(&stream, Some(until));
         }
     }
 
