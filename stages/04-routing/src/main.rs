@@ -21,6 +21,7 @@ use common::response::{Response, Status};
 use common::router::Router;
 use common::{connection, health, server, sim};
 
+// ANCHOR: cli
 /// This stage's command line (`--help` lists it).
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -28,6 +29,7 @@ struct Cli {
     #[command(flatten)]
     server: ServerArgs,
 }
+// ANCHOR_END: cli
 
 fn main() {
     let cli = Cli::parse();

@@ -19,6 +19,7 @@ use common::pool::ThreadPool;
 use common::router::Router;
 use common::{connection, health, server, sim};
 
+// ANCHOR: cli
 /// This stage's command line (`--help` lists it).
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -29,6 +30,7 @@ struct Cli {
     #[command(flatten)]
     backend: BackendArgs,
 }
+// ANCHOR_END: cli
 
 fn main() {
     let cli = Cli::parse();

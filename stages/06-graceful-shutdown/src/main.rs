@@ -26,6 +26,7 @@ use common::router::Router;
 use common::shutdown::{self, Shutdown};
 use common::{connection, health, server, sim};
 
+// ANCHOR: cli
 /// This stage's command line (`--help` lists it).
 #[derive(Parser, Debug)]
 #[command(version, about)]
@@ -41,6 +42,7 @@ struct Cli {
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = cli::seconds)]
     drain_timeout: Duration,
 }
+// ANCHOR_END: cli
 
 fn main() {
     let cli = Cli::parse();

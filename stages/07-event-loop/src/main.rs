@@ -35,6 +35,7 @@ use common::router::Router;
 use common::{connection, health, log, server, sim};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+// ANCHOR: cli
 /// This stage's command line (`--help` lists it).
 #[derive(Parser, Debug)]
 #[command(
@@ -71,6 +72,7 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_connections: u32,
 }
+// ANCHOR_END: cli
 
 /// What every loop shares.
 struct Shared {
