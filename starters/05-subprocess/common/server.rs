@@ -28,6 +28,14 @@ pub fn bind_or_exit(address: IpAddr, port: u16) -> TcpListener {
 /// socket is listening, so a connection attempted after it cannot be refused.
 pub fn announce(listener: &TcpListener) -> SocketAddr {
     let address = or_exit(listener.local_addr(), "reading the bound address");
+    announce_address(address);
+    address
+}
+
+/// Prints the readiness line for `address`, as [`announce`] does, for a
+/// server whose listening sockets already belong to its threads (stage 07
+/// announces only once every event loop is running).
+pub fn announce_address(address: SocketAddr) {
     let mut stdout = io::stdout().lock();
     // Stdout is block-buffered when it is a pipe, which is exactly when a
     // program is waiting for this line: flush, or the reader waits forever.
@@ -38,7 +46,6 @@ pub fn announce(listener: &TcpListener) -> SocketAddr {
         // Nobody is reading stdout; keep serving anyway.
         log::error("warning: could not print the readiness line");
     }
-    address
 }
 
 /// Unwraps `result`, or exits with status 1 after one line naming what

@@ -176,17 +176,28 @@ fn main() {
         );
         loops.push((listener, signals));
     }
-    server::announce(&loops[0].0);
 
     let mut threads = Vec::new();
     for (number, (listener, signals)) in loops.into_iter().enumerate() {
+        // Created here, not in the thread: once the readiness line is out,
+        // every loop exists and watches its listener.
+        let epoll = server::or_exit(Epoll::new(), "creating an epoll instance");
+        server::or_exit(
+            epoll.add(listener.as_raw_fd(), LISTENER, READABLE),
+            "watching the listener",
+        );
+        server::or_exit(
+            epoll.add(signals.as_raw_fd(), SIGNALS, READABLE),
+            "watching the signal socket",
+        );
         let shared = Arc::clone(&shared);
         let stopping = Arc::clone(&stopping);
         let thread = thread::Builder::new()
             .name(format!("loop-{number}"))
-            .spawn(move || run(number, listener, signals, &shared, &stopping));
+            .spawn(move || run(number, epoll, listener, signals, &shared, &stopping));
         threads.push(server::or_exit(thread, "starting the event loops"));
     }
+    server::announce_address(address);
     let mut status = 0;
     for thread in threads {
         // A loop that panicked has lost its connections: not a clean exit.
@@ -199,24 +210,17 @@ fn main() {
 }
 
 /// One event loop: waits for readiness on its listener, its connections,
-/// its children and its signal socket, and acts on each. Returns the exit
-/// status once it has drained: 0, or 1 if the drain timeout ran out.
+/// its children and its signal socket (`epoll` already watches the listener
+/// and the signal socket), and acts on each. Returns the exit status once it
+/// has drained: 0, or 1 if the drain timeout ran out.
 fn run(
     number: usize,
+    epoll: Epoll,
     listener: std::net::TcpListener,
     signals: UnixStream,
     shared: &Shared,
     stopping: &AtomicBool,
 ) -> i32 {
-    let epoll = server::or_exit(Epoll::new(), "creating an epoll instance");
-    server::or_exit(
-        epoll.add(listener.as_raw_fd(), LISTENER, READABLE),
-        "watching the listener",
-    );
-    server::or_exit(
-        epoll.add(signals.as_raw_fd(), SIGNALS, READABLE),
-        "watching the signal socket",
-    );
     let mut listener = Some(listener);
     let mut connections = Connections::default();
     let mut clock = Clock::new();
