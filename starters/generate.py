@@ -8,7 +8,7 @@ A starter is made for every stage that has a row in starters/MILESTONES.md. Star
 package of its own (`starterNN-name`, binary `NN-name`, the reference stage's binary name):
 
 - `src/main.rs`: the stage's `main.rs`;
-- `common/`: a copy of `common/src/` as the stage builds it (only the modules its cargo
+- `common/src/`: a copy of `common/src/` as the stage builds it (only the modules its cargo
   features compile), as the package's library, still named `common`, so that `main.rs`'s
   `use common::…` lines are the reference's and the student's copy of `pool.rs` is the one
   that runs;
@@ -247,7 +247,7 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
         "# The shared layers, as a library still called `common`: your copy, milestones included.",
         "[lib]",
         'name = "common"',
-        'path = "common/lib.rs"',
+        'path = "common/src/lib.rs"',
         "",
         "[[bin]]",
         f'name = "{binary}"',
@@ -279,7 +279,8 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
         # Paths from common/'s manifest to the repository (the bundled traces, from stage 05
         # on) are one level deeper from starters/NN-name/.
         text = text.replace('"/../cache-audit', '"/../../cache-audit')
-        files[Path("common") / module] = text
+        # The same path as in the repository, so the book's file names hold in a starter.
+        files[Path("common/src") / module] = text
         own_gaps += own
         if "todo!(\"milestone " in text and not own:
             later.append(module[:-3])
@@ -292,9 +293,9 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
             and re.search(rf"^\s*use [^;]*\b{name}\b|^[^/\n]*\b{name}::", text, re.MULTILINE)
         ]
         if not users:
-            del files[Path("common") / f"{name}.rs"]
-            lib = files[Path("common/lib.rs")]
-            files[Path("common/lib.rs")] = re.sub(rf"\n(#\[cfg\([^\n]*\)\]\n)?pub mod {name};", "", lib)
+            del files[Path("common/src") / f"{name}.rs"]
+            lib = files[Path("common/src/lib.rs")]
+            files[Path("common/src/lib.rs")] = re.sub(rf"\n(#\[cfg\([^\n]*\)\]\n)?pub mod {name};", "", lib)
     if own_gaps == 0:
         fail(f"stage {stage:02} has milestones but none of them is in the files its starter copies")
     return files
@@ -356,7 +357,7 @@ def main() -> int:
         # Stale generated files: a module that no longer exists in common/.
         present = {
             p.relative_to(folder)
-            for p in [folder / "Cargo.toml", *folder.glob("src/*"), *folder.glob("common/*")]
+            for p in [folder / "Cargo.toml", *folder.glob("src/*"), *folder.glob("common/**/*")]
             if p.is_file()
         }
         for extra in sorted(present - set(files)):

@@ -95,6 +95,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         });
         let handle = Arc::new(handle);
 
+        // ANCHOR: start
         let mut pool = ThreadPool {
             shared,
             workers: Vec::with_capacity(workers),
@@ -112,6 +113,7 @@ impl<T: Send + 'static> ThreadPool<T> {
         }
         // ANCHOR_END: milestone_3_1
         Ok(pool)
+        // ANCHOR_END: start
     }
 
     // ANCHOR: try_submit
