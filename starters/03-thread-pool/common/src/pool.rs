@@ -98,8 +98,8 @@ impl<T: Send + 'static> ThreadPool<T> {
             workers: Vec::with_capacity(workers),
         };
         // TODO(milestone 3.1): start `workers` threads named `worker-ID`, each running `work` with
-        //   the shared queue and the handler. Book:
-        //   stage-03.md#the-pool-from-the-rust-books-to-ours; stuck? ../HINTS.md
+        //   the shared queue and the handler. Book: stage-03.md#starting-the-workers; stuck?
+        //   ../HINTS.md
         Ok(pool)
     }
 
