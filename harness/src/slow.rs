@@ -16,6 +16,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,10 @@ pub const DRIBBLE_INTERVAL: Duration = Duration::from_millis(500);
 /// busy, a full listen backlog) makes the attempt time out; it is retried a round later.
 const SLOW_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// How long [`SlowClients::start`] waits for the first round of connections. A server that
+/// accepts no more (stage 01 busy) leaves each further attempt to time out, one by one.
+pub const FIRST_ROUND_BOUND: Duration = Duration::from_secs(5);
+
 /// Slow clients, driven by one thread until [`SlowClients::stop`].
 pub struct SlowClients {
     stop: Arc<AtomicBool>,
@@ -37,26 +42,28 @@ pub struct SlowClients {
 
 impl SlowClients {
     /// Starts `count` slow clients against `addr` (`host` is their `Host` field) and returns
-    /// once each has tried its first connection, so that those that connected are ahead of
-    /// any later client in the server's accept queue.
+    /// once each has tried its first connection (or after [`FIRST_ROUND_BOUND`]), so that those
+    /// that connected are ahead of any later client in the server's accept queue.
     pub fn start(addr: SocketAddr, host: &str, count: usize) -> SlowClients {
         // Half a request head: the request line, one header field, and the start of another
         // that never ends.
         let opening = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nX-Slow: ").into_bytes();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut slots: Vec<Option<TcpStream>> = (0..count).map(|_| None).collect();
-        let mut cut_off = 0;
-        round(&mut slots, addr, &opening, &stop, &mut cut_off);
         let flag = Arc::clone(&stop);
+        let (first_round, first_round_done) = mpsc::channel();
         let driver = thread::spawn(move || {
+            let mut slots: Vec<Option<TcpStream>> = (0..count).map(|_| None).collect();
+            let mut cut_off = 0;
             while !flag.load(Ordering::SeqCst) {
                 let began = Instant::now();
                 round(&mut slots, addr, &opening, &flag, &mut cut_off);
+                let _ = first_round.send(());
                 // The clients' own pace, not a synchronisation.
                 thread::sleep(DRIBBLE_INTERVAL.saturating_sub(began.elapsed()));
             }
             cut_off
         });
+        let _ = first_round_done.recv_timeout(FIRST_ROUND_BOUND);
         SlowClients {
             stop,
             driver: Some(driver),

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::cases::expect_health;
 use crate::cases::routing::expect_json_error;
-use crate::client::{self, Response};
-use crate::scripts::{self, ScriptDir};
-use crate::server::{Server, describe_exit};
 use crate::target::Target;
-use crate::wait_until;
+use harness::client::{self, Response};
+use harness::scripts::{self, ScriptDir};
+use harness::server::{Server, describe_exit};
+use harness::wait_until;
 
 /// The original simulator's hits and misses on the bundled traces:
 /// `policy,trace,cache_size,requests,hits,misses`.
@@ -365,7 +365,7 @@ const FLOOD_RSS_GROWTH_KIB: u64 = 16 * 1024;
 fn expect_flood_answered(target: &Target, body: &str, pipe: &str) -> Result<(), String> {
     // A generous timeout: producing 100 MiB through a shell pipe takes a while.
     let backend = start_with_script(target, body, &["--backend-timeout", "60"])?;
-    let before = backend.server.peak_rss_kib()?;
+    let before = backend.server.status()?.peak_rss_kib;
     let query = "/run-cache-sim?policy=fifo&trace=scan&cache_size=7";
     let response = client::get(backend.server.addr(), query)?;
     expect_success(
@@ -379,7 +379,7 @@ fn expect_flood_answered(target: &Target, body: &str, pipe: &str) -> Result<(), 
         },
     )
     .map_err(|e| format!("with 100 MiB on {pipe}: {e}"))?;
-    let growth = backend.server.peak_rss_kib()?.saturating_sub(before);
+    let growth = backend.server.status()?.peak_rss_kib.saturating_sub(before);
     if growth > FLOOD_RSS_GROWTH_KIB {
         return Err(format!(
             "the server's peak memory grew by {growth} KiB while the child printed 100 MiB on \
@@ -511,7 +511,7 @@ pub fn backend_setsid_grandchild_ok(target: &Target) -> Result<(), String> {
     let backend = start_with_script_in(target, scripts, body, &["--backend-timeout", "2"])?;
     let server = &backend.server;
     expect_health(server.addr())?;
-    let idle = (server.threads()?, server.descriptors()?);
+    let idle = (server.status()?.threads, server.descriptors()?);
 
     let began = Instant::now();
     let response = client::get(server.addr(), "/run-cache-sim?policy=lru")?;
@@ -537,7 +537,7 @@ pub fn backend_setsid_grandchild_ok(target: &Target) -> Result<(), String> {
     let mut now = idle;
     let back = wait_until(IDLE_BOUND, || {
         now = (
-            server.threads().unwrap_or(u64::MAX),
+            server.status().map_or(u64::MAX, |status| status.threads),
             server.descriptors().unwrap_or(usize::MAX),
         );
         // At most: the count before may still include the persistent connection of the

@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, Connection};
-use crate::server::Server;
 use crate::target::Target;
-use crate::wait_until;
+use harness::client::{self, Connection};
+use harness::server::Server;
+use harness::wait_until;
 
 /// The start of a request head, never finished: the server is left waiting for the rest.
 const HALF_HEAD: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n";
@@ -119,7 +119,7 @@ pub fn threads_grow_with_connections(target: &Target) -> Result<(), String> {
     )?;
     let mut threads = 0;
     let grew = wait_until(ACCEPT_BOUND, || {
-        threads = server.threads().unwrap_or(0);
+        threads = server.status().map_or(0, |status| status.threads);
         threads > IDLE_CONNECTIONS as u64
     });
     if !grew {
@@ -149,21 +149,21 @@ pub fn threads_bounded_by_pool(target: &Target) -> Result<(), String> {
         .start()?;
     let baseline = sockets(&server)?;
     let limit = u64::from(POOL_THREADS) + EXTRA_THREADS;
-    let mut most = server.threads()?;
+    let mut most = server.status()?.threads;
     let mut idle = Vec::new();
     for _ in 0..IDLE_CONNECTIONS {
         idle.push(idle_connection(server.addr())?);
-        most = most.max(server.threads()?);
+        most = most.max(server.status()?.threads);
     }
     // Sample the thread count at every poll: a server that spawns threads lazily must not
     // slip under the bar between two samples.
     let mut held = 0;
     let accepted = wait_until(ACCEPT_BOUND, || {
-        most = most.max(server.threads().unwrap_or(0));
+        most = most.max(server.status().map_or(0, |status| status.threads));
         held = sockets(&server).unwrap_or(0);
         held >= baseline + IDLE_CONNECTIONS
     });
-    most = most.max(server.threads()?);
+    most = most.max(server.status()?.threads);
     if !accepted {
         return Err(format!(
             "the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {} \

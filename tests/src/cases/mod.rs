@@ -6,8 +6,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::client::{self, Response};
 use crate::target::Target;
+use harness::client::{self, Response};
 
 pub mod backend;
 pub mod basic;
@@ -19,21 +19,15 @@ pub mod robustness;
 pub mod routing;
 pub mod shutdown;
 
-/// The last stage of the course. Stage numbers everywhere (the grader's `--stage`, `--weight`,
-/// the tests below) are checked against this one constant.
-pub const MAX_STAGE: u8 = 7;
+/// The last stage of the course (from the one list of stages, `harness::stages`).
+pub const MAX_STAGE: u8 = harness::stages::LAST.number;
 
 /// Parses a stage number as a person types it: `3` or `03`, from 1 to [`MAX_STAGE`].
 ///
 /// # Errors
 /// A message saying which stages exist.
 pub fn parse_stage(text: &str) -> Result<u8, String> {
-    match text.trim().parse::<u8>() {
-        Ok(stage) if (1..=MAX_STAGE).contains(&stage) => Ok(stage),
-        _ => Err(format!(
-            "no stage {text:?}: stages are 1 to {MAX_STAGE} (01 to {MAX_STAGE:02} also work)"
-        )),
-    }
+    harness::stages::Stage::parse(text).map(|stage| stage.number)
 }
 
 /// A case's function: runs against the target, `Err` says what went wrong.

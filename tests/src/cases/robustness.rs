@@ -7,8 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cases::expect_health;
-use crate::client::{Connection, Response};
 use crate::target::Target;
+use harness::client::{Connection, Response};
 
 /// `--header-timeout` for the timeout cases, in seconds.
 const HEADER_TIMEOUT_SECS: u64 = 1;
@@ -91,7 +91,7 @@ pub fn non_http_bytes_400_at_once(target: &Target) -> Result<(), String> {
     let mut tls = Connection::open(server.addr())?;
     tls.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")?;
     let mut other = Connection::open(server.addr())?;
-    other.send(&crate::client::get_request("/health"))?;
+    other.send(&harness::client::get_request("/health"))?;
     other
         .read_response_within(BOUND)
         .and_then(|response| response.expect_status(200))
@@ -217,7 +217,7 @@ const FLOOD_RSS_GROWTH_KIB: u64 = 16 * 1024;
 /// by less than 16 MiB: the head limit bounds what is buffered (RFC 6585 §5; DESIGN).
 pub fn endless_head_431_bounded_memory(target: &Target) -> Result<(), String> {
     let server = target.start()?;
-    let rss_before = server.rss_kib()?;
+    let rss_before = server.status()?.rss_kib;
     let mut flood = b"GET /health HTTP/1.1\r\nHost: x\r\n".to_vec();
     let mut n = 0;
     while flood.len() < FLOOD_BYTES {
@@ -232,7 +232,7 @@ pub fn endless_head_431_bounded_memory(target: &Target) -> Result<(), String> {
     let _ = writer.join();
     response.expect_status(431)?;
     response.expect_complete()?;
-    let peak = server.peak_rss_kib()?;
+    let peak = server.status()?.peak_rss_kib;
     let growth = peak.saturating_sub(rss_before);
     if growth >= FLOOD_RSS_GROWTH_KIB {
         return Err(format!(

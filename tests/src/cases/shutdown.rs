@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use crate::cases::concurrency::wait_for_sockets;
 use crate::cases::routing::expect_json_error;
-use crate::client::{self, Connection, End, Response};
-use crate::scripts::{self, ScriptDir};
-use crate::server::describe_exit;
 use crate::target::Target;
-use crate::wait_until;
+use harness::client::{self, Connection, End, Response};
+use harness::scripts::{self, ScriptDir};
+use harness::server::describe_exit;
+use harness::wait_until;
 
 /// How many simulations are in flight when the signal arrives.
 const IN_FLIGHT: usize = 3;
