@@ -5,9 +5,13 @@
 //! independent, so they can run in parallel.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use harness::client::{self, Connection, Response};
+use harness::server::Server;
+use harness::wait_until;
 
 use crate::target::Target;
-use harness::client::{self, Response};
 
 pub mod backend;
 pub mod basic;
@@ -306,6 +310,46 @@ pub(crate) fn expect_status(
     response.expect_status(status).map_err(sent)?;
     response.expect_complete().map_err(sent)?;
     Ok(response)
+}
+
+/// How long the server may take to accept connections a case opened.
+pub(crate) const ACCEPT_BOUND: Duration = Duration::from_secs(5);
+
+/// Waits until the server holds at least `count` sockets; the error says how many it held.
+pub(crate) fn wait_for_sockets(server: &Server, count: usize, why: &str) -> Result<(), String> {
+    let mut held = 0;
+    let reached = wait_until(ACCEPT_BOUND, || {
+        held = server.sockets().unwrap_or(0);
+        held >= count
+    });
+    if reached {
+        Ok(())
+    } else {
+        Err(format!(
+            "{why}: the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {count}"
+        ))
+    }
+}
+
+/// Opens `count` connections that each send `opening` (perhaps nothing, perhaps half a head)
+/// and waits until the server has accepted all of them; `why` starts the error if it does not.
+pub(crate) fn hold_connections(
+    server: &Server,
+    count: usize,
+    opening: &[u8],
+    why: &str,
+) -> Result<Vec<Connection>, String> {
+    let baseline = server.sockets()?;
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut connection = Connection::open(server.addr())?;
+        if !opening.is_empty() {
+            connection.send(opening)?;
+        }
+        held.push(connection);
+    }
+    wait_for_sockets(server, baseline + count, why)?;
+    Ok(held)
 }
 
 /// Checks that `/health` still answers 200 (after a case has tried to upset the server).

@@ -6,12 +6,11 @@ use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::cases::backend::start_with_script_in;
-use crate::cases::concurrency::wait_for_sockets;
+use crate::cases::backend::start_with_sleeper;
 use crate::cases::expect_health;
+use crate::cases::wait_for_sockets;
 use crate::target::Target;
 use harness::client::{self, Connection, End};
-use harness::scripts::{self, ScriptDir};
 use harness::server::describe_exit;
 
 /// How long a batch of responses may take to arrive.
@@ -273,15 +272,7 @@ pub fn body_between_pipelined_requests_skipped(target: &Target) -> Result<(), St
 /// /health on another connection answers within 1 s: the child is events in the loop, not a
 /// wait.
 pub fn simulation_does_not_delay_health(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{}\n{}",
-            dir.sleep_command(2)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
-    let backend = start_with_script_in(target, scripts, body, &["1"])?;
+    let backend = start_with_sleeper(target, 2, "{sleep}", &["1"])?;
     let addr = backend.server.addr();
     let mut simulation = Connection::open(addr)?;
     simulation.send(&client::get_request("/run-cache-sim?policy=lru"))?;
@@ -347,15 +338,7 @@ pub fn idle_connections_do_not_stop_health(target: &Target) -> Result<(), String
 /// connections are closed by the drain, not by their timeout. A simulation in flight on another
 /// persistent connection finishes first, answered with `Connection: close`.
 pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{}\n{}",
-            dir.sleep_command(1)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
-    let mut backend = start_with_script_in(target, scripts, body, &["--idle-timeout", "60"])?;
+    let mut backend = start_with_sleeper(target, 1, "{sleep}", &["--idle-timeout", "60"])?;
     let addr = backend.server.addr();
     let mut idle = Vec::new();
     for _ in 0..5 {
