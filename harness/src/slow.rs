@@ -11,7 +11,6 @@
 //! An idle connection sent one request, read its answer, and stays open without a byte more:
 //! a persistent connection between two requests, as a browser leaves many.
 
-use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
@@ -52,7 +51,7 @@ impl SlowClients {
         let flag = Arc::clone(&stop);
         let (first_round, first_round_done) = mpsc::channel();
         let driver = thread::spawn(move || {
-            let mut slots: Vec<Option<TcpStream>> = (0..count).map(|_| None).collect();
+            let mut slots: Vec<Option<Connection>> = (0..count).map(|_| None).collect();
             let mut cut_off = 0;
             while !flag.load(Ordering::SeqCst) {
                 let began = Instant::now();
@@ -90,7 +89,7 @@ impl Drop for SlowClients {
 /// One round over every slot: a connection the server answered or closed is counted in
 /// `cut_off` and replaced by a new one that sends `opening`; any other gets one more byte.
 fn round(
-    slots: &mut [Option<TcpStream>],
+    slots: &mut [Option<Connection>],
     addr: SocketAddr,
     opening: &[u8],
     stop: &AtomicBool,
@@ -101,28 +100,20 @@ fn round(
             return;
         }
         let alive = match slot {
-            Some(stream) if has_answered(stream) => {
+            Some(connection) if connection.has_answered().unwrap_or(true) => {
                 *cut_off += 1;
                 false
             }
-            Some(stream) => stream.write_all(b"a").is_ok(),
+            Some(connection) => connection.send(b"a").is_ok(),
             None => false,
         };
         if !alive {
             *slot = TcpStream::connect_timeout(&addr, SLOW_CONNECT_TIMEOUT)
-                .and_then(|mut stream| stream.write_all(opening).map(|()| stream))
-                .ok();
+                .ok()
+                .map(Connection::from_stream)
+                .and_then(|mut connection| connection.send(opening).ok().map(|()| connection));
         }
     }
-}
-
-/// Whether the server has sent something, closed or reset `stream`, checked without waiting.
-fn has_answered(stream: &TcpStream) -> bool {
-    let mut byte = [0u8; 1];
-    let _ = stream.set_nonblocking(true);
-    let answered = !matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
-    let _ = stream.set_nonblocking(false);
-    answered
 }
 
 /// Longest wait for each idle connection's connect and first response.
@@ -206,7 +197,7 @@ impl IdleConnections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     #[test]

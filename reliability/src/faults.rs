@@ -498,8 +498,7 @@ pub fn out_of_descriptors(stage: Stage, bin_dir: &Path) -> Result<FaultResult, S
 /// must keep serving.
 pub fn log_reader_gone(stage: Stage, bin_dir: &Path) -> Result<FaultResult, String> {
     check_built(stage, bin_dir)?;
-    let mut child = stage
-        .command(bin_dir, None, &[])
+    let mut child = crate::command(stage, bin_dir, Setup::default())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -85,9 +85,9 @@ pub struct Setup<'a> {
     pub shell: Option<&'a str>,
 }
 
-/// Starts `stage` from `bin_dir` on port 0 as `setup` says and waits for its readiness line.
-pub fn start(stage: Stage, bin_dir: &Path, setup: Setup<'_>) -> Result<Server, String> {
-    check_built(stage, bin_dir)?;
+/// The command that starts `stage` from `bin_dir` on port 0 as `setup` says, with
+/// `cache-audit` from `bin_dir` and the bundled traces unless `setup` names a backend.
+pub fn command(stage: Stage, bin_dir: &Path, setup: Setup<'_>) -> Command {
     let extra: Vec<_> = setup.args.iter().map(Into::into).collect();
     let default_backend = bin_dir.join(CACHE_AUDIT);
     let backend = setup.backend.unwrap_or(&default_backend);
@@ -105,5 +105,11 @@ pub fn start(stage: Stage, bin_dir: &Path, setup: Setup<'_>) -> Result<Server, S
         None => Command::new(stage.path(bin_dir)),
     };
     command.args(args);
-    Server::start(command)
+    command
+}
+
+/// Starts `stage` as [`command`] says and waits for its readiness line.
+pub fn start(stage: Stage, bin_dir: &Path, setup: Setup<'_>) -> Result<Server, String> {
+    check_built(stage, bin_dir)?;
+    Server::start(command(stage, bin_dir, setup))
 }

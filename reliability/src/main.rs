@@ -151,38 +151,32 @@ fn main() -> ExitCode {
                     connections: cli.connections,
                     length,
                 };
+                let name = mode.name();
+                let connections = cli.connections;
                 eprintln!(
-                    "slow clients: stage {} under {} ({} connections, {length:?})",
-                    stage,
-                    mode.name(),
-                    cli.connections
+                    "slow clients: stage {stage} under {name} ({connections} connections, {length:?})"
                 );
                 match slow::run(stage, &bin_dir, attack, &cli.log_dir) {
                     Ok(result) => {
-                        if stage == LAST {
-                            if !result.alive {
-                                failed.push(format!("stage {} died under {}", LAST, mode.name()));
-                            }
-                            if result.peak_threads > MAX_THREADS_UNDER_ATTACK {
-                                failed.push(format!(
-                                    "stage {} ran {} threads under {}",
-                                    LAST,
-                                    result.peak_threads,
-                                    mode.name()
-                                ));
-                            }
-                            if result.peak_rss_kib > MAX_RSS_UNDER_ATTACK_KIB {
-                                failed.push(format!(
-                                    "stage {} peaked at {} KiB under {}",
-                                    LAST,
-                                    result.peak_rss_kib,
-                                    mode.name()
-                                ));
+                        let limits = [
+                            (!result.alive, "died".to_string()),
+                            (
+                                result.peak_threads > MAX_THREADS_UNDER_ATTACK,
+                                format!("ran {} threads", result.peak_threads),
+                            ),
+                            (
+                                result.peak_rss_kib > MAX_RSS_UNDER_ATTACK_KIB,
+                                format!("peaked at {} KiB", result.peak_rss_kib),
+                            ),
+                        ];
+                        for (broken, what) in limits {
+                            if stage == LAST && broken {
+                                failed.push(format!("stage {LAST} {what} under {}", mode.name()));
                             }
                         }
                         results.push(result);
                     }
-                    Err(error) => failed.push(format!("slow clients, stage {}: {error}", stage)),
+                    Err(error) => failed.push(format!("slow clients, stage {stage}: {error}")),
                 }
             }
         }
@@ -194,7 +188,7 @@ fn main() -> ExitCode {
     if parts.contains(&Part::Faults) {
         let mut results: Vec<FaultResult> = Vec::new();
         for &stage in &stages_tested {
-            eprintln!("faults: stage {}", stage);
+            eprintln!("faults: stage {stage}");
             results.extend(faults::run_all(stage, &bin_dir));
         }
         for result in results.iter().filter(|result| !result.passed()) {
