@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use harness::client::Response;
-use harness::proc::{Sampler, descriptors};
+use harness::proc::{Sampler, Watched, descriptors};
 use harness::server::describe_exit;
 use harness::stages::Stage;
 use harness::wait_until;
@@ -240,7 +240,7 @@ pub fn run(
     let fds_before = descriptors(pid)?;
 
     // The measured load.
-    let sampler = Sampler::start(pid, Duration::from_millis(100));
+    let sampler = Sampler::start(Watched::alone(pid), Duration::from_millis(100));
     let stop = Arc::new(AtomicBool::new(false));
     let began = Instant::now();
     let threads = clients(addr, settings.connections, &stop, false);

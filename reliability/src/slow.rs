@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use harness::client::{Connection, get_request};
-use harness::proc::Sampler;
+use harness::proc::{Sampler, Watched};
 use harness::slow::SlowClients;
 use harness::stages::Stage;
 use harness::wait_until;
@@ -104,7 +104,7 @@ pub fn run(
     };
     let mut server = crate::start(stage, bin_dir, setup)?;
     let addr = server.addr();
-    let sampler = Sampler::start(server.pid(), SAMPLE_INTERVAL);
+    let sampler = Sampler::start(Watched::alone(server.pid()), SAMPLE_INTERVAL);
 
     let stop_probe = Arc::new(AtomicBool::new(false));
     let probe = {
