@@ -302,16 +302,25 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
 
 def compiled_modules(features: list[str]) -> list[str]:
     """lib.rs and the module files of common/src that `features` compile."""
-    modules = ["lib.rs"]
+    return ["lib.rs", *declared_modules(ROOT / "common" / "src" / "lib.rs", "", features)]
+
+
+def declared_modules(source: Path, folder: str, features: list[str]) -> list[str]:
+    """The files (relative to common/src) of the modules `source` declares with `pub mod
+    name;` and `features` compile (a `#[cfg(feature = "…")]` line gates the next one), each
+    followed by the modules it declares in turn (`pub mod parse;` in head.rs is head/parse.rs)."""
+    modules = []
     gate = None
-    for line in (ROOT / "common" / "src" / "lib.rs").read_text().splitlines():
+    for line in source.read_text().splitlines():
         cfg = re.fullmatch(r'#\[cfg\(feature = "([\w-]+)"\)\]', line.strip())
         if cfg:
             gate = cfg.group(1)
             continue
         module = re.fullmatch(r"pub mod (\w+);", line.strip())
         if module and (gate is None or gate in features):
-            modules.append(module.group(1) + ".rs")
+            path = folder + module.group(1)
+            modules.append(path + ".rs")
+            modules += declared_modules(ROOT / "common" / "src" / f"{path}.rs", path + "/", features)
         gate = None
     return modules
 
@@ -325,7 +334,7 @@ def main() -> int:
     stages = sorted({m.stage for m in milestones.values()})
     anchors = {
         f"{m.group(3)}.{m.group(4)}"
-        for path in [*ROOT.glob("stages/*/src/*.rs"), *ROOT.glob("common/src/*.rs")]
+        for path in [*ROOT.glob("stages/*/src/*.rs"), *ROOT.glob("common/src/**/*.rs")]
         for m in map(ANCHOR_START.match, path.read_text().splitlines())
         if m
     }

@@ -1,6 +1,6 @@
-//! The pieces of stage 07's event loop: `epoll(7)` through `libc`, listeners
-//! bound with `SO_REUSEPORT`, and the state machine of one persistent
-//! connection.
+//! The pieces of stage 07's event loop: the state machine of one persistent
+//! connection, here, and the system calls under it ([`syscalls`]: `epoll(7)`
+//! through `libc`, listeners bound with `SO_REUSEPORT`).
 //!
 //! Stage 07's `main.rs` is the loop itself: wait for readiness, hand each
 //! event to its connection, check deadlines, drain on a signal. What a
@@ -24,21 +24,25 @@
 //! finish its work is reminded. Interest is therefore kept exact: `EPOLLIN`
 //! only while the connection wants bytes, `EPOLLOUT` only while output waits.
 
+pub mod syscalls;
+
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::backend::Backend;
 use crate::child::{Child, Step};
-use crate::connection::{LINGER_TIMEOUT, WRITE_TIMEOUT};
+use crate::connection::{self, Discarded, LINGER_TIMEOUT, WRITE_TIMEOUT};
 use crate::date;
 use crate::head::{self, HeadScan, Limits, Rejection};
 use crate::log;
-use crate::request::{Request, Version};
+use crate::request::{Framing, Request, Version};
 use crate::response::{Response, Status};
 use crate::shutdown::{FIRST_BYTES_GRACE, PARTIAL_HEAD_GRACE};
 use crate::sim::SimParams;
+use syscalls::BROKEN;
+pub use syscalls::{Epoll, READABLE, WRITABLE, listen_reuseport, raise_descriptor_limit};
 
 /// Bytes of requests held per connection: two maximal heads, or a batch of
 /// hundreds of small pipelined requests. A full buffer stops reading.
@@ -59,13 +63,6 @@ pub const REQUESTS_PER_WAKEUP: usize = 32;
 /// answered, then the connection is closed.
 pub const BODY_SKIP_LIMIT: u64 = 64 * 1024;
 
-/// `EPOLLIN`: the connection wants to know when bytes can be read.
-pub const READABLE: u32 = libc::EPOLLIN as u32;
-/// `EPOLLOUT`: the connection wants to know when it can write again.
-pub const WRITABLE: u32 = libc::EPOLLOUT as u32;
-/// `EPOLLERR | EPOLLHUP`: reported whatever the interest; the connection is over.
-const BROKEN: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
-
 /// Set in the token of a child's descriptor: the rest of the token is the
 /// index of the connection the child answers. (Connection indexes stay far
 /// below 2^32; the loop's own tokens are at the top of the range.)
@@ -81,228 +78,6 @@ pub struct Settings {
     /// How long a persistent connection may sit idle between requests
     /// (`--idle-timeout`).
     pub idle_timeout: Duration,
-}
-
-// ANCHOR: epoll
-/// An epoll instance (epoll(7)): the kernel's interest list of descriptors
-/// and the readiness it reports for them. Each registered descriptor
-/// carries a `u64` token that comes back with its events: the loop uses it
-/// to find the connection (or child) the event is for.
-#[derive(Debug)]
-pub struct Epoll {
-    fd: OwnedFd,
-}
-
-impl Epoll {
-    /// A new, empty interest list (`epoll_create1`, close-on-exec).
-    ///
-    /// # Errors
-    /// `EMFILE`/`ENFILE`/`ENOMEM` from the kernel.
-    pub fn new() -> io::Result<Epoll> {
-        // SAFETY: epoll_create1 takes a flag and returns a new descriptor or -1.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a descriptor we just opened and nobody else owns.
-        Ok(Epoll {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
-    }
-
-    /// Adds `fd` to the interest list for `events`, reported with `token`.
-    ///
-    /// # Errors
-    /// The `epoll_ctl(2)` error, e.g. `ENOMEM`.
-    pub fn add(&self, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_ADD, fd, token, events)
-    }
-
-    /// Changes the events `fd` is watched for.
-    ///
-    /// # Errors
-    /// The `epoll_ctl(2)` error.
-    pub fn modify(&self, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_MOD, fd, token, events)
-    }
-
-    /// Removes `fd` from the interest list. Needed before closing a
-    /// socket: `close` removes it only when no other descriptor refers to
-    /// the same open file, and a child forked a moment ago holds a copy of
-    /// every descriptor until its `exec` (epoll(7), "Questions and answers"
-    /// 6).
-    ///
-    /// # Errors
-    /// The `epoll_ctl(2)` error.
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
-        self.control(libc::EPOLL_CTL_DEL, fd, 0, 0)
-    }
-
-    fn control(&self, op: libc::c_int, fd: RawFd, token: u64, events: u32) -> io::Result<()> {
-        let mut event = libc::epoll_event { events, u64: token };
-        // SAFETY: `event` is a valid epoll_event for the duration of the call.
-        if unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut event) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Waits until at least one registered descriptor is ready or `timeout`
-    /// passes (`None`: no timeout), and fills `events` with what is ready.
-    /// Returns how many entries were filled; 0 on timeout or when a signal
-    /// interrupted the wait.
-    ///
-    /// # Errors
-    /// The `epoll_wait(2)` error other than `EINTR`.
-    pub fn wait(
-        &self,
-        events: &mut [libc::epoll_event],
-        timeout: Option<Duration>,
-    ) -> io::Result<usize> {
-        // Rounded up: a 0.3 ms wait must not become a busy loop of 0 ms waits.
-        let milliseconds = timeout.map_or(-1, |timeout| {
-            i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
-        });
-        let capacity = i32::try_from(events.len()).unwrap_or(i32::MAX);
-        // SAFETY: the kernel writes at most `capacity` entries into `events`.
-        let ready = unsafe {
-            libc::epoll_wait(
-                self.fd.as_raw_fd(),
-                events.as_mut_ptr(),
-                capacity,
-                milliseconds,
-            )
-        };
-        if ready < 0 {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
-                return Ok(0);
-            }
-            return Err(error);
-        }
-        Ok(usize::try_from(ready).unwrap_or(0))
-    }
-}
-// ANCHOR_END: epoll
-
-// ANCHOR: listen_reuseport
-/// A non-blocking listening socket on `address` with `SO_REUSEPORT` set, so
-/// that several sockets (one per event loop) can listen on the same port and
-/// the kernel spreads incoming connections across them (socket(7)). Built
-/// with `libc` because `std` cannot set an option between `socket` and
-/// `bind`.
-///
-/// # Errors
-/// Any error of `socket`, `setsockopt`, `bind` (`EADDRINUSE` when another
-/// program holds the port without `SO_REUSEPORT`) or `listen`.
-pub fn listen_reuseport(address: SocketAddr) -> io::Result<TcpListener> {
-    let domain = match address {
-        SocketAddr::V4(_) => libc::AF_INET,
-        SocketAddr::V6(_) => libc::AF_INET6,
-    };
-    let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket takes plain integers and returns a descriptor or -1.
-    let fd = unsafe { libc::socket(domain, flags, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor we just opened; OwnedFd closes it on every error path.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    for option in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
-        let one: libc::c_int = 1;
-        // SAFETY: the option value is a c_int that lives across the call.
-        let set = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&raw const one).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if set < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    let bound = match address {
-        SocketAddr::V4(v4) => {
-            let raw = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: `raw` is a sockaddr_in of the size passed.
-            unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&raw const raw).cast(),
-                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(v6) => {
-            let raw = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: v6.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: v6.scope_id(),
-            };
-            // SAFETY: `raw` is a sockaddr_in6 of the size passed.
-            unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&raw const raw).cast(),
-                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    };
-    if bound < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: listen takes plain integers.
-    if unsafe { libc::listen(fd.as_raw_fd(), libc::SOMAXCONN) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(TcpListener::from(fd))
-}
-// ANCHOR_END: listen_reuseport
-
-/// The descriptor soft limit wanted: 10,000 connections, their children's
-/// pipes and pidfds, and room to spare.
-const WANTED_DESCRIPTORS: u64 = 65_536;
-
-/// Raises the soft limit on open descriptors (`RLIMIT_NOFILE`) towards
-/// 65,536, within the hard limit, and returns the new soft limit. Every
-/// connection is a descriptor; the usual soft limit of 1,024 would cap the
-/// server far below `--max-connections`.
-///
-/// # Errors
-/// The `getrlimit`/`setrlimit` error.
-pub fn raise_descriptor_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit struct, which `limit` is.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let wanted = WANTED_DESCRIPTORS.min(limit.rlim_max);
-    if limit.rlim_cur < wanted {
-        limit.rlim_cur = wanted;
-        // SAFETY: setrlimit reads one valid rlimit struct.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
 }
 
 // ANCHOR: clock
@@ -408,6 +183,16 @@ struct Exchange {
     version: Version,
     include_body: bool,
     keep_alive: bool,
+}
+
+/// What a connection waits for next, after it has handled an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// It is over: delete it from the interest list, then close it.
+    Close,
+    /// Wait for these events: [`READABLE`], [`WRITABLE`], both, or neither
+    /// (a simulation runs; its child's descriptors wake the connection).
+    Wait(u32),
 }
 
 // ANCHOR: connection_state
@@ -565,15 +350,15 @@ impl Connection {
     }
 
     // ANCHOR: interest
-    /// The events this connection waits for next, or `None` when it is over
-    /// and must be closed. Reading stops while the input buffer is full, while
+    /// The events this connection waits for next, or [`Interest::Close`]
+    /// when it is over. Reading stops while the input buffer is full, while
     /// more than [`OUTPUT_LIMIT`] bytes wait for the client to read them, and
     /// once a response said `Connection: close`: with level-triggered epoll, an
     /// interest the connection cannot act on would wake the loop for nothing,
     /// over and over.
-    pub fn interest(&self) -> Option<u32> {
+    pub fn interest(&self) -> Interest {
         if self.done {
-            return None;
+            return Interest::Close;
         }
         let mut events = 0;
         if self.written < self.output.len() {
@@ -586,7 +371,7 @@ impl Connection {
         if self.lingering.is_some() || wants_bytes {
             events |= READABLE;
         }
-        Some(events)
+        Interest::Wait(events)
     }
     // ANCHOR_END: interest
 
@@ -690,6 +475,14 @@ impl Connection {
 
     /// One `read` into `scratch`, then answers what is complete.
     fn receive(&mut self, ctx: &Context, scratch: &mut [u8]) {
+        if self.lingering.is_some() {
+            // After our FIN, whatever arrives is discarded; the lingering
+            // close is over once the client has closed too (its deadline
+            // is `on_tick`'s).
+            let discarded = connection::discard_unread(&self.stream, None);
+            self.done = discarded != Discarded::Waiting;
+            return;
+        }
         if self.peer_closed {
             self.work(ctx);
             return;
@@ -700,8 +493,6 @@ impl Connection {
         let received = match (&self.stream).read(&mut scratch[..room]) {
             Ok(0) => {
                 self.peer_closed = true;
-                // A lingering close is over once the client has closed too.
-                self.done = self.lingering.is_some();
                 self.work(ctx);
                 return;
             }
@@ -720,10 +511,6 @@ impl Connection {
             }
         };
         self.last_activity = ctx.clock.now;
-        if self.lingering.is_some() {
-            // After our FIN, whatever arrives is discarded.
-            return;
-        }
         if self.input.is_empty() {
             // The common case: answer straight from the loop's buffer, and
             // keep only an incomplete tail.
@@ -813,13 +600,10 @@ impl Connection {
         let mut keep_alive = wants_keep_alive(request);
         // `body_pending`: the client sent, or announced, bytes after this head.
         self.client_done = !keep_alive && !body_pending;
-        if request.header("transfer-encoding").is_some() {
-            keep_alive = false;
-        } else {
-            match content_length(request) {
-                length if length <= BODY_SKIP_LIMIT => self.skip = length,
-                _ => keep_alive = false,
-            }
+        match request.framing {
+            Framing::NoBody => {}
+            Framing::Length(length) if length <= BODY_SKIP_LIMIT => self.skip = length,
+            Framing::Length(_) | Framing::Chunked => keep_alive = false,
         }
         let exchange = Exchange {
             request_line: (!ctx.settings.quiet).then(|| request.request_line()),
@@ -866,7 +650,6 @@ impl Connection {
     /// Answers a head that was refused (400, 408, 414, 431, 501, 505) and
     /// closes: after an error the framing of what follows is uncertain.
     fn refuse(&mut self, rejection: Rejection, ctx: &Context) {
-        let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
         let exchange = Exchange {
             request_line: (!ctx.settings.quiet).then(|| "-".to_owned()),
             started: self.head_started.unwrap_or(ctx.clock.now),
@@ -878,8 +661,7 @@ impl Connection {
         self.head_started = None;
         // Whatever follows a refused head is unknown: linger before closing.
         self.client_done = false;
-        let response = Response::text(rejection.status, &body);
-        self.respond(&response, exchange, Some(rejection.detail), ctx);
+        self.respond(&rejection.response(), exchange, Some(rejection.detail), ctx);
     }
 
     // ANCHOR: respond
@@ -1063,13 +845,7 @@ impl Connections {
 /// persists by default and HTTP/1.0 only with the `keep-alive` option.
 fn wants_keep_alive(request: &Request) -> bool {
     let mut keep_alive = request.version == Version::Http11;
-    let options = request
-        .headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .map(|option| option.trim_matches([' ', '\t']));
-    for option in options {
+    for option in request.header_list("connection") {
         if option.eq_ignore_ascii_case("close") {
             return false;
         }
@@ -1080,26 +856,13 @@ fn wants_keep_alive(request: &Request) -> bool {
     keep_alive
 }
 
-/// The body length a request announces with `Content-Length`, 0 without
-/// one. The head parser has already refused differing or malformed values,
-/// so the first one is the length (and fits a `u64`; `u64::MAX` stands in
-/// for anything else, too large to skip either way).
-fn content_length(request: &Request) -> u64 {
-    request
-        .header("content-length")
-        .and_then(|value| value.split(',').next())
-        .map_or(0, |value| {
-            value.trim_matches([' ', '\t']).parse().unwrap_or(u64::MAX)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::head::parse_head;
+    use crate::head::parse::parse_head;
 
     fn request(text: &str) -> Request {
-        parse_head(text.as_bytes(), &Limits::default()).expect("valid head")
+        parse_head(text.as_bytes()).expect("valid head")
     }
 
     #[test]
@@ -1117,13 +880,6 @@ mod tests {
         assert!(!wants_keep_alive(&request(
             "GET / HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n"
         )));
-    }
-
-    #[test]
-    fn content_length_defaults_to_zero() {
-        assert_eq!(content_length(&request("GET / HTTP/1.0\r\n\r\n")), 0);
-        let with = request("POST / HTTP/1.0\r\nContent-Length: 12\r\n\r\n");
-        assert_eq!(content_length(&with), 12);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The access log and error messages, one line each on stderr.
+//! The access log, lifecycle lines and error messages, one line each on
+//! stderr.
 //!
 //! Stdout is reserved for the readiness line (see [`crate::server::announce`]),
 //! so scripts and tests can read it without parsing logs.
@@ -56,8 +57,16 @@ pub fn access(entry: &Access) {
     ));
 }
 
-/// Writes an error or lifecycle message to stderr. These are printed even
-/// with `--quiet`, which only silences the access log.
+/// Writes a lifecycle line to stderr: a signal received, the drain
+/// beginning or ending, the process exiting. Printed even with `--quiet`,
+/// which only silences the access log.
+pub fn lifecycle(message: &str) {
+    write_line(format_args!("{message}"));
+}
+
+/// Writes an error or a warning to stderr: something failed (a start-up
+/// step, a child, a handler), and the line says what. Printed even with
+/// `--quiet`, which only silences the access log.
 pub fn error(message: &str) {
     write_line(format_args!("{message}"));
 }

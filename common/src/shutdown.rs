@@ -57,8 +57,9 @@ pub const PARTIAL_HEAD_GRACE: Duration = Duration::from_secs(1);
 pub const FIRST_BYTES_GRACE: Duration = Duration::from_millis(200);
 
 /// After the drain timeout has killed the remaining children, how long the
-/// workers get to send their answers before the process exits anyway.
-const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// workers (stage 06) or the event loops (stage 07) get to send their 503s
+/// before the process exits anyway.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// Whether a shutdown signal has arrived, and the means to tell everyone who
 /// waits. Shared by the signal thread, which starts the drain, the accept
@@ -105,7 +106,7 @@ impl Shutdown {
             // ANCHOR: milestone_6_1
             let mut received = signals.forever();
             if let Some(signal) = received.next() {
-                log::error(&format!(
+                log::lifecycle(&format!(
                     "received {}: no longer accepting; finishing requests in flight (signal again to exit now)",
                     name(signal)
                 ));
@@ -129,7 +130,7 @@ impl Shutdown {
                 }
             }
             if let Some(signal) = received.next() {
-                log::error(&format!("received {} again: exiting now", name(signal)));
+                log::lifecycle(&format!("received {} again: exiting now", name(signal)));
                 backend.kill_all();
                 process::exit(1);
             }
@@ -156,8 +157,10 @@ impl Shutdown {
         handler: &dyn Fn(&Request) -> Response,
     ) {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
-        if let Some(mut stream) = connection::answer(stream, accepted, head, config, handler) {
-            connection::discard_unread(&mut stream);
+        let answered = connection::answer(stream, accepted, head, config, handler);
+        if let connection::Answered::StillSending(stream) = answered {
+            let until = Instant::now() + connection::LINGER_TIMEOUT;
+            connection::discard_unread(&stream, Some(until));
         }
     }
     // ANCHOR_END: serve
@@ -276,7 +279,7 @@ pub fn close_listener(listener: TcpListener) -> Vec<(TcpStream, Instant)> {
 pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline: Instant) -> i32 {
     // ANCHOR: milestone_6_2
     let timeout = deadline.saturating_duration_since(Instant::now());
-    log::error(&format!(
+    log::lifecycle(&format!(
         "draining: waiting up to {:.1} s more for requests in flight",
         timeout.as_secs_f64()
     ));
@@ -298,10 +301,10 @@ pub fn drain<T: Send + 'static>(pool: ThreadPool<T>, backend: &Backend, deadline
         return 0;
     }
     if finished.recv_timeout(timeout).is_ok() {
-        log::error("drained: every accepted request was answered; exiting");
+        log::lifecycle("drained: every accepted request was answered; exiting");
         return 0;
     }
-    log::error("drain timeout: killing the simulations still running");
+    log::lifecycle("drain timeout: killing the simulations still running");
     backend.kill_all();
     let _ = finished.recv_timeout(ANSWER_GRACE);
     1

@@ -1,7 +1,5 @@
 //! Properties of the query decoder (`common::query::parse`) and of the
-//! `/run-cache-sim` parameter check built on it (`common::sim`), both behind the
-//! `routing` feature.
-#![cfg(feature = "routing")]
+//! `/run-cache-sim` parameter check built on it (`common::sim`).
 
 use common::{query, sim};
 use proptest::prelude::*;

@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(found)) = &whole {
         assert!(found.length <= limits.max_head_bytes);
         assert!(found.length <= bytes.len());
-        let again = head::parse_head(&bytes[..found.length], &limits);
+        let again = head::parse::parse_head(&bytes[..found.length]);
         assert_eq!(again.as_ref().ok(), Some(&found.request));
     }
     assert_eq!(comparable(whole), comparable(split));
@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The pure parser on the raw bytes, complete head or not: no panic.
     peak::reset_peak();
-    let _ = head::parse_head(bytes, &limits);
+    let _ = head::parse::parse_head(bytes);
     let held = peak::peak_since(baseline);
     let bound = PARSE_FIXED + PARSE_PER_BYTE * bytes.len();
     assert!(

@@ -28,11 +28,12 @@ use common::backend::Backend;
 use common::backend_cli::BackendArgs;
 use common::cli::{self, ServerArgs};
 use common::event_loop::{
-    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
+    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, Interest, READABLE,
+    Settings,
 };
 use common::response::{Response, Status};
 use common::router::Router;
-use common::{connection, health, log, server, sim};
+use common::{connection, health, log, server, shutdown, sim};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 // ANCHOR: cli
@@ -96,9 +97,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// Connections accepted per event on the listener, so that a flood of new
 /// connections cannot starve the established ones.
 const ACCEPTS_PER_WAKEUP: usize = 64;
-/// After the drain timeout has killed the simulations, how long their 503s
-/// get to be written before the process exits anyway.
-const KILL_GRACE: Duration = Duration::from_secs(2);
 
 fn main() {
     let cli = Cli::parse();
@@ -202,7 +200,7 @@ fn main() {
         status = status.max(thread.join().unwrap_or(1));
     }
     if status == 0 {
-        log::error("drained: every accepted request was answered; exiting");
+        log::lifecycle("drained: every accepted request was answered; exiting");
     }
     process::exit(status);
 }
@@ -271,14 +269,15 @@ fn run(
                 SIGNALS => {
                     if received_signal(&signals) {
                         if signalled.is_some() {
-                            log::error("signalled again: exiting now");
+                            log::lifecycle("signalled again: exiting now");
                             shared.backend.kill_all();
                             process::exit(1);
                         }
                         if number == 0 {
-                            log::error(
-                                "stopping: /health answers 503; draining after --drain-delay (signal again to exit now)",
-                            );
+                            log::lifecycle(&format!(
+                                "signal received: /health answers 503; draining in {:.1} s (signal again to exit now)",
+                                shared.drain_delay.as_secs_f64()
+                            ));
                         }
                         stopping.store(true, Ordering::Relaxed);
                         signalled = Some(clock.now);
@@ -352,11 +351,11 @@ fn run(
             }
         }
         if killed.is_none() && clock.now >= signalled_at + shared.drain_timeout {
-            log::error("drain timeout: killing the simulations still running");
+            log::lifecycle("drain timeout: killing the simulations still running");
             shared.backend.kill_all();
             killed = Some(clock.now);
         }
-        if killed.is_some_and(|at| clock.now >= at + KILL_GRACE) {
+        if killed.is_some_and(|at| clock.now >= at + shutdown::ANSWER_GRACE) {
             return 1;
         }
         if draining && connections.is_empty() {
@@ -426,7 +425,7 @@ fn update(
         return;
     };
     match connection.interest() {
-        None => {
+        Interest::Close => {
             // Closing is not enough to leave the interest list: a child
             // forked a moment ago may still hold a copy of the socket (until
             // its exec), and its events would reach whatever connection is
@@ -435,7 +434,7 @@ fn update(
             connections.remove(index);
             shared.open.fetch_sub(1, Ordering::Relaxed);
         }
-        Some(events) => {
+        Interest::Wait(events) => {
             if events != connection.registered
                 && epoll.modify(connection.fd(), index as u64, events).is_ok()
             {

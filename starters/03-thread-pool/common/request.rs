@@ -29,11 +29,36 @@ impl fmt::Display for Version {
     }
 }
 
+/// How a request delimits its body (RFC 9112 §6.3), as the head parser
+/// decided it once, after refusing every ambiguous combination (both
+/// `Content-Length` and `Transfer-Encoding`, differing lengths, a transfer
+/// coding that does not end in `chunked`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// Neither `Content-Length` nor `Transfer-Encoding`: no body.
+    NoBody,
+    /// `Content-Length`: a body of exactly this many bytes (0 is no body).
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`: the body's end is found only
+    /// by decoding its chunks (RFC 9112 §7.1), which NetServe does not do.
+    Chunked,
+}
+
+impl Framing {
+    /// Whether bytes of a body follow the head: a non-zero length, or chunked.
+    pub fn announces_body(self) -> bool {
+        match self {
+            Framing::NoBody | Framing::Length(0) => false,
+            Framing::Length(_) | Framing::Chunked => true,
+        }
+    }
+}
+
 /// One request head, as received.
 ///
-/// Built only by [`crate::head::read_request_head`], which has already
-/// checked the limits and the framing rules, so every `Request` is
-/// well-formed.
+/// Built by [`crate::head::parse::parse_head`], which has already checked
+/// the grammar and the framing rules, so every `Request` is well-formed;
+/// the limits were enforced by the reader ([`crate::head`]) that found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// The method token, case-sensitive (RFC 9110 §9.1): `GET`, `HEAD`, ...
@@ -55,6 +80,9 @@ pub struct Request {
     /// obs-text bytes (0x80–0xFF, RFC 9110 §5.5) that are not UTF-8 read as
     /// U+FFFD.
     pub headers: Vec<(String, String)>,
+    /// How the body, if any, is delimited: from `Content-Length` or
+    /// `Transfer-Encoding`, parsed once by the head parser.
+    pub framing: Framing,
 }
 
 impl Request {
@@ -62,10 +90,29 @@ impl Request {
     /// regard to ASCII case (RFC 9110 §5.1). Leading and trailing whitespace
     /// of the value has already been removed (RFC 9112 §5).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
+    }
+
+    /// The values of every header field called `name`, in the order
+    /// received, compared without regard to ASCII case (RFC 9110 §5.1). A
+    /// field may be sent on several lines; its value is then all of them
+    /// (RFC 9110 §5.3).
+    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
         self.headers
             .iter()
-            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
+    }
+
+    /// The members of a comma-separated list field (RFC 9110 §5.6.1), such
+    /// as `Connection: keep-alive, Upgrade`, across every line of the field,
+    /// each without the optional whitespace (SP, HTAB) around it. Empty
+    /// members are kept (`"a,,b"` gives `""` between `a` and `b`): a
+    /// caller that must refuse them can see them.
+    pub fn header_list(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.header_values(name)
+            .flat_map(|value| value.split(','))
+            .map(|member| member.trim_matches([' ', '\t']))
     }
 
     /// The request line without its line terminator, e.g.

@@ -26,14 +26,18 @@ use std::time::{Duration, Instant};
 use crate::child::{Child, Children, End, Outcome, SpawnError};
 use crate::json;
 use crate::log;
-use crate::report::{excerpt, parse_report, report_response};
 use crate::response::{Response, Status};
 use crate::sim::SimParams;
+use crate::sim::report::{parse_report, report_response};
 
 /// cache-audit's exit status when the trace cannot be read or is malformed
 /// (DESIGN "cache-audit"). Its other failure, writing its CSV, cannot happen
 /// here: the server never passes `--out`.
 const TRACE_UNREADABLE: i32 = 1;
+
+/// Characters of child output quoted in the server's log for a failed
+/// simulation.
+pub const EXCERPT_CHARS: usize = 200;
 
 /// How the server runs cache-audit, and which children are running.
 #[derive(Debug)]
@@ -194,4 +198,31 @@ fn shutting_down() -> Response {
         Status::ServiceUnavailable,
         "the server is shutting down and stopped this simulation",
     )
+}
+
+/// The first [`EXCERPT_CHARS`] characters of `bytes` (invalid UTF-8
+/// replaced), with `…` when cut. Escaping is left to serde_json.
+fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(no output)".to_owned();
+    }
+    let mut cut: String = text.chars().take(EXCERPT_CHARS).collect();
+    if cut.len() < text.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_bounded() {
+        assert_eq!(excerpt(b""), "(no output)");
+        let long = "x".repeat(1000);
+        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS + 1);
+    }
 }

@@ -48,35 +48,45 @@ pub fn serve(
     handler: &dyn Fn(&Request) -> Response,
 ) {
     let head = head::read_request_head(&mut stream, &config.limits, accepted);
-    if let Some(mut stream) = answer(stream, accepted, head, config, handler) {
-        discard_unread(&mut stream);
+    if let Answered::StillSending(stream) = answer(stream, accepted, head, config, handler) {
+        discard_unread(&stream, Some(Instant::now() + LINGER_TIMEOUT));
     }
+}
+
+/// What is left of a connection once its answer has been sent.
+#[derive(Debug)]
+#[must_use = "a connection whose client is still sending must be discarded before it is closed"]
+pub enum Answered {
+    /// The connection is closed: the client had nothing more to send, or
+    /// is gone.
+    Closed,
+    /// The client may still be sending (a body we do not read, a pipelined
+    /// request, a head cut off mid-way). Our write side is already shut, so
+    /// the client has seen the whole response; discard what still arrives
+    /// before closing (see [`discard_unread`]), or closing would reset the
+    /// connection.
+    StillSending(TcpStream),
 }
 
 /// Answers a connection whose head has already been read (or refused):
 /// the second half of [`serve`], on its own for stage 06, whose workers
 /// read heads while watching for the drain (see `shutdown`).
-///
-/// Returns the connection if the client may still be sending (a body we do
-/// not read, a pipelined request, a head cut off mid-way). Its write side is
-/// already shut, so the client has seen the whole response; the caller must
-/// discard what still arrives before closing it (see [`discard_unread`]),
-/// or closing would reset the connection. Otherwise the connection is closed.
-#[must_use = "a returned connection must be discarded before it is closed"]
 pub fn answer(
     stream: TcpStream,
     accepted: Instant,
     head: Result<Head, HeadError>,
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
-) -> Option<TcpStream> {
+) -> Answered {
     let head = match head {
         Ok(head) => head,
         Err(error) => return refuse(stream, accepted, error, config),
     };
     // A client that reset the connection has no peer address any more;
     // there is nobody to answer, and no reason to run the handler.
-    let peer = stream.peer_addr().ok()?;
+    let Ok(peer) = stream.peer_addr() else {
+        return Answered::Closed;
+    };
     let reply = Reply {
         response: handler(&head.request),
         request_line: head.request.request_line(),
@@ -88,29 +98,28 @@ pub fn answer(
 }
 
 /// Answers a connection whose head was refused (400, 414, 431, …) or late
-/// (408) with that status code and closes it, or returns it like
-/// [`answer`] if the client may still be sending. It needs no handler, and
+/// (408) with that status code, like [`answer`]. It needs no handler, and
 /// the answer is a few hundred bytes, which the socket's send buffer takes
 /// at once.
-#[must_use = "a returned connection must be discarded before it is closed"]
 pub fn refuse(
     stream: TcpStream,
     accepted: Instant,
     error: HeadError,
     config: &ConnectionConfig,
-) -> Option<TcpStream> {
-    let peer = stream.peer_addr().ok()?;
+) -> Answered {
+    let Ok(peer) = stream.peer_addr() else {
+        return Answered::Closed;
+    };
     let rejection = match error {
-        HeadError::ClosedEarly => return None,
+        HeadError::ClosedEarly => return Answered::Closed,
         HeadError::Io(error) => {
             log::error(&format!("{peer}: reading the request head: {error}"));
-            return None;
+            return Answered::Closed;
         }
         HeadError::Rejected(rejection) => rejection,
     };
-    let body = format!("{}: {}", rejection.status.reason(), rejection.detail);
     let reply = Reply {
-        response: Response::text(rejection.status, &body),
+        response: rejection.response(),
         request_line: "-".to_owned(),
         // A response to HEAD has no body, errors included (RFC 9110 §9.3.2).
         include_body: !rejection.head_method,
@@ -138,7 +147,7 @@ fn send_and_log(
     accepted: Instant,
     reply: Reply,
     config: &ConnectionConfig,
-) -> Option<TcpStream> {
+) -> Answered {
     let sent = send(&mut stream, &reply.response, reply.include_body);
     // Our FIN tells the client the response is complete, even while it is
     // still sending. If the client is done, dropping the stream closes it.
@@ -154,11 +163,16 @@ fn send_and_log(
             note: reply.note,
         });
     }
-    still_sending.then_some(stream)
+    if still_sending {
+        Answered::StillSending(stream)
+    } else {
+        Answered::Closed
+    }
 }
 
 /// Answers `503 Service Unavailable` with `Retry-After: 1` and closes; `why`
-/// goes into the access log (`queue full`). Used by the accepting thread when
+/// (`queue full`, `too many connections`) goes into the body, after the
+/// reason phrase, and into the access log. Used by the accepting thread when
 /// the pool's queue is full, so it must never wait on the client: the
 /// response is small enough to fit in the socket's send buffer, and whatever
 /// the client already sent is read without blocking so that closing does
@@ -167,8 +181,9 @@ fn send_and_log(
 /// way is not waited for.
 pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
     let peer = stream.peer_addr();
-    let response =
-        Response::plain_status(Status::ServiceUnavailable).with_header("Retry-After", "1");
+    let status = Status::ServiceUnavailable;
+    let body = format!("{}: {why}", status.reason());
+    let response = Response::text(status, &body).with_header("Retry-After", "1");
     let sent = stream.set_nonblocking(true).and_then(|()| {
         let mut start = [0u8; 7];
         let arrived = stream.peek(&mut start).unwrap_or(0);
@@ -176,8 +191,8 @@ pub fn refuse_busy(mut stream: TcpStream, quiet: bool, why: &str) {
         response.write_to(&mut stream, include_body)
     });
     let _ = stream.shutdown(Shutdown::Write);
-    let mut sink = [0u8; 4096];
-    while let Ok(1..) = stream.read(&mut sink) {}
+    // Non-blocking: only what has already arrived is discarded.
+    discard_unread(&stream, None);
 
     if let (false, Ok(peer)) = (quiet, peer) {
         log::access(&log::Access {
@@ -196,29 +211,75 @@ fn send(stream: &mut TcpStream, response: &Response, include_body: bool) -> io::
     response.write_to(stream, include_body)
 }
 
-/// Discards what the client sent that we did not read, so that closing the
-/// socket sends a FIN rather than a reset.
+/// What [`discard_unread`] saw last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discarded {
+    /// The client closed its side (`read` returned 0): closing ours now
+    /// sends a FIN.
+    PeerClosed,
+    /// Nothing more arrived (for now, on a non-blocking socket; before the
+    /// deadline, on a blocking one), or a non-blocking call discarded all it
+    /// may.
+    Waiting,
+    /// The connection failed (a reset, for one): there is nothing left to
+    /// protect.
+    Failed,
+}
+
+/// Bytes [`discard_unread`] throws away per call on a non-blocking socket:
+/// bounded, so that a client that keeps sending cannot hold an event loop;
+/// the loop calls again at the next readiness.
+pub const DISCARD_PER_CALL: usize = 64 * 1024;
+
+/// Reads and throws away what the client sent that we will not use (a
+/// body, a pipelined request), so that closing the socket sends a FIN
+/// rather than a reset. Every place that discards before closing calls
+/// this: [`serve`], [`refuse_busy`], `Shutdown::serve` and the event loop's
+/// lingering close.
+///
+/// With `wait_until`, the socket is blocking and each read waits no later
+/// than that moment: it returns when the client closes its side or the
+/// moment passes. Without (`None`), the socket must be non-blocking: it
+/// takes only what has already arrived, at most [`DISCARD_PER_CALL`] bytes.
 ///
 /// When a socket is closed with unread data in its receive buffer, the kernel
 /// sends RST instead of FIN (RFC 1122 §4.2.2.13). A reset can arrive before
 /// the client has read our response and makes its kernel drop that response.
 /// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
-/// response end); this reads and throws away until the client closes its
-/// side or [`LINGER_TIMEOUT`] passes. It blocks the calling worker for up to
-/// that long.
-pub fn discard_unread(stream: &mut TcpStream) {
-    let deadline = Instant::now() + LINGER_TIMEOUT;
+/// response end); this then reads until the client closes too. In stages
+/// 01-06 the caller waits [`LINGER_TIMEOUT`] at most, which blocks the
+/// calling worker for up to that long.
+pub fn discard_unread(stream: &TcpStream, wait_until: Option<Instant>) -> Discarded {
     let mut sink = [0u8; 16 * 1024];
+    let mut discarded = 0;
     loop {
-        let time_left = deadline.saturating_duration_since(Instant::now());
-        if time_left.is_zero() || stream.set_read_timeout(Some(time_left)).is_err() {
-            return;
+        match wait_until {
+            Some(until) => {
+                let time_left = until.saturating_duration_since(Instant::now());
+                if time_left.is_zero() {
+                    return Discarded::Waiting;
+                }
+                if stream.set_read_timeout(Some(time_left)).is_err() {
+                    return Discarded::Failed;
+                }
+            }
+            None if discarded >= DISCARD_PER_CALL => return Discarded::Waiting,
+            None => {}
         }
-        match stream.read(&mut sink) {
-            Ok(0) => return,
-            Ok(_) => continue,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
+        match (&*stream).read(&mut sink) {
+            Ok(0) => return Discarded::PeerClosed,
+            Ok(received) => discarded += received,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            // Nothing more now (non-blocking), or the time ran out.
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Discarded::Waiting;
+            }
+            Err(_) => return Discarded::Failed,
         }
     }
 }
@@ -258,6 +319,9 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
         assert!(head.ends_with("\r\n\r\n"), "{head}");
         let get = busy_answer(b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert!(get.ends_with("\r\n\r\nService Unavailable\n"), "{get}");
+        assert!(
+            get.ends_with("\r\n\r\nService Unavailable: test\n"),
+            "{get}"
+        );
     }
 }

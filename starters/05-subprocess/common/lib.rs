@@ -9,7 +9,7 @@
 //!
 //! | module | first used by | what it is |
 //! |---|---|---|
-//! | [`head`] | 01 | reading a request head from a socket, within limits and a deadline |
+//! | [`head`] | 01 | reading a request head from a socket, within limits and a deadline; [`head::parse`], the pure RFC 9112 parser of a complete head |
 //! | [`request`] | 01 | the parsed request line and header fields |
 //! | [`response`] | 01 | status codes, reason phrases and writing a response |
 //! | [`date`] | 01 | the `Date` header field |
@@ -19,10 +19,10 @@
 //! | [`server`] | 01 | binding, the readiness line, accept errors |
 //! | [`log`] | 01 | the access log |
 //! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
-//! | `query`, `router`, `json`, `sim`, `cli` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters, the command line parsed with clap (feature `routing`) |
-//! | `child`, `backend`, `report`, `backend_cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; parsing its report; the backend's command-line paths (feature `backend`) |
+//! | `query`, `router`, `json`, `sim`, `cli` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters, the command line parsed with clap (feature `routing`); from 05, `sim::report`: cache-audit's report and the JSON answer |
+//! | `child`, `backend`, `backend_cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; the backend's command-line paths (feature `backend`) |
 //! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
-//! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
+//! | `event_loop` | 07 | the persistent connection's state machine; `event_loop::syscalls`: epoll, `SO_REUSEPORT` listeners, the descriptor limit (feature `event-loop`) |
 //!
 //! Stages 01-03 use no feature, so their dependency tree is `std` alone.
 //!
@@ -59,8 +59,6 @@ pub mod backend;
 pub mod backend_cli;
 #[cfg(feature = "backend")]
 pub mod child;
-#[cfg(feature = "backend")]
-pub mod report;
 
 #[cfg(feature = "shutdown")]
 pub mod shutdown;

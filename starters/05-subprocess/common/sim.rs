@@ -7,6 +7,12 @@
 //! list or range *here*, before anything runs, so the backend only ever sees
 //! values from those lists: the child process gets them as separate
 //! arguments, never through a shell, and could not be tricked even if it did.
+//!
+//! What comes back, cache-audit's report and the JSON answer made from it,
+//! is [`report`] (stage 05 on, feature `backend`).
+
+#[cfg(feature = "backend")]
+pub mod report;
 
 use crate::json;
 use crate::query;

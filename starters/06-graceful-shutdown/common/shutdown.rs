@@ -59,8 +59,9 @@ pub const PARTIAL_HEAD_GRACE: Duration = Duration::from_secs(1);
 pub const FIRST_BYTES_GRACE: Duration = Duration::from_millis(200);
 
 /// After the drain timeout has killed the remaining children, how long the
-/// workers get to send their answers before the process exits anyway.
-const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// workers (stage 06) or the event loops (stage 07) get to send their 503s
+/// before the process exits anyway.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 /// Whether a shutdown signal has arrived, and the means to tell everyone who
 /// waits. Shared by the signal thread, which starts the drain, the accept
@@ -128,8 +129,10 @@ impl Shutdown {
         handler: &dyn Fn(&Request) -> Response,
     ) {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
-        if let Some(mut stream) = connection::answer(stream, accepted, head, config, handler) {
-            connection::discard_unread(&mut stream);
+        let answered = connection::answer(stream, accepted, head, config, handler);
+        if let connection::Answered::StillSending(stream) = answered {
+            let until = Instant::now() + connection::LINGER_TIMEOUT;
+            connection::discard_unread(&stream, Some(until));
         }
     }
 

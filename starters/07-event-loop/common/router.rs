@@ -97,7 +97,7 @@ impl<T: From<Response>> Router<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Version;
+    use crate::request::{Framing, Version};
 
     fn request(method: &str, path: &str) -> Request {
         Request {
@@ -107,6 +107,7 @@ mod tests {
             query: None,
             version: Version::Http11,
             headers: Vec::new(),
+            framing: Framing::NoBody,
         }
     }
 

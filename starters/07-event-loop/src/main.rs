@@ -29,11 +29,12 @@ use common::backend::Backend;
 use common::backend_cli::BackendArgs;
 use common::cli::{self, ServerArgs};
 use common::event_loop::{
-    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
+    self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, Interest, READABLE,
+    Settings,
 };
 use common::response::{Response, Status};
 use common::router::Router;
-use common::{connection, health, log, server, sim};
+use common::{connection, health, log, server, shutdown, sim};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// This stage's command line (`--help` lists it).
@@ -95,9 +96,6 @@ const TICK: Duration = Duration::from_millis(100);
 /// Connections accepted per event on the listener, so that a flood of new
 /// connections cannot starve the established ones.
 const ACCEPTS_PER_WAKEUP: usize = 64;
-/// After the drain timeout has killed the simulations, how long their 503s
-/// get to be written before the process exits anyway.
-const KILL_GRACE: Duration = Duration::from_secs(2);
 
 fn main() {
     let cli = Cli::parse();
@@ -195,7 +193,7 @@ fn main() {
         status = status.max(thread.join().unwrap_or(1));
     }
     if status == 0 {
-        log::error("drained: every accepted request was answered; exiting");
+        log::lifecycle("drained: every accepted request was answered; exiting");
     }
     process::exit(status);
 }
@@ -303,11 +301,11 @@ fn run(
             }
         }
         if killed.is_none() && clock.now >= signalled_at + shared.drain_timeout {
-            log::error("drain timeout: killing the simulations still running");
+            log::lifecycle("drain timeout: killing the simulations still running");
             shared.backend.kill_all();
             killed = Some(clock.now);
         }
-        if killed.is_some_and(|at| clock.now >= at + KILL_GRACE) {
+        if killed.is_some_and(|at| clock.now >= at + shutdown::ANSWER_GRACE) {
             return 1;
         }
         if draining && connections.is_empty() {

@@ -1,4 +1,6 @@
-//! cache-audit's report: parsing and checking it, and the JSON answer.
+//! What `GET /run-cache-sim` answers: cache-audit's report, parsed and
+//! checked against the parameters ([`super::SimParams`]), and the JSON body
+//! made from it.
 //!
 //! Separate from running the child ([`crate::backend`], [`crate::child`]):
 //! this module only sees the bytes the child printed. Anything unexpected is
@@ -6,14 +8,10 @@
 
 use serde_json::json;
 
+use super::SimParams;
 use crate::json;
 use crate::response::Response;
 use crate::response::Status;
-use crate::sim::SimParams;
-
-/// Characters of child output quoted in the server's log for a failed
-/// simulation.
-pub const EXCERPT_CHARS: usize = 200;
 
 /// What cache-audit reported, in the units it prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,21 +162,6 @@ pub fn report_response(params: &SimParams, report: &Report) -> Response {
     )
 }
 
-/// The first [`EXCERPT_CHARS`] characters of `bytes` (invalid UTF-8
-/// replaced), with `…` when cut. Escaping is left to serde_json.
-pub fn excerpt(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(no output)".to_owned();
-    }
-    let mut cut: String = text.chars().take(EXCERPT_CHARS).collect();
-    if cut.len() < text.len() {
-        cut.push('…');
-    }
-    cut
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,12 +245,5 @@ Runtime:    0 ms
             body,
             "{\"status\":\"ok\",\"policy\":\"lru\",\"cache_size\":32,\"trace\":\"loop\",\"hit_rate\":0.95,\"hits\":570,\"misses\":30,\"runtime_ms\":0}\n"
         );
-    }
-
-    #[test]
-    fn excerpts_are_bounded() {
-        assert_eq!(excerpt(b""), "(no output)");
-        let long = "x".repeat(1000);
-        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS + 1);
     }
 }
