@@ -1,4 +1,4 @@
-//! Fake simulators: small `#!/bin/sh` scripts a backend case passes as `--cache-audit`, to make
+//! Fake simulators: small `#!/bin/sh` scripts a test passes as `--cache-audit`, to make
 //! the child process misbehave in exactly one way (exit non-zero, print garbage, hang…).
 //!
 //! The server runs them as `<script> <trace path> <policy> <cache_size>`, as it runs the real
@@ -26,7 +26,7 @@ impl ScriptDir {
     /// Creates an empty script directory.
     pub fn new() -> Result<ScriptDir, String> {
         let dir = tempfile::Builder::new()
-            .prefix("conformance-backend-")
+            .prefix("netserve-backend-")
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
         Ok(ScriptDir { dir })
