@@ -5,3 +5,5 @@
 //! start stage binaries, wait for their readiness line, talk raw HTTP to them,
 //! read `/proc` and apply load. Each of those is written once, here; each tool
 //! keeps only what is its own.
+
+pub mod load;
