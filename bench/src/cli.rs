@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::stages::{self, Stage};
-use crate::url::HttpUrl;
+pub use harness::load::Mode;
+use harness::load::Url;
 
 /// Runs NetServe's stages one after the other under the same load and
 /// compares throughput, latency, threads and memory.
@@ -37,56 +38,32 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "both")]
     pub mode: ModeChoice,
 
-    /// Client connections (= client threads), one request in flight each;
-    /// a list such as `8,64` runs each
+    /// Client connections, one request in flight each
     /// [default: 64 for health, 8 for the other scenarios]
-    #[arg(long, value_name = "N", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub connections: Vec<u32>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: Option<u32>,
 
     /// Length of the measurement window of each run, in seconds
-    #[arg(long, value_name = "S", default_value = "5", value_parser = positive_seconds)]
+    #[arg(long, value_name = "S", default_value = "5", value_parser = seconds)]
     pub duration: Duration,
 
     /// Load applied before measuring each run, in seconds (0 for none)
-    #[arg(long, value_name = "S", default_value = "1", value_parser = seconds_or_zero)]
+    #[arg(long, value_name = "S", default_value = "1", value_parser = seconds)]
     pub warmup: Duration,
 
-    /// Longest wait for a connection, a write or a response; longer counts
-    /// as a timeout error, in seconds
-    #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
-    pub timeout: Duration,
-
-    /// Worker threads of stages 03-06, event loops of stage 07 (their
-    /// THREADS argument), and the workers or threads of nginx, ka.c and
-    /// spawn.c [default: the number of CPUs]
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub threads: Option<u32>,
-
-    /// Run stages 03-07 at each of these pool sizes, e.g. `1,2,4,8,16`
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub sweep_threads: Vec<u32>,
-
-    /// slow-clients scenario: how many slow clients (K) hold half-sent
-    /// requests; a list runs each [default: 1 and the pool size]
-    #[arg(long, value_name = "K", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=1000))]
-    pub slow_clients: Vec<u32>,
-
-    /// idle-connections scenario: how many idle persistent connections are
-    /// held open while /health is measured (each server also runs with none,
-    /// for the quiet p99)
-    #[arg(long, value_name = "N", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub idle: u32,
+    /// The THREADS argument of stages 03-07 (worker threads; event loops
+    /// for 07); a list such as `1,2,4,8` runs each. nginx's workers and
+    /// the ceilings' threads follow a single value [default: the number of
+    /// CPUs]
+    #[arg(long, value_name = "T", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Vec<u32>,
 
     /// Benchmark a server that is already running instead of the stages,
     /// e.g. http://127.0.0.1:8080 (each scenario sends its own path) or
-    /// http://127.0.0.1:8080/health (this path for every scenario)
-    #[arg(long, value_name = "URL", value_parser = HttpUrl::parse)]
-    pub url: Option<HttpUrl>,
-
-    /// With --url: the server's process id, to sample its threads, memory
-    /// and CPU from /proc
-    #[arg(long, value_name = "PID", requires = "url")]
-    pub pid: Option<u32>,
+    /// http://127.0.0.1:8080/health (this path for every scenario); its
+    /// threads, memory and CPU are not sampled
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub url: Option<Url>,
 
     /// Where the stage binaries are [default: target/release of the
     /// checkout this benchmark was built in]
@@ -103,6 +80,10 @@ pub struct Cli {
     #[arg(long)]
     pub wrk: bool,
 }
+
+/// Idle persistent connections held open in the idle-connections scenario:
+/// as many as a busy site's front end keeps between requests.
+pub const IDLE_CONNECTIONS: u32 = 10_000;
 
 /// A parsed `--stages`: which stages, and whether the reference servers
 /// run too.
@@ -289,35 +270,13 @@ impl Scenario {
     }
 }
 
-/// How the measuring clients use their connections.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
-    /// One request per connection: connect, send with `Connection: close`,
-    /// read to the server's close.
-    Close,
-    /// A persistent connection (RFC 9112 §9.3): request after request, each
-    /// response framed by its Content-Length; reconnect only when the
-    /// server closes.
-    KeepAlive,
-}
-
-impl Mode {
-    /// The name in tables and the CSV.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Close => "close",
-            Mode::KeepAlive => "keep-alive",
-        }
-    }
-}
-
 /// What is being measured in one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerSpec {
     /// A stage binary, started for the run.
     Stage(Stage),
     /// A server already running.
-    Url(HttpUrl),
+    Url(Url),
     /// A reference server (or ceiling), started for the run.
     Reference(Reference),
 }
@@ -439,35 +398,27 @@ pub fn plan(
         ModeChoice::Close => vec![Mode::Close],
         ModeChoice::KeepAlive => vec![Mode::KeepAlive],
     };
-    let base_pool = cli.threads.unwrap_or(cpus);
-    let pools: Vec<u32> = if cli.sweep_threads.is_empty() {
-        vec![base_pool]
-    } else {
-        cli.sweep_threads.clone()
+    // The reference servers' workers and the slow clients' K follow a
+    // single --threads value, not a sweep.
+    let base_pool = match cli.threads[..] {
+        [single] => single,
+        _ => cpus,
     };
-    let slow_counts: Vec<u32> = if cli.slow_clients.is_empty() {
-        let mut counts = vec![1, base_pool];
-        counts.dedup();
-        counts
-    } else {
-        cli.slow_clients.clone()
-    };
+    let pools = if cli.threads.is_empty() { vec![cpus] } else { cli.threads.clone() };
+    let mut slow_counts = vec![1, base_pool];
+    slow_counts.dedup();
     let everything = ServerList::everything();
     let chosen = cli.stages.as_ref().unwrap_or(&everything);
 
     let mut runs = Vec::new();
     let mut notes = Vec::new();
     for &scenario in &scenarios {
-        let connections = if cli.connections.is_empty() {
-            vec![scenario.default_connections()]
-        } else {
-            cli.connections.clone()
-        };
+        let connections = [cli.connections.unwrap_or(scenario.default_connections())];
         let loads: Vec<(u32, u32)> = match scenario {
             Scenario::SlowClients => slow_counts.iter().map(|&slow| (slow, 0)).collect(),
             // The quiet run first: its p99 is what the crowded one is
             // compared with.
-            Scenario::IdleConnections => vec![(0, 0), (0, cli.idle)],
+            Scenario::IdleConnections => vec![(0, 0), (0, IDLE_CONNECTIONS)],
             Scenario::Health | Scenario::CacheSim => vec![(0, 0)],
         };
         let servers: Vec<(ServerSpec, Vec<Option<u32>>)> = match &cli.url {
@@ -585,16 +536,8 @@ pub fn plan(
     Ok((runs, notes))
 }
 
-/// A number of seconds above 0, at most an hour.
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(Duration::from_secs_f64(seconds)),
-        _ => Err("expected seconds above 0, at most 3600".to_owned()),
-    }
-}
-
 /// A number of seconds from 0 to an hour.
-fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+fn seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
         Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
         _ => Err("expected seconds from 0 to 3600".to_owned()),
@@ -643,7 +586,6 @@ mod tests {
         let cli = parse("");
         assert_eq!(cli.duration, Duration::from_secs(5));
         assert_eq!(cli.warmup, Duration::from_secs(1));
-        assert_eq!(cli.timeout, Duration::from_secs(2));
         let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
         let labels = labels(&runs);
         // health: 01-07 close, 07 keep-alive, nginx both ways, ka.c.
@@ -737,31 +679,24 @@ mod tests {
             labels(&runs),
             ["cache-sim 07 c8 t2 k0", "cache-sim spawn.c c8 t2 k0"]
         );
-        let cli = parse("--scenario idle-connections --stages 07 --idle 500 --mode close");
+        let cli = parse("--scenario idle-connections --stages 07 --mode close");
         let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
         assert_eq!(
             labels(&runs),
             [
                 "idle-connections 07 c8 t2 k0",
-                "idle-connections 07 c8 t2 k0 i500"
+                "idle-connections 07 c8 t2 k0 i10000"
             ]
         );
     }
 
     #[test]
     fn lists_and_sweeps() {
-        let cli = parse("--scenario health --stages 02,03 --connections 8,64 --sweep-threads 1,4");
+        let cli = parse("--scenario health --stages 02,03 --connections 8 --threads 1,4");
         let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
         assert_eq!(
             labels(&runs),
-            [
-                "health 02 c8 t- k0",
-                "health 02 c64 t- k0",
-                "health 03 c8 t1 k0",
-                "health 03 c8 t4 k0",
-                "health 03 c64 t1 k0",
-                "health 03 c64 t4 k0",
-            ]
+            ["health 02 c8 t- k0", "health 03 c8 t1 k0", "health 03 c8 t4 k0"]
         );
     }
 
@@ -773,17 +708,11 @@ mod tests {
             labels(&runs),
             ["slow-clients 03 c8 t4 k1", "slow-clients 03 c8 t4 k4"]
         );
-        let cli = parse("--scenario slow-clients --stages 3 --slow-clients 0,16");
-        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
-        assert_eq!(
-            labels(&runs),
-            ["slow-clients 03 c8 t2 k0", "slow-clients 03 c8 t2 k16"]
-        );
     }
 
     #[test]
     fn urls_replace_the_stages() {
-        let cli = parse("--url http://127.0.0.1:8080 --scenario cache-sim --pid 42");
+        let cli = parse("--url http://127.0.0.1:8080 --scenario cache-sim");
         let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
         assert!(notes.is_empty());
         assert_eq!(
@@ -811,12 +740,9 @@ mod tests {
         };
         assert!(parse("--stages 8").is_err());
         assert!(parse("--stages 03,apache").is_err());
-        assert!(parse("--idle 0").is_err());
         assert!(parse("--connections 0").is_err());
-        assert!(parse("--duration 0").is_err());
         assert!(parse("--warmup -1").is_err());
         assert!(parse("--url ftp://x").is_err());
-        assert!(parse("--pid 42").is_err(), "--pid needs --url");
         assert!(parse("--scenario everything").is_err());
         assert!(parse("--warmup 0").is_ok());
     }

@@ -11,8 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::cli::Mode;
-use crate::load::{Outcome, Persistent, Target, get_request};
+use harness::load::{Connection, Mode, Outcome, Target};
 
 /// Longest wait for each idle connection's connect and first response.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,11 +57,7 @@ impl IdleConnections {
     /// one answered `GET /health` (so the server has really accepted it and
     /// it sits between two requests).
     pub fn open(addr: SocketAddr, host: &str, count: usize) -> IdleConnections {
-        let target = Target {
-            addr,
-            request: get_request(host, "/health", Mode::KeepAlive),
-            mode: Mode::KeepAlive,
-        };
+        let target = Target::get(addr, host, &["/health"], Mode::KeepAlive);
         let deadline = Instant::now() + OPEN_ALL_TIMEOUT;
         let mut idle = IdleConnections {
             streams: Vec::with_capacity(count),
@@ -73,8 +68,8 @@ impl IdleConnections {
                 idle.failed += count - idle.streams.len() - idle.failed;
                 break;
             }
-            let mut connection = Persistent::new();
-            match connection.request(&target, OPEN_TIMEOUT) {
+            let mut connection = Connection::new();
+            match connection.request(&target, &target.requests[0], OPEN_TIMEOUT) {
                 Outcome::Answered(code) if (200..300).contains(&code) => {
                     match connection.into_stream() {
                         Some(stream) => idle.streams.push(stream),

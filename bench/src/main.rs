@@ -6,15 +6,13 @@
 //! The program is a pipeline, one module per step:
 //! [`cli`] turns the command line into a list of runs; for each, [`runner`]
 //! starts the stage or [`reference`] server ([`server`]), holds the [`slow`]
-//! clients or the [`idle`] connections if any, applies the [`load`] while
+//! clients or the [`idle`] connections if any, applies the load (`harness::load`) while
 //! sampling `/proc` ([`procfs`]), and stops the server; [`report`],
 //! [`chart`] and [`record`] write what came out.
 
 mod chart;
 mod cli;
 mod idle;
-mod keepalive;
-mod load;
 mod procfs;
 mod record;
 mod reference;
@@ -24,7 +22,6 @@ mod server;
 mod slow;
 mod stages;
 mod stats;
-mod url;
 mod wrk;
 
 use std::env;
@@ -71,6 +68,9 @@ fn run(cli: Cli) -> Result<(), String> {
         nginx: nginx.is_some(),
         ceilings: perf_dir.is_some() && reference::have_gcc(),
     };
+    if cli.duration.is_zero() {
+        return Err("--duration must be above 0".to_owned());
+    }
     let (runs, notes) = cli::plan(&cli, cpus, available)?;
     for note in &notes {
         eprintln!("note: {note}");
@@ -90,12 +90,12 @@ fn run(cli: Cli) -> Result<(), String> {
         // limit's usual 1,024; the servers started later inherit the limit.
         match idle::raise_descriptor_limit() {
             Ok(limit) => {
-                let needed = u64::from(cli.idle) + 1024;
+                let needed = u64::from(cli::IDLE_CONNECTIONS) + 1024;
                 if limit < needed {
                     eprintln!(
                         "warning: at most {limit} open files (ulimit -n), and {} idle \
                          connections need about {needed}: raise the hard limit",
-                        cli.idle
+                        cli::IDLE_CONNECTIONS
                     );
                 }
             }
@@ -124,8 +124,6 @@ fn run(cli: Cli) -> Result<(), String> {
         bin_dir,
         warmup: cli.warmup,
         duration: cli.duration,
-        timeout: cli.timeout,
-        url_pid: cli.pid,
         wrk: cli.wrk,
         wrk_threads: cpus,
         nginx: nginx.filter(|_| wants(Reference::Nginx)),

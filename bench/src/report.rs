@@ -4,6 +4,7 @@
 use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
 use crate::runner::RunResult;
 use crate::stats::{self, format_ms};
+use harness::load::Failure;
 
 /// A table of strings, one row per run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -310,7 +311,7 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
         let percent =
             |value: Option<f64>| value.map_or_else(String::new, |value| format!("{value:.1}"));
         let latency = result.latency;
-        let errors = result.errors;
+        let errors = &result.errors;
         let fields = [
             spec.scenario.name().to_owned(),
             spec.server_label(),
@@ -327,12 +328,17 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             optional(latency.map(|l| l.p90_us)),
             optional(latency.map(|l| l.p99_us)),
             optional(latency.map(|l| l.max_us)),
-            errors.refused.to_string(),
-            errors.reset.to_string(),
-            errors.timeout.to_string(),
-            errors.non_2xx.to_string(),
-            errors.client.to_string(),
-            errors.other.to_string(),
+            errors.of(Failure::Refused).to_string(),
+            // No whole response: reset, closed, or cut short.
+            [Failure::Reset, Failure::Closed, Failure::Incomplete]
+                .map(|kind| errors.of(kind))
+                .iter()
+                .sum::<u64>()
+                .to_string(),
+            errors.of(Failure::Timeout).to_string(),
+            errors.non_2xx().to_string(),
+            errors.of(Failure::Client).to_string(),
+            errors.of(Failure::Other).to_string(),
             optional(result.peaks.map(|peaks| peaks.threads)),
             optional(result.peaks.map(|peaks| peaks.rss_kib)),
             percent(result.server_cpu_percent),
@@ -368,7 +374,8 @@ mod tests {
     use crate::cli::ServerSpec;
     use crate::procfs::Peaks;
     use crate::stages;
-    use crate::stats::{Errors, Latency};
+    use crate::stats::Latency;
+    use harness::load::{Errors, Outcome};
 
     fn result(stage: usize, rate: f64, latency: Option<Latency>) -> RunResult {
         let stage = stages::ALL[stage - 1];
@@ -385,10 +392,13 @@ mod tests {
             requests_per_second: rate,
             ok: (rate * 5.0) as u64,
             latency,
-            errors: Errors {
-                timeout: u64::from(latency.is_none()) * 7,
-                ..Errors::default()
-            },
+            errors: Errors(
+                latency
+                    .is_none()
+                    .then_some((Outcome::Failed(Failure::Timeout), 7))
+                    .into_iter()
+                    .collect(),
+            ),
             peaks: Some(Peaks {
                 threads: 3,
                 rss_kib: 2560,

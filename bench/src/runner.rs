@@ -10,18 +10,26 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
 use crate::idle::IdleConnections;
-use crate::load::{self, Load, Schedule, Target};
 use crate::procfs::{self, Peaks, Watched};
 use crate::reference::{self, Ceilings};
 use crate::server::Server;
 use crate::slow::SlowClients;
-use crate::stats::{self, Errors, Latency};
+use crate::stats::{self, Latency};
+use harness::load::{Errors, Load, Pace, Plan, Target};
 use crate::wrk::{self, WrkResult};
 
 /// How often the server's `/proc/PID/status` is sampled (50 ms): often
 /// enough to see stage 02's thread count climb, rarely enough to cost
 /// nothing measurable.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Longest wait for a connection, a write or each read; longer counts as a
+/// timeout error.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `/health` probe's rate beside the simulations: 100 requests a
+/// second, too few to load the server, enough for a p99 over a few seconds.
+const PROBE_RATE: u32 = 100;
 
 /// What every run shares.
 #[derive(Clone, Debug)]
@@ -32,10 +40,6 @@ pub struct Settings {
     pub warmup: Duration,
     /// Length of the measurement window.
     pub duration: Duration,
-    /// Longest wait for a connect, write or response.
-    pub timeout: Duration,
-    /// With `--url`: the server's pid, to sample it.
-    pub url_pid: Option<u32>,
     /// Also run wrk against the same server, once before and once after
     /// each run, and average the two.
     pub wrk: bool,
@@ -185,11 +189,8 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
             }),
         ),
         (None, ServerSpec::Url(url)) => (
-            url.resolve()?,
-            settings.url_pid.map(|pid| Watched {
-                pid,
-                children: false,
-            }),
+            url.addr,
+            None,
         ),
         (None, _) => return Err("no server was started".to_owned()),
     };
@@ -219,16 +220,14 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         None
     };
 
-    let target = Target {
-        addr,
-        request: load::get_request(&host, spec.path(), spec.mode),
-        mode: spec.mode,
-    };
-    let schedule = Schedule {
+    let target = Target::get(addr, &host, &[spec.path()], spec.mode);
+    let plan = Plan {
         connections: usize::try_from(spec.connections).unwrap_or(usize::MAX),
+        pace: Pace::Closed,
         warmup: settings.warmup,
         duration: settings.duration,
-        timeout: settings.timeout,
+        timeout: TIMEOUT,
+        stop_when_refused: false,
     };
     // wrk loads the same server once before our run and once after, and the
     // two are averaged. Whichever load runs second meets a kernel still full
@@ -240,28 +239,34 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         spec.connections,
         settings.wrk_threads,
         settings.duration,
-        settings.timeout,
+        TIMEOUT,
         spec.mode,
     );
     let wrk_before = settings.wrk.then(|| wrk::run(&wrk_args));
 
-    // While simulations run, one paced /health probe on a connection of its
-    // own: does the server still answer a cheap request quickly?
-    let probe = (spec.scenario == Scenario::CacheSim).then(|| Target {
-        addr,
-        request: load::get_request(&host, Scenario::Health.path(), spec.mode),
-        mode: spec.mode,
+    // While simulations run, a /health probe on a connection of its own, at
+    // PROBE_RATE: does the server still answer a cheap request quickly?
+    let probe = (spec.scenario == Scenario::CacheSim).then(|| {
+        let target = Target::get(addr, &host, &[Scenario::Health.path()], spec.mode);
+        let plan = Plan { connections: 1, pace: Pace::Rate(PROBE_RATE), ..plan };
+        Load::start(&target, plan)
     });
-    let load = Load::start(&target, schedule, probe.as_ref())
+    let load = Load::start(&target, plan)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
-
     let (peaks, start_cpu, end_cpu) = monitor(&load, watched, label);
     let result = load.finish();
-    let probe_p99_us = result.probe.as_ref().and_then(|(latency, errors)| {
-        if *errors != Errors::default() {
-            notes.push(format!("the /health probe failed: {errors}"));
+    let probe_p99_us = probe.and_then(|probe| match probe {
+        Ok(probe) => {
+            let probe = probe.finish();
+            if probe.errors.total() > 0 {
+                notes.push(format!("the /health probe failed: {}", probe.errors));
+            }
+            Latency::from_histogram(&probe.latency).map(|latency| latency.p99_us)
         }
-        Latency::from_histogram(latency).map(|latency| latency.p99_us)
+        Err(error) => {
+            notes.push(format!("no /health probe: {error}"));
+            None
+        }
     });
     let slow_cut_off = slow.map(SlowClients::stop);
     let idle_closed = idle.as_ref().map(|idle| {
@@ -315,7 +320,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     });
     Ok(RunResult {
         spec: spec.clone(),
-        requests_per_second: result.requests_per_second(),
+        requests_per_second: result.ok as f64 / settings.duration.as_secs_f64(),
         ok: result.ok,
         latency: Latency::from_histogram(&result.latency),
         errors: result.errors,
