@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::stages::{self, Stage};
+use harness::stages::{self, Stage};
 pub use harness::load::Mode;
 use harness::load::Url;
 

@@ -5,22 +5,17 @@
 //!
 //! The program is a pipeline, one module per step:
 //! [`cli`] turns the command line into a list of runs; for each, [`runner`]
-//! starts the stage or [`reference`] server ([`server`]), holds the [`slow`]
-//! clients or the [`idle`] connections if any, applies the load (`harness::load`) while
-//! sampling `/proc` ([`procfs`]), and stops the server; [`report`],
+//! starts the stage or [`reference`] server, holds the slow clients or the
+//! idle connections if any, applies the load while sampling `/proc` (all
+//! four from `harness`), and stops the server; [`report`],
 //! [`chart`] and [`record`] write what came out.
 
 mod chart;
 mod cli;
-mod idle;
-mod procfs;
 mod record;
 mod reference;
 mod report;
 mod runner;
-mod server;
-mod slow;
-mod stages;
 mod stats;
 mod wrk;
 
@@ -88,7 +83,7 @@ fn run(cli: Cli) -> Result<(), String> {
     if runs.iter().any(|run| run.idle > 0) {
         // The idle connections need a descriptor each, beyond the soft
         // limit's usual 1,024; the servers started later inherit the limit.
-        match idle::raise_descriptor_limit() {
+        match harness::proc::raise_descriptor_limit() {
             Ok(limit) => {
                 let needed = u64::from(cli::IDLE_CONNECTIONS) + 1024;
                 if limit < needed {
@@ -105,11 +100,11 @@ fn run(cli: Cli) -> Result<(), String> {
 
     let bin_dir = cli.bin_dir.clone().unwrap_or_else(default_bin_dir);
     if cli.url.is_none() {
-        let mut stages: Vec<stages::Stage> = runs.iter().filter_map(RunSpec::stage).collect();
+        let mut stages: Vec<harness::stages::Stage> = runs.iter().filter_map(RunSpec::stage).collect();
         stages.sort();
         stages.dedup();
         let needs_cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
-        if let Some(message) = stages::missing_build(&stages, needs_cache_audit, &bin_dir) {
+        if let Some(message) = harness::stages::missing_build(&stages, needs_cache_audit, &bin_dir) {
             return Err(message);
         }
     }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::server::Server;
+use harness::server::Server;
 
 /// Where nginx is looked for first: Debian installs it in `/usr/sbin`,
 /// which is not on a normal user's `PATH`.

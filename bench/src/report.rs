@@ -372,8 +372,8 @@ pub fn csv_field(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::cli::ServerSpec;
-    use crate::procfs::Peaks;
-    use crate::stages;
+    use harness::proc::Peaks;
+    use harness::stages;
     use crate::stats::Latency;
     use harness::load::{Errors, Outcome};
 

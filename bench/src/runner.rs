@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
-use crate::idle::IdleConnections;
-use crate::procfs::{self, Peaks, Watched};
 use crate::reference::{self, Ceilings};
-use crate::server::Server;
-use crate::slow::SlowClients;
 use crate::stats::{self, Latency};
 use harness::load::{Errors, Load, Pace, Plan, Target};
+use harness::proc::{self, Peaks, Watched};
+use harness::server::Server;
+use harness::slow::{IdleConnections, SlowClients};
 use crate::wrk::{self, WrkResult};
 
 /// How often the server's `/proc/PID/status` is sampled (50 ms): often
@@ -105,9 +104,9 @@ impl CpuSnapshot {
     fn take(watched: Option<Watched>) -> CpuSnapshot {
         CpuSnapshot {
             at: Instant::now(),
-            server: watched.and_then(Watched::cpu_time),
-            client: procfs::own_cpu_time(),
-            machine: procfs::read_machine_busy_time(),
+            server: watched.and_then(|watched| watched.cpu_time().ok()),
+            client: proc::own_cpu_time(),
+            machine: proc::machine_busy_time(),
         }
     }
 }
@@ -134,11 +133,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     let (server, _nginx_dir) = match &spec.server {
         ServerSpec::Stage(stage) => {
             // Every stage takes `PORT [THREADS] --quiet`; see DESIGN.md.
-            let mut args = vec!["0".to_owned()];
-            if let Some(pool) = spec.pool {
-                args.push(pool.to_string());
-            }
-            args.push("--quiet".to_owned());
+            let mut args = vec!["--quiet".to_owned()];
             if spec.scenario == Scenario::IdleConnections {
                 // Hold the idle connections for the whole run (stage 07's
                 // default idle timeout, 5 s, is shorter), and let them in.
@@ -150,10 +145,9 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                     all_connections.to_string(),
                 ]);
             }
-            (
-                Some(Server::start(&stage.path(&settings.bin_dir), &args)?),
-                None,
-            )
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let command = stage.command(&settings.bin_dir, spec.pool, &args);
+            (Some(Server::start(command)?), None)
         }
         ServerSpec::Reference(Reference::Nginx) => {
             let binary = settings
@@ -181,7 +175,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     };
     let (addr, watched) = match (&server, &spec.server) {
         (Some(server), _) => (
-            server.addr,
+            server.addr(),
             Some(Watched {
                 pid: server.pid(),
                 // nginx's workers do the work; its master only watches.
@@ -215,7 +209,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
 
     let slow = if spec.slow_clients > 0 {
         let count = usize::try_from(spec.slow_clients).unwrap_or(usize::MAX);
-        Some(SlowClients::start(addr, &host, count)?)
+        Some(SlowClients::start(addr, &host, count))
     } else {
         None
     };
@@ -292,11 +286,12 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     };
 
     if let Some(server) = server {
-        let (lines, tail) = server.take_stderr();
-        if lines > 0 {
+        let stderr = server.stderr();
+        if stderr.lines() > 0 {
             notes.push(format!(
-                "the server logged {lines} line(s) on stderr; the last: {}",
-                tail.last().map_or("", String::as_str)
+                "the server logged {} line(s) on stderr; the last: {}",
+                stderr.lines(),
+                stderr.tail(1).join("")
             ));
         }
         let stopped = server.stop()?;
@@ -344,7 +339,7 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
         .as_ref()
         .ok_or("ceiling rows planned without the compiled ceilings")?;
     let threads = spec.pool.unwrap_or(settings.wrk_threads);
-    let cache_audit = settings.bin_dir.join(crate::stages::CACHE_AUDIT_BINARY);
+    let cache_audit = settings.bin_dir.join(harness::stages::CACHE_AUDIT);
     let rate = reference::run_spawn(&ceilings.spawn, &cache_audit, &settings.loop_trace, threads)?;
     Ok(RunResult {
         spec: spec.clone(),
@@ -394,7 +389,7 @@ fn monitor(
         if now >= load.window_end {
             break;
         }
-        if let Some(status) = watched.and_then(Watched::status) {
+        if let Some(status) = watched.and_then(|watched| watched.status().ok()) {
             peaks.get_or_insert_with(Peaks::default).add(status);
         }
         bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(0));
@@ -419,7 +414,7 @@ fn monitor(
     }
     let end_cpu = CpuSnapshot::take(watched);
     // One last sample, for VmHWM at the very end.
-    if let Some(status) = watched.and_then(Watched::status) {
+    if let Some(status) = watched.and_then(|watched| watched.status().ok()) {
         peaks.get_or_insert_with(Peaks::default).add(status);
     }
     bar.finish_and_clear();
