@@ -11,7 +11,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::cli::{Mode, Reference, RunSpec, ServerSpec};
+use crate::cli::{Mode, RunSpec, ServerSpec};
 use crate::runner::RunResult;
 use crate::stats;
 
@@ -49,8 +49,8 @@ fn colour(spec: &RunSpec) -> RGBColor {
     let index = match &spec.server {
         ServerSpec::Stage(stage) => usize::from(stage.number) - 1,
         ServerSpec::Url(_) => 7,
-        ServerSpec::Reference(Reference::Nginx) => 8,
-        ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => 9,
+        ServerSpec::Nginx => 8,
+        ServerSpec::Ka | ServerSpec::Spawn => 9,
     };
     STAGE_COLOURS[index.min(STAGE_COLOURS.len() - 1)]
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::cli::{Available, Cli, Mode, Reference, RunSpec, Scenario, ServerSpec};
+use crate::cli::{Available, Cli, Mode, RunSpec, Scenario, ServerSpec};
 use crate::runner::{RunResult, Settings};
 
 /// Above this 1-minute load average the machine is busy enough to skew the
@@ -70,12 +70,9 @@ fn run(cli: Cli) -> Result<(), String> {
     for note in &notes {
         eprintln!("note: {note}");
     }
-    let wants = |reference: Reference| {
-        runs.iter()
-            .any(|run| run.server == ServerSpec::Reference(reference))
-    };
+    let wants = |server: ServerSpec| runs.iter().any(|run| run.server == server);
     let ceilings = match &perf_dir {
-        Some(perf_dir) if wants(Reference::KaC) || wants(Reference::SpawnC) => {
+        Some(perf_dir) if wants(ServerSpec::Ka) || wants(ServerSpec::Spawn) => {
             Some(reference::build_ceilings(perf_dir, &repo.join("target"))?)
         }
         _ => None,
@@ -100,11 +97,13 @@ fn run(cli: Cli) -> Result<(), String> {
 
     let bin_dir = cli.bin_dir.clone().unwrap_or_else(default_bin_dir);
     if cli.url.is_none() {
-        let mut stages: Vec<harness::stages::Stage> = runs.iter().filter_map(RunSpec::stage).collect();
+        let mut stages: Vec<harness::stages::Stage> =
+            runs.iter().filter_map(RunSpec::stage).collect();
         stages.sort();
         stages.dedup();
         let needs_cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
-        if let Some(message) = harness::stages::missing_build(&stages, needs_cache_audit, &bin_dir) {
+        if let Some(message) = harness::stages::missing_build(&stages, needs_cache_audit, &bin_dir)
+        {
             return Err(message);
         }
     }
@@ -121,7 +120,7 @@ fn run(cli: Cli) -> Result<(), String> {
         duration: cli.duration,
         wrk: cli.wrk,
         wrk_threads: cpus,
-        nginx: nginx.filter(|_| wants(Reference::Nginx)),
+        nginx: nginx.filter(|_| wants(ServerSpec::Nginx)),
         ceilings,
         loop_trace: repo.join("cache-audit/traces/synthetic/loop.txt"),
     };
@@ -148,7 +147,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             // A reference server that fails to start costs its row, not
             // the stages' measurements.
-            Err(message) if matches!(spec.server, ServerSpec::Reference(_)) => {
+            Err(message) if !matches!(spec.server, ServerSpec::Stage(_) | ServerSpec::Url(_)) => {
                 eprintln!("{label}: no row: {message}");
             }
             Err(message) => return Err(message),

@@ -1,7 +1,7 @@
 //! The results as an aligned table for the terminal, a Markdown table for
 //! the book, and CSV for everything else.
 
-use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
+use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::runner::RunResult;
 use crate::stats::{self, format_ms};
 use harness::load::Failure;
@@ -201,7 +201,7 @@ fn nginx_rate(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
     results
         .iter()
         .find(|other| {
-            other.spec.server == ServerSpec::Reference(Reference::Nginx)
+            other.spec.server == ServerSpec::Nginx
                 && other.spec.scenario == spec.scenario
                 && other.spec.mode == spec.mode
                 && other.spec.connections == spec.connections
@@ -372,10 +372,10 @@ pub fn csv_field(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::cli::ServerSpec;
-    use harness::proc::Peaks;
-    use harness::stages;
     use crate::stats::Latency;
     use harness::load::{Errors, Outcome};
+    use harness::proc::Peaks;
+    use harness::stages;
 
     fn result(stage: usize, rate: f64, latency: Option<Latency>) -> RunResult {
         let stage = stages::ALL[stage - 1];

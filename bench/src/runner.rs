@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
+use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::reference::{self, Ceilings};
 use crate::stats::{self, Latency};
+use crate::wrk::{self, WrkResult};
 use harness::load::{Errors, Load, Pace, Plan, Target};
 use harness::proc::{self, Peaks, Watched};
 use harness::server::Server;
 use harness::slow::{IdleConnections, SlowClients};
-use crate::wrk::{self, WrkResult};
 
 /// How often the server's `/proc/PID/status` is sampled (50 ms): often
 /// enough to see stage 02's thread count climb, rarely enough to cost
@@ -149,7 +149,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
             let command = stage.command(&settings.bin_dir, spec.pool, &args);
             (Some(Server::start(command)?), None)
         }
-        ServerSpec::Reference(Reference::Nginx) => {
+        ServerSpec::Nginx => {
             let binary = settings
                 .nginx
                 .as_deref()
@@ -163,7 +163,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 reference::start_nginx(binary, workers, keep_alive, all_connections)?;
             (Some(server), Some(dir))
         }
-        ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => {
+        ServerSpec::Ka | ServerSpec::Spawn => {
             let ceilings = settings
                 .ceilings
                 .as_ref()
@@ -179,18 +179,15 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
             Some(Watched {
                 pid: server.pid(),
                 // nginx's workers do the work; its master only watches.
-                children: spec.server == ServerSpec::Reference(Reference::Nginx),
+                children: spec.server == ServerSpec::Nginx,
             }),
         ),
-        (None, ServerSpec::Url(url)) => (
-            url.addr,
-            None,
-        ),
+        (None, ServerSpec::Url(url)) => (url.addr, None),
         (None, _) => return Err("no server was started".to_owned()),
     };
     let host = match &spec.server {
         ServerSpec::Url(url) => url.authority.clone(),
-        ServerSpec::Stage(_) | ServerSpec::Reference(_) => addr.to_string(),
+        _ => addr.to_string(),
     };
 
     let idle = if spec.idle > 0 {
@@ -242,7 +239,11 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     // PROBE_RATE: does the server still answer a cheap request quickly?
     let probe = (spec.scenario == Scenario::CacheSim).then(|| {
         let target = Target::get(addr, &host, &[Scenario::Health.path()], spec.mode);
-        let plan = Plan { connections: 1, pace: Pace::Rate(PROBE_RATE), ..plan };
+        let plan = Plan {
+            connections: 1,
+            pace: Pace::Rate(PROBE_RATE),
+            ..plan
+        };
         Load::start(&target, plan)
     });
     let load = Load::start(&target, plan)
