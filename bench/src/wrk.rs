@@ -60,18 +60,8 @@ pub fn command_line(
 /// # Errors
 /// A message if wrk is not installed, fails, or prints no `Requests/sec:`.
 pub fn run(args: &[String]) -> Result<WrkResult, String> {
-    let output = Command::new("wrk")
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run wrk ({error}); on Debian: apt-get install wrk"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "wrk failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    let stdout = crate::reference::output(Command::new("wrk").args(args))
+        .map_err(|error| format!("{error} (on Debian: apt-get install wrk)"))?;
     parse_output(&stdout)
 }
 
