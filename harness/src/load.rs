@@ -225,7 +225,7 @@ impl fmt::Display for Outcome {
 
 /// Sorts an OS error into a [`Failure`]; `seen` says whether part of the
 /// response had arrived (then a reset makes it [`Failure::Incomplete`]).
-pub fn classify(error: &io::Error, seen: bool) -> Failure {
+fn classify(error: &io::Error, seen: bool) -> Failure {
     use io::ErrorKind::*;
     match error.kind() {
         ConnectionRefused => Failure::Refused,
@@ -537,16 +537,16 @@ fn client(shared: &Shared, index: usize) -> Tally {
 
 /// The head of a response, parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Head {
+struct Head {
     /// The status code.
-    pub status: u16,
+    status: u16,
     /// Length of the head, the empty line included.
-    pub len: usize,
+    len: usize,
     /// The body's length from `Content-Length`; `None`: up to the close.
-    pub body: Option<usize>,
+    body: Option<usize>,
     /// Whether the server closes after this response: `Connection: close`,
     /// HTTP/1.0 without `keep-alive`, or a body delimited by the close.
-    pub closes: bool,
+    closes: bool,
 }
 
 /// Parses the response head at the start of `bytes`; `Ok(None)` until the
@@ -555,7 +555,7 @@ pub struct Head {
 /// # Errors
 /// [`Failure::Other`] for a head that is not HTTP/1.x, a chunked body, or a
 /// `Content-Length` that is not a number (the stages and nginx send it).
-pub fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
+fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
     let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -676,36 +676,25 @@ impl Reader {
 
 /// A blocking client connection: one request per connection, or a
 /// persistent one reopened when the server closes it.
-pub struct Connection {
+struct Connection {
     stream: Option<TcpStream>,
     reader: Reader,
 }
 
-impl Default for Connection {
-    fn default() -> Self {
-        Connection::new()
-    }
-}
-
 impl Connection {
     /// No connection yet: the first request connects.
-    pub fn new() -> Connection {
+    fn new() -> Connection {
         Connection {
             stream: None,
             reader: Reader::new(),
         }
     }
 
-    /// The open connection, for a caller that keeps it idle.
-    pub fn into_stream(self) -> Option<TcpStream> {
-        self.stream
-    }
-
     /// Sends `request` to `target` (connecting first if needed) and reads
     /// its response, each step within `timeout`. In [`Mode::Close`], and
     /// after any failure or a response that says so, the connection is then
     /// closed, after the server's close.
-    pub fn request(&mut self, target: &Target, request: &[u8], timeout: Duration) -> Outcome {
+    fn request(&mut self, target: &Target, request: &[u8], timeout: Duration) -> Outcome {
         let outcome = match self.exchange(target.addr, request, timeout) {
             Ok(head) if target.mode == Mode::KeepAlive && !head.closes => {
                 return Outcome::Answered(head.status);
@@ -900,24 +889,22 @@ mod tests {
 
     #[test]
     fn os_errors_are_sorted_by_whose_fault() {
-        let kind = |kind, seen| classify(&io::Error::from(kind), seen);
-        assert_eq!(
-            kind(io::ErrorKind::ConnectionRefused, false),
-            Failure::Refused
-        );
-        assert_eq!(kind(io::ErrorKind::ConnectionReset, false), Failure::Reset);
-        assert_eq!(
-            kind(io::ErrorKind::ConnectionReset, true),
-            Failure::Incomplete
-        );
-        assert_eq!(kind(io::ErrorKind::WouldBlock, false), Failure::Timeout);
-        assert_eq!(
-            kind(io::ErrorKind::AddrNotAvailable, false),
-            Failure::Client
-        );
+        use io::ErrorKind::*;
+        let kinds = [
+            (ConnectionRefused, false, Failure::Refused),
+            (ConnectionReset, false, Failure::Reset),
+            (ConnectionReset, true, Failure::Incomplete),
+            (WouldBlock, false, Failure::Timeout),
+            (AddrNotAvailable, false, Failure::Client),
+        ];
+        for (kind, seen, failure) in kinds {
+            assert_eq!(classify(&kind.into(), seen), failure, "{kind:?}");
+        }
         let os = |code| classify(&io::Error::from_raw_os_error(code), false);
-        assert_eq!(os(libc::EMFILE), Failure::Client);
-        assert_eq!(os(libc::EHOSTUNREACH), Failure::Other);
+        assert_eq!(
+            (os(libc::EMFILE), os(libc::EHOSTUNREACH)),
+            (Failure::Client, Failure::Other)
+        );
     }
 
     #[test]
@@ -951,12 +938,13 @@ mod tests {
             }
         }
         let (mut stream, mut reader) = (Pieces(bytes, piece), Reader::new());
+        let mut next = || {
+            reader
+                .receive(&mut stream)
+                .map(|h| h.map(|h| (h.status, h.closes)))
+        };
         (0..count)
-            .map(|_| {
-                reader
-                    .receive(&mut stream)
-                    .map(|head| head.map_or((0, false), |h| (h.status, h.closes)))
-            })
+            .map(|_| next().map(Option::unwrap_or_default))
             .collect()
     }
 
@@ -970,71 +958,92 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\n{big}\
              HTTP/1.1 503 Busy\r\ncontent-length: 2\r\nConnection: keep-alive, Close\r\n\r\nno"
         );
+        let expected = [
+            Ok((200, false)),
+            Ok((200, false)),
+            Ok((503, true)),
+            Err(Failure::Closed),
+        ];
         for piece in [1, 7, 4096] {
             assert_eq!(
                 responses(two.as_bytes(), piece, 4),
-                [
-                    Ok((200, false)),
-                    Ok((200, false)),
-                    Ok((503, true)),
-                    Err(Failure::Closed)
-                ],
+                expected,
                 "piece {piece}"
             );
         }
-        let one = |bytes: &[u8]| responses(bytes, 5, 1).remove(0);
-        assert_eq!(one(b"HTTP/1.1 200 OK\r\n\r\nto the close"), Ok((200, true)));
-        assert_eq!(
-            one(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
-            Ok((200, true))
-        );
-        let keep = b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(one(keep), Ok((200, false)));
-        assert_eq!(
-            one(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Err(Failure::Other)
-        );
-        assert_eq!(
-            one(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
-            Err(Failure::Other)
-        );
-        assert_eq!(
-            one(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nOK"),
-            Err(Failure::Incomplete)
-        );
-        assert_eq!(one(b"HTTP/1.1 20"), Err(Failure::Incomplete));
-        assert_eq!(one(b"SSH-2.0-OpenSSH\r\n\r\n"), Err(Failure::Other));
+        let cases: [(&[u8], _); 8] = [
+            (b"HTTP/1.1 200 OK\r\n\r\nto the close", Ok((200, true))),
+            (
+                b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                Ok((200, true)),
+            ),
+            (
+                b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
+                Ok((200, false)),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err(Failure::Other),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+                Err(Failure::Other),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nOK",
+                Err(Failure::Incomplete),
+            ),
+            (b"HTTP/1.1 20", Err(Failure::Incomplete)),
+            (b"SSH-2.0-OpenSSH\r\n\r\n", Err(Failure::Other)),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(
+                responses(bytes, 5, 1),
+                [expected],
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
         let huge = responses(&[b'x'; BUFFER + 1], 4096, 1);
         assert_eq!(huge, [Err(Failure::Other)], "a head larger than the buffer");
     }
 
-    /// A listener that answers each connection's requests: `answers[i]`
-    /// responses on the i-th connection, the last with `Connection: close`.
+    /// A listener that answers `answers[i]` requests on its i-th connection,
+    /// the last with `Connection: close` (none: it reads one and closes).
     fn server(answers: Vec<usize>) -> (SocketAddr, JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let thread = thread::spawn(move || {
             for count in answers {
                 let (mut stream, _) = listener.accept().unwrap();
-                if count == 0 {
-                    // Read the request, then close unanswered.
+                for answer in 0..count.max(1) {
                     let _ = stream.read(&mut [0u8; 256]).unwrap();
-                }
-                for answer in 1..=count {
-                    let _ = stream.read(&mut [0u8; 256]).unwrap();
-                    let connection = if answer == count {
+                    let connection = if answer + 1 == count {
                         "close"
                     } else {
                         "keep-alive"
                     };
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\nConnection: {connection}\r\nContent-Length: 3\r\n\r\nOK\n"
-                    );
-                    stream.write_all(response.as_bytes()).unwrap();
+                    let head = format!("HTTP/1.1 200 OK\r\nConnection: {connection}\r\n");
+                    let response = format!("{head}Content-Length: 3\r\n\r\nOK\n");
+                    if count > 0 {
+                        stream.write_all(response.as_bytes()).unwrap();
+                    }
                 }
             }
         });
         (addr, thread)
+    }
+
+    fn plan(connections: usize, pace: Pace, duration: Duration, stop_when_refused: bool) -> Plan {
+        let (warmup, timeout) = (Duration::ZERO, Duration::from_secs(10));
+        Plan {
+            connections,
+            pace,
+            warmup,
+            duration,
+            timeout,
+            stop_when_refused,
+        }
     }
 
     #[test]
@@ -1042,19 +1051,15 @@ mod tests {
         let (addr, server) = server(vec![3, 1, 0]);
         let target = Target::get(addr, "test", &["/health"], Mode::KeepAlive);
         let mut connection = Connection::new();
-        for _ in 0..4 {
-            assert_eq!(
-                connection.request(&target, &target.requests[0], Duration::from_secs(10)),
-                Outcome::Answered(200)
-            );
-        }
-        let closed = connection.request(&target, &target.requests[0], Duration::from_secs(10));
+        let mut request =
+            || connection.request(&target, &target.requests[0], Duration::from_secs(10));
+        let outcomes: Vec<Outcome> = (0..5).map(|_| request()).collect();
+        assert_eq!(outcomes[..4], [Outcome::Answered(200); 4]);
         assert_eq!(
-            closed,
+            outcomes[4],
             Outcome::Failed(Failure::Closed),
-            "accepted, then closed unanswered"
+            "accepted, then closed"
         );
-        assert!(connection.into_stream().is_none());
         server.join().unwrap();
     }
 
@@ -1064,14 +1069,7 @@ mod tests {
     fn an_open_loop_sends_every_request_due() {
         let (addr, server) = server(vec![1; 10]);
         let target = Target::get(addr, "test", &["/health"], Mode::Close);
-        let plan = Plan {
-            connections: 4,
-            pace: Pace::Rate(50),
-            warmup: Duration::ZERO,
-            duration: Duration::from_millis(200),
-            timeout: Duration::from_secs(10),
-            stop_when_refused: false,
-        };
+        let plan = plan(4, Pace::Rate(50), Duration::from_millis(200), false);
         let tally = Load::start(&target, plan).unwrap().finish();
         assert_eq!((tally.ok, tally.requests()), (10, 10));
         server.join().unwrap();
@@ -1083,17 +1081,12 @@ mod tests {
     fn a_closed_loop_stops_when_refused() {
         let (addr, server) = server(vec![3, 3]);
         let target = Target::get(addr, "test", &["/health"], Mode::KeepAlive);
-        let plan = Plan {
-            connections: 2,
-            pace: Pace::Closed,
-            warmup: Duration::ZERO,
-            duration: Duration::from_secs(60),
-            timeout: Duration::from_secs(10),
-            stop_when_refused: true,
-        };
-        let load = Load::start(&target, plan).unwrap();
+        let load = Load::start(
+            &target,
+            plan(2, Pace::Closed, Duration::from_secs(60), true),
+        );
         server.join().unwrap();
-        let tally = load.finish();
+        let tally = load.unwrap().finish();
         assert_eq!(tally.ok, 6);
         assert_eq!(tally.errors.of(Failure::Refused), 2, "{}", tally.errors);
     }
