@@ -190,26 +190,15 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         _ => addr.to_string(),
     };
 
-    let idle = if spec.idle > 0 {
-        let count = usize::try_from(spec.idle).unwrap_or(usize::MAX);
-        let idle = IdleConnections::open(addr, &host, count);
-        if idle.failed > 0 {
-            notes.push(format!(
-                "{} of {} idle connections could not be opened",
-                idle.failed, spec.idle
-            ));
-        }
-        Some(idle)
-    } else {
-        None
-    };
-
-    let slow = if spec.slow_clients > 0 {
-        let count = usize::try_from(spec.slow_clients).unwrap_or(usize::MAX);
-        Some(SlowClients::start(addr, &host, count))
-    } else {
-        None
-    };
+    let idle = (spec.idle > 0).then(|| IdleConnections::open(addr, &host, spec.idle as usize));
+    if let Some(failed) = idle.as_ref().map(|idle| idle.failed).filter(|&n| n > 0) {
+        notes.push(format!(
+            "{failed} of {} idle connections could not be opened",
+            spec.idle
+        ));
+    }
+    let slow = (spec.slow_clients > 0)
+        .then(|| SlowClients::start(addr, &host, spec.slow_clients as usize));
 
     let target = Target::get(addr, &host, &[spec.path()], spec.mode);
     let plan = Plan {
