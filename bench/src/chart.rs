@@ -154,14 +154,12 @@ pub fn write_svg(path: &Path, title: &str, results: &[RunResult]) -> Result<(), 
 }
 
 /// The label under each bar: the stage, plus whatever else varies between
-/// the runs of this chart (`ka` keep-alive, `c64` connections, `t4` pool
-/// threads, `K2` slow clients, `i` with the idle connections), so that no
-/// two bars look alike.
-pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
+/// the runs of this chart (`ka` keep-alive, `t4` pool threads, `K2` slow
+/// clients, `i` with the idle connections), so that no two bars look alike.
+fn bar_labels(results: &[RunResult]) -> Vec<String> {
     let specs: Vec<&RunSpec> = results.iter().map(|result| &result.spec).collect();
     let varies =
         |key: &dyn Fn(&RunSpec) -> String| specs.iter().any(|spec| key(spec) != key(specs[0]));
-    let show_connections = varies(&|spec| spec.connections.to_string());
     // Stages 01-02 have no pool: only pool sizes that differ count.
     let pools: Vec<u32> = specs.iter().filter_map(|spec| spec.pool).collect();
     let show_pool = pools.iter().any(|&pool| pool != pools[0]);
@@ -174,9 +172,6 @@ pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
             let mut label = spec.server_label();
             if show_mode && spec.mode == Mode::KeepAlive {
                 label.push_str(" ka");
-            }
-            if show_connections {
-                label.push_str(&format!(" c{}", spec.connections));
             }
             if show_pool {
                 if let Some(pool) = spec.pool {
