@@ -207,10 +207,10 @@ pub enum Failure {
 /// How one request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Outcome {
-    /// A complete response with this status code.
-    Answered(u16),
     /// No complete response.
     Failed(Failure),
+    /// A complete response with this status code.
+    Answered(u16),
 }
 
 impl fmt::Display for Outcome {
@@ -269,14 +269,11 @@ impl Errors {
 }
 
 impl fmt::Display for Errors {
-    /// `0`, or what happened: `3 reset, 12 timeout, 2 HTTP 503`, failures
-    /// first.
+    /// `0`, or what happened, failures first: `3 reset, 12 timeout, 2 HTTP 503`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (codes, failures): (Vec<_>, Vec<_>) = self
+        let parts: Vec<String> = self
             .0
             .iter()
-            .partition(|(o, _)| matches!(o, Outcome::Answered(_)));
-        let parts: Vec<String> = (failures.into_iter().chain(codes))
             .map(|(outcome, n)| format!("{n} {outcome}"))
             .collect();
         if parts.is_empty() {
@@ -711,6 +708,25 @@ impl Connection {
         outcome
     }
 
+    /// The stream, connected first if it is not (then `fresh`).
+    fn open(
+        &mut self,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<(&mut TcpStream, bool), Failure> {
+        let failure = |error: io::Error| classify(&error, false);
+        let fresh = self.stream.is_none();
+        if fresh {
+            let stream = TcpStream::connect_timeout(&addr, timeout).map_err(failure)?;
+            // Small requests one after the other: without TCP_NODELAY
+            // Nagle's algorithm would hold one back until an ACK.
+            stream.set_nodelay(true).map_err(failure)?;
+            self.reader = Reader::new();
+            self.stream = Some(stream);
+        }
+        Ok((self.stream.as_mut().ok_or(Failure::Other)?, fresh))
+    }
+
     fn exchange(
         &mut self,
         addr: SocketAddr,
@@ -718,29 +734,19 @@ impl Connection {
         timeout: Duration,
     ) -> Result<Head, Failure> {
         let failure = |error: io::Error| classify(&error, false);
-        let stream = match &mut self.stream {
-            Some(stream) => stream,
-            None => {
-                let stream = TcpStream::connect_timeout(&addr, timeout).map_err(failure)?;
-                // Small requests one after the other: without TCP_NODELAY
-                // Nagle's algorithm would hold one back until an ACK.
-                stream.set_nodelay(true).map_err(failure)?;
-                self.reader = Reader::new();
-                self.stream.insert(stream)
-            }
-        };
+        let (stream, _) = self.open(addr, timeout)?;
         stream.set_write_timeout(Some(timeout)).map_err(failure)?;
         stream.set_read_timeout(Some(timeout)).map_err(failure)?;
         stream.write_all(request).map_err(failure)?;
         // A blocking read returns nothing more only on its timeout.
+        let stream = self.stream.as_mut().ok_or(Failure::Other)?;
         self.reader.receive(stream)?.ok_or(Failure::Timeout)
     }
 }
 
 /// One persistent connection of an [`epoll_client`].
 struct Slot {
-    stream: Option<TcpStream>,
-    reader: Reader,
+    connection: Connection,
     /// Requests sent on it, to take the next in turn.
     count: usize,
     /// When the request in flight started (`None`: none in flight).
@@ -764,8 +770,7 @@ fn epoll_client(shared: &Shared, index: usize, connections: usize) -> Tally {
     let timeout = shared.plan.timeout;
     let mut slots: Vec<Slot> = (0..connections)
         .map(|n| Slot {
-            stream: None,
-            reader: Reader::new(),
+            connection: Connection::new(),
             count: index + n,
             started: None,
         })
@@ -782,7 +787,7 @@ fn epoll_client(shared: &Shared, index: usize, connections: usize) -> Tally {
                     return;
                 }
                 Err(failure) => {
-                    slot.stream = None;
+                    slot.connection.stream = None;
                     if !shared.record(tally, Outcome::Failed(failure), started) {
                         return;
                     }
@@ -794,7 +799,7 @@ fn epoll_client(shared: &Shared, index: usize, connections: usize) -> Tally {
     let end = |slot: &mut Slot, n: usize, tally: &mut Tally, outcome: Outcome| {
         let started = slot.started.take().unwrap_or_else(Instant::now);
         if !matches!(outcome, Outcome::Answered(_)) {
-            slot.stream = None;
+            slot.connection.stream = None;
         }
         if shared.record(tally, outcome, started) {
             send(slot, n, tally);
@@ -821,14 +826,15 @@ fn epoll_client(shared: &Shared, index: usize, connections: usize) -> Tally {
             let Some(slot) = slots.get_mut(n).filter(|slot| slot.started.is_some()) else {
                 continue;
             };
-            let Some(stream) = slot.stream.as_mut() else {
+            let Connection { stream, reader } = &mut slot.connection;
+            let Some(stream) = stream.as_mut() else {
                 continue;
             };
-            match slot.reader.receive(stream) {
+            match reader.receive(stream) {
                 Ok(None) => {}
                 Ok(Some(head)) => {
                     if head.closes {
-                        slot.stream = None;
+                        slot.connection.stream = None;
                     }
                     end(slot, n, &mut tally, Outcome::Answered(head.status));
                 }
@@ -848,29 +854,23 @@ fn epoll_client(shared: &Shared, index: usize, connections: usize) -> Tally {
 /// interest list of `epoll`, level-triggered, under `n`) if it is closed.
 fn start_request(slot: &mut Slot, n: usize, shared: &Shared, epoll: i32) -> Result<(), Failure> {
     let failure = |error: io::Error| classify(&error, false);
-    let stream = match &mut slot.stream {
-        Some(stream) => stream,
-        None => {
-            let stream = TcpStream::connect_timeout(&shared.target.addr, shared.plan.timeout)
-                .map_err(failure)?;
-            stream.set_nodelay(true).map_err(failure)?;
-            stream.set_nonblocking(true).map_err(failure)?;
-            let mut event = libc::epoll_event {
-                events: libc::EPOLLIN as u32,
-                u64: n as u64,
-            };
-            // SAFETY: both descriptors are open; `event` is read during the
-            // call. A closed descriptor leaves the interest list by itself.
-            if unsafe {
-                libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut event)
-            } != 0
-            {
-                return Err(failure(io::Error::last_os_error()));
-            }
-            slot.reader = Reader::new();
-            slot.stream.insert(stream)
+    let (stream, fresh) = slot
+        .connection
+        .open(shared.target.addr, shared.plan.timeout)?;
+    if fresh {
+        stream.set_nonblocking(true).map_err(failure)?;
+        let mut event = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: n as u64,
+        };
+        // SAFETY: both descriptors are open; `event` is read during the
+        // call. A closed descriptor leaves the interest list by itself.
+        if unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &mut event) }
+            != 0
+        {
+            return Err(failure(io::Error::last_os_error()));
         }
-    };
+    }
     let request = shared.target.request(slot.count);
     slot.count += 1;
     // A request of a hundred bytes into an empty send buffer (the previous
