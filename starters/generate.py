@@ -234,6 +234,12 @@ def starter_files(stage_dir: Path, milestones: dict[str, Milestone]) -> dict[Pat
         "[package]",
         f'name = "{package}"',
         'version = "0.1.0"',
+        *(
+            # clap's `about` (the first line of `--help`), from stage 04 on.
+            [f"description = {toml_value(stage_toml['package']['description'])}"]
+            if "description" in stage_toml["package"]
+            else []
+        ),
         f'edition = "{workspace["package"]["edition"]}"',
         f'rust-version = "{workspace["package"]["rust-version"]}"',
         "publish = false",

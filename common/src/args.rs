@@ -1,11 +1,12 @@
-//! The command line of stages 01-04, parsed by hand so those stages need
-//! nothing beyond `std` (stage 05 moves to clap, see `cli`).
+//! The command line of stages 01-03, parsed by hand so those stages need
+//! nothing beyond `std` (stage 04 moves to clap, see `cli`).
 //!
 //! `<binary> [PORT] [THREADS] [--bind ADDR] [--quiet] [--header-timeout SECS] [--queue-size N]`
 //!
-//! Every stage accepts the same command line, even the parts it ignores
-//! (stages 01 and 02 have no pool, so THREADS and `--queue-size` do nothing),
-//! so one command works against every stage.
+//! Every stage accepts the same command line, so one command works against
+//! every stage. Stages 01 and 02 have no pool: they accept THREADS and
+//! `--queue-size` and ignore them, and their `--help` ([`HELP_WITHOUT_POOL`])
+//! says so instead of listing them.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroUsize;
@@ -47,17 +48,30 @@ pub const MAX_THREADS: usize = 4096;
 /// enough that a typo cannot ask for terabytes.
 pub const MAX_QUEUE_SIZE: usize = 1_000_000;
 
-/// The help text printed by `--help`, after a `usage: <program>` line. Every
-/// line is indented by two spaces (a `\` line continuation would swallow the
-/// first line's indent, so the text starts on the opening line).
-pub const USAGE: &str =
-    "  PORT                    TCP port to listen on (default 8080; 0 = any free port)
-  THREADS                 worker threads, 1-4096 (default: number of CPUs; ignored by stages 01-02)
+/// `--help` of stages 01-02, after the program name. Every option line is
+/// indented by two spaces (a `\` line continuation would swallow the first
+/// line's indent, so the text starts on the opening line).
+pub const HELP_WITHOUT_POOL: &str = "[PORT] [options]
+
+  PORT                    TCP port to listen on (default 8080; 0 = any free port)
+  --bind ADDR             address to listen on (default 127.0.0.1)
+  --quiet                 no access log on stderr
+  --header-timeout SECS   deadline for a whole request head (default 10)
+  --help                  print this help
+
+THREADS and --queue-size are accepted and ignored: this stage has no pool.
+";
+
+/// `--help` of stage 03, whose pool THREADS and `--queue-size` size.
+pub const HELP_WITH_POOL: &str = "[PORT] [THREADS] [options]
+
+  PORT                    TCP port to listen on (default 8080; 0 = any free port)
+  THREADS                 worker threads, 1-4096 (default: number of CPUs)
   --bind ADDR             address to listen on (default 127.0.0.1)
   --quiet                 no access log on stderr
   --header-timeout SECS   deadline for a whole request head (default 10)
   --queue-size N          connections waiting for a worker before 503, 1-1000000
-                          (default 128; ignored by stages 01-02)
+                          (default 128)
   --help                  print this help
 ";
 
@@ -84,15 +98,15 @@ impl Default for Args {
 }
 
 impl Args {
-    /// Parses `std::env::args()`. On `--help` prints [`USAGE`] and exits 0;
-    /// on an error prints one line and exits 2 (the usual status for usage
-    /// errors).
-    pub fn parse_or_exit() -> Args {
+    /// Parses `std::env::args()`. On `--help` prints `help` ([`HELP_WITH_POOL`]
+    /// or [`HELP_WITHOUT_POOL`]) after `usage: <program>` and exits 0; on an
+    /// error prints one line and exits 2 (the usual status for usage errors).
+    pub fn parse_or_exit(help: &str) -> Args {
         match Args::parse(std::env::args().skip(1)) {
             Ok(args) => args,
             Err(ArgsError::Help) => {
                 let program = std::env::args().next().unwrap_or_default();
-                print!("usage: {program} [PORT] [THREADS] [options]\n\n{USAGE}");
+                print!("usage: {program} {help}");
                 process::exit(0);
             }
             Err(ArgsError::Invalid(message)) => {
@@ -191,7 +205,7 @@ fn parse_count(name: &str, text: &str, max: usize) -> Result<usize, ArgsError> {
 
 /// A duration given in seconds as a decimal number, e.g. `10` or `0.5`,
 /// above zero and at most a day. Shared with the clap command line of
-/// stages 05-06.
+/// stages 04-07 (`cli::seconds`).
 ///
 /// # Errors
 /// What was expected, as a phrase to follow the offending value.
@@ -212,9 +226,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_help_line_is_indented() {
-        for line in USAGE.lines() {
-            assert!(line.starts_with("  "), "{line:?}");
+    fn every_option_line_is_indented() {
+        for help in [HELP_WITHOUT_POOL, HELP_WITH_POOL] {
+            let options = help.lines().filter(|line| line.contains("  "));
+            for line in options {
+                assert!(line.starts_with("  "), "{line:?}");
+            }
         }
     }
 

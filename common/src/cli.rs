@@ -1,37 +1,27 @@
-//! The command line of stages 05-06, parsed with clap.
+//! The command line of stages 04-07, parsed with clap.
 //!
-//! It accepts everything the hand-written parser of stages 01-04 accepts
-//! (see [`crate::args`]) plus the backend's settings, and the original C++
-//! NetServe's form `netserve <port> [thread_count] --cache-audit <path>
-//! --traces-dir <path>` as it is. Stage 05 grew enough options (paths that
-//! must be validated, defaults that depend on where the binary lives) that a
-//! well-kept parser with generated `--help` beats more hand-written code.
+//! It accepts everything the hand-written parser of stages 01-03 accepts
+//! (see [`crate::args`]), with the same defaults and limits. Stage 04 is
+//! where the command line starts to grow (stage 05 adds the backend's
+//! paths, see [`crate::backend_cli`]; stages 06 and 07 their own settings),
+//! so from here a well-kept parser with generated `--help` replaces more
+//! hand-written code. Each stage's `main.rs` declares its own `Cli` struct
+//! and flattens [`ServerArgs`] into it, so its `--help` lists what that stage
+//! uses.
 
-use std::fs;
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process;
 use std::time::Duration;
 
-use clap::Parser;
-
 use crate::args::{self, Args};
-use crate::backend::Backend;
-use crate::sim;
 
-/// The bundled traces of the checkout this binary was built from.
-const BUNDLED_TRACES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../cache-audit/traces/synthetic"
-);
+/// A duration given in seconds, for clap's `value_parser` (see
+/// [`args::seconds`]): every stage reads durations the same way.
+pub use crate::args::seconds;
 
-/// Command line of stages 05 and 06 (stage 06 adds `--drain-timeout`).
-#[derive(Parser, Debug, Clone)]
-#[command(
-    version,
-    about = "NetServe: an HTTP/1.1 server that runs the cache-audit simulator"
-)]
+/// The settings every stage has: where to listen, how many workers, how
+/// long a request head may take, the access log, the queue. Flattened into
+/// each stage's `Cli` with `#[command(flatten)]`.
+#[derive(clap::Args, Debug, Clone)]
 pub struct ServerArgs {
     /// TCP port to listen on (0 = any free port)
     #[arg(default_value_t = 8080)]
@@ -57,22 +47,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = args::DEFAULT_QUEUE_SIZE as u32,
           value_parser = clap::value_parser!(u32).range(1..=args::MAX_QUEUE_SIZE as i64))]
     pub queue_size: u32,
-
-    /// The cache-audit executable [default: `cache-audit` next to this binary]
-    #[arg(long, value_name = "PATH")]
-    pub cache_audit: Option<PathBuf>,
-
-    /// Directory of the trace files (`loop.txt`, `scan.txt`, ...) [default: the bundled traces]
-    #[arg(long, value_name = "PATH")]
-    pub traces_dir: Option<PathBuf>,
-
-    /// Time one simulation may run before it is killed (504), in seconds
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = args::seconds)]
-    pub backend_timeout: Duration,
 }
 
 impl ServerArgs {
-    /// The settings stages 01-04 also have, as their [`Args`].
+    /// The same settings as stages 01-03 hold them, as their [`Args`].
     pub fn args(&self) -> Args {
         Args {
             port: self.port,
@@ -85,129 +63,49 @@ impl ServerArgs {
             queue_size: self.queue_size as usize,
         }
     }
-
-    // ANCHOR: backend_or_exit
-    /// Resolves the defaults of `--cache-audit` and `--traces-dir`, checks
-    /// both paths, and builds the [`Backend`]. Called before the socket is
-    /// bound, so a misconfigured server never appears to be ready.
-    ///
-    /// On a bad path, prints one line and exits with status 2: the program
-    /// is missing, not a file or not executable; the directory is missing or
-    /// not a directory.
-    pub fn backend_or_exit(&self) -> Backend {
-        let program = self.cache_audit.clone().unwrap_or_else(sibling_cache_audit);
-        let traces_dir = self
-            .traces_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(BUNDLED_TRACES));
-
-        let checked = check_program(&program).and_then(|()| check_directory(&traces_dir));
-        if let Err(message) = checked {
-            eprintln!("error: {message}");
-            process::exit(2);
-        }
-        // Absolute paths from here on. `Command` looks a bare name such as
-        // `cache-audit` up in PATH, not in the directory it was checked in;
-        // and `.../common/../cache-audit/...` reads badly in messages. Both
-        // were just shown to exist.
-        let program = fs::canonicalize(&program).unwrap_or(program);
-        let traces_dir = fs::canonicalize(&traces_dir).unwrap_or(traces_dir);
-        Backend::new(program, traces_dir, self.backend_timeout)
-    }
-    // ANCHOR_END: backend_or_exit
-}
-
-/// `cache-audit` in the directory of the running executable, which is where
-/// `cargo build` puts both binaries.
-fn sibling_cache_audit() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.parent()?.join("cache-audit")))
-        .unwrap_or_else(|| PathBuf::from("cache-audit"))
-}
-
-fn check_program(path: &Path) -> Result<(), String> {
-    let shown = path.display();
-    let metadata = fs::metadata(path).map_err(|error| {
-        format!("--cache-audit {shown}: {error} (build it with `cargo build --release -p cache-audit` or pass --cache-audit PATH)")
-    })?;
-    if !metadata.is_file() {
-        return Err(format!("--cache-audit {shown}: not a file"));
-    }
-    if metadata.permissions().mode() & 0o111 == 0 {
-        return Err(format!("--cache-audit {shown}: not executable"));
-    }
-    Ok(())
-}
-
-/// The directory must exist and hold `<trace>.txt` for every trace a
-/// request may name, so that no valid request can fail for a missing file.
-fn check_directory(path: &Path) -> Result<(), String> {
-    let shown = path.display();
-    let metadata = fs::metadata(path).map_err(|error| format!("--traces-dir {shown}: {error}"))?;
-    if !metadata.is_dir() {
-        return Err(format!("--traces-dir {shown}: not a directory"));
-    }
-    for trace in sim::TRACES {
-        let file = path.join(format!("{trace}.txt"));
-        if !file.is_file() {
-            return Err(format!("--traces-dir {shown}: no {trace}.txt in it"));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    #[test]
-    fn accepts_the_original_command_line() {
-        let parsed = ServerArgs::try_parse_from([
-            "netserve",
-            "9000",
-            "4",
-            "--cache-audit",
-            "/bin/true",
-            "--traces-dir",
-            "/tmp",
-        ])
-        .expect("the original's form parses");
-        assert_eq!(parsed.port, 9000);
-        assert_eq!(parsed.args().threads, 4);
-        assert_eq!(parsed.cache_audit.as_deref(), Some(Path::new("/bin/true")));
-        assert_eq!(parsed.backend_timeout, Duration::from_secs(10));
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
     }
 
     #[test]
-    fn checks_paths() {
-        assert!(check_program(Path::new("/bin/sh")).is_ok());
-        assert!(check_program(Path::new("/nonexistent/cache-audit")).is_err());
-        assert!(check_program(Path::new("/tmp")).is_err());
-        assert!(
-            check_program(Path::new(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/Cargo.toml"
-            )))
-            .is_err()
-        );
-        assert!(
-            check_directory(Path::new("/tmp")).is_err(),
-            "no trace files in /tmp"
-        );
-        assert!(check_directory(Path::new("/bin/sh")).is_err());
-        assert!(check_directory(Path::new(BUNDLED_TRACES)).is_ok());
+    fn accepts_what_the_hand_written_parser_accepts() {
+        let line = "--quiet 0 --bind ::1 4 --header-timeout=0.5 --queue-size 2";
+        let parsed = Cli::try_parse_from(["server"].into_iter().chain(line.split(' ')))
+            .expect("parses")
+            .server
+            .args();
+        let expected = Args::parse(line.split(' ').map(str::to_owned)).expect("parses");
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn defaults_match_the_hand_written_parser() {
+        let parsed = Cli::try_parse_from(["server"])
+            .expect("parses")
+            .server
+            .args();
+        assert_eq!(parsed, Args::default());
     }
 
     #[test]
     fn rejects_bad_values() {
         for line in [
-            ["netserve", "0", "0"].as_slice(),
-            &["netserve", "70000"],
-            &["netserve", "--backend-timeout", "-1"],
-            &["netserve", "--queue-size", "0"],
+            ["server", "0", "0"].as_slice(),
+            &["server", "70000"],
+            &["server", "80", "4097"],
+            &["server", "--header-timeout", "-1"],
+            &["server", "--queue-size", "0"],
         ] {
-            assert!(ServerArgs::try_parse_from(line).is_err(), "{line:?}");
+            assert!(Cli::try_parse_from(line).is_err(), "{line:?}");
         }
     }
 }

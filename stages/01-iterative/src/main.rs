@@ -10,17 +10,17 @@
 
 use std::time::Instant;
 
-use common::args::Args;
+use common::args::{Args, HELP_WITHOUT_POOL};
 use common::{connection, health, server};
 
 fn main() {
-    let args = Args::parse_or_exit();
+    let args = Args::parse_or_exit(HELP_WITHOUT_POOL);
     let config = args.connection_config();
 
-    // ANCHOR: accept_loop
     let listener = server::bind_or_exit(args.bind, args.port);
     server::announce(&listener);
 
+    // ANCHOR: accept_loop
     // ANCHOR: milestone_1_1
     for stream in listener.incoming() {
         match stream {

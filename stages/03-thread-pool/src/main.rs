@@ -13,12 +13,12 @@
 
 use std::time::Instant;
 
-use common::args::Args;
+use common::args::{Args, HELP_WITH_POOL};
 use common::pool::ThreadPool;
 use common::{connection, health, server};
 
 fn main() {
-    let args = Args::parse_or_exit();
+    let args = Args::parse_or_exit(HELP_WITH_POOL);
     let config = args.connection_config();
 
     let listener = server::bind_or_exit(args.bind, args.port);

@@ -7,11 +7,13 @@
 //! `HEAD` like `GET` without the body. `/run-cache-sim` arrives with its
 //! query parameters decoded and validated, and every error is a JSON body.
 //! A valid simulation request is answered `501`: the backend that runs the
-//! simulator is stage 05.
+//! simulator is stage 05. The command line, which grows from here on, is
+//! parsed with clap: each stage's `Cli` adds its options to the last one's.
 
 use std::time::Instant;
 
-use common::args::Args;
+use clap::Parser;
+use common::cli::ServerArgs;
 use common::json;
 use common::pool::ThreadPool;
 use common::request::Request;
@@ -19,8 +21,19 @@ use common::response::{Response, Status};
 use common::router::Router;
 use common::{connection, health, server, sim};
 
+// ANCHOR: cli
+/// This stage's command line (`--help` lists it).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+// ANCHOR_END: cli
+
 fn main() {
-    let args = Args::parse_or_exit();
+    let cli = Cli::parse();
+    let args = cli.server.args();
     let config = args.connection_config();
 
     let listener = server::bind_or_exit(args.bind, args.port);
@@ -33,15 +46,19 @@ fn main() {
     );
     // ANCHOR_END: router
 
+    // ANCHOR: pool
     let pool = ThreadPool::new(args.threads, args.queue_size, move |(stream, accepted)| {
         connection::serve(stream, accepted, &config, &|request| router.handle(request));
     });
     let pool = server::or_exit(pool, "starting the worker threads");
+    // ANCHOR_END: pool
     server::announce(&listener);
 
+    // ANCHOR: accept_loop
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                // A full queue hands the stream back, to be refused politely.
                 // The header deadline starts now: time spent queued counts.
                 if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet, "queue full");
@@ -50,6 +67,7 @@ fn main() {
             Err(error) => server::accept_failed(&error),
         }
     }
+    // ANCHOR_END: accept_loop
 }
 
 // ANCHOR: validate_only

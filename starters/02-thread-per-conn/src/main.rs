@@ -12,11 +12,11 @@
 use std::thread;
 use std::time::Instant;
 
-use common::args::Args;
+use common::args::{Args, HELP_WITHOUT_POOL};
 use common::{connection, health, log, server};
 
 fn main() {
-    let args = Args::parse_or_exit();
+    let args = Args::parse_or_exit(HELP_WITHOUT_POOL);
     let config = args.connection_config();
 
     let listener = server::bind_or_exit(args.bind, args.port);

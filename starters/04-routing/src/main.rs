@@ -8,11 +8,13 @@
 //! `HEAD` like `GET` without the body. `/run-cache-sim` arrives with its
 //! query parameters decoded and validated, and every error is a JSON body.
 //! A valid simulation request is answered `501`: the backend that runs the
-//! simulator is stage 05.
+//! simulator is stage 05. The command line, which grows from here on, is
+//! parsed with clap: each stage's `Cli` adds its options to the last one's.
 
 use std::time::Instant;
 
-use common::args::Args;
+use clap::Parser;
+use common::cli::ServerArgs;
 use common::json;
 use common::pool::ThreadPool;
 use common::request::Request;
@@ -20,8 +22,17 @@ use common::response::{Response, Status};
 use common::router::Router;
 use common::{connection, health, server, sim};
 
+/// This stage's command line (`--help` lists it).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
 fn main() {
-    let args = Args::parse_or_exit();
+    let cli = Cli::parse();
+    let args = cli.server.args();
     let config = args.connection_config();
 
     let listener = server::bind_or_exit(args.bind, args.port);
@@ -41,6 +52,7 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                // A full queue hands the stream back, to be refused politely.
                 // The header deadline starts now: time spent queued counts.
                 if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet, "queue full");

@@ -6,26 +6,36 @@
 //! `cache-audit <trace> <policy> <cache_size>` (separate arguments, no shell),
 //! captures both of its output pipes within a bound, kills it past
 //! `--backend-timeout`, always reaps it, and turns its report into JSON. The
-//! command line moves to clap, and the backend's paths are checked before
-//! the socket is bound.
+//! backend's paths are checked before the socket is bound.
 //!
 //! The limitation left: stopping the server. Ctrl-C kills it mid-request,
 //! and every simulation in flight is lost with it. Stage 06 drains instead.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
+use common::backend_cli::BackendArgs;
 use common::cli::ServerArgs;
 use common::pool::ThreadPool;
 use common::router::Router;
 use common::{connection, health, server, sim};
 
+/// This stage's command line (`--help` lists it).
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    server: ServerArgs,
+
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
 fn main() {
-    let cli = ServerArgs::parse();
+    let cli = Cli::parse();
     // Checked before binding: a server with a missing backend never looks ready.
-    let backend = Arc::new(cli.backend_or_exit());
-    let args = cli.args();
+    let backend = cli.backend.backend_or_exit();
+    let args = cli.server.args();
     let config = args.connection_config();
 
     let listener = server::bind_or_exit(args.bind, args.port);
@@ -48,6 +58,7 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                // A full queue hands the stream back, to be refused politely.
                 // The header deadline starts now: time spent queued counts.
                 if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet, "queue full");

@@ -15,12 +15,12 @@
 //! | [`date`] | 01 | the `Date` header field |
 //! | [`connection`] | 01 | one connection from accept to close |
 //! | [`health`] | 01 | `GET /health`, and the 404 of stages 01-03 |
-//! | [`args`] | 01 | the hand-written command line of stages 01-04 |
+//! | [`args`] | 01 | the hand-written command line of stages 01-03 |
 //! | [`server`] | 01 | binding, the readiness line, accept errors |
 //! | [`log`] | 01 | the access log |
 //! | [`pool`] | 03 | a fixed set of workers behind a bounded queue |
-//! | `query`, `router`, `json`, `sim` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters (feature `routing`) |
-//! | `child`, `backend`, `report`, `cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; parsing its report; clap (feature `backend`) |
+//! | `query`, `router`, `json`, `sim`, `cli` | 04 | form decoding, routing, JSON bodies, `/run-cache-sim` parameters, the command line parsed with clap (feature `routing`) |
+//! | `child`, `backend`, `report`, `backend_cli` | 05 | one child process supervised with `poll(2)` on its pipes and a pidfd; running cache-audit for a request; parsing its report; the backend's command-line paths (feature `backend`) |
 //! | `shutdown` | 06 | SIGINT/SIGTERM/SIGHUP: stop accepting, drain, exit (feature `shutdown`) |
 //! | `event_loop` | 07 | epoll, `SO_REUSEPORT` listeners, the persistent connection's state machine (feature `event-loop`) |
 //!
@@ -43,6 +43,8 @@ pub mod response;
 pub mod server;
 
 #[cfg(feature = "routing")]
+pub mod cli;
+#[cfg(feature = "routing")]
 pub mod json;
 #[cfg(feature = "routing")]
 pub mod query;
@@ -54,9 +56,9 @@ pub mod sim;
 #[cfg(feature = "backend")]
 pub mod backend;
 #[cfg(feature = "backend")]
-pub mod child;
+pub mod backend_cli;
 #[cfg(feature = "backend")]
-pub mod cli;
+pub mod child;
 #[cfg(feature = "backend")]
 pub mod report;
 

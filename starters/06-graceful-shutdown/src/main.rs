@@ -20,32 +20,33 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::cli::ServerArgs;
+use common::backend_cli::BackendArgs;
+use common::cli::{self, ServerArgs};
 use common::pool::ThreadPool;
 use common::router::Router;
 use common::shutdown::{self, Shutdown};
-use common::{args, connection, health, server, sim};
+use common::{connection, health, server, sim};
 
-/// Stage 05's command line plus the drain deadline.
+/// This stage's command line (`--help` lists it).
 #[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "NetServe: an HTTP/1.1 server that runs the cache-audit simulator"
-)]
+#[command(version, about)]
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
 
+    #[command(flatten)]
+    backend: BackendArgs,
+
     /// After SIGINT/SIGTERM/SIGHUP, how long requests in flight may take
     /// before simulations are killed and the exit status is 1, in seconds
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = args::seconds)]
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = cli::seconds)]
     drain_timeout: Duration,
 }
 
 fn main() {
     let cli = Cli::parse();
     // Checked before binding: a server with a missing backend never looks ready.
-    let backend = Arc::new(cli.server.backend_or_exit());
+    let backend = Arc::new(cli.backend.backend_or_exit());
     let args = cli.server.args();
     let config = args.connection_config();
 
@@ -78,6 +79,7 @@ fn main() {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                // A full queue hands the stream back, to be refused politely.
                 // The header deadline starts now: time spent queued counts.
                 if let Err((stream, _)) = pool.try_submit((stream, Instant::now())) {
                     connection::refuse_busy(stream, args.quiet, "queue full");

@@ -26,28 +26,36 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::backend::Backend;
-use common::cli::ServerArgs;
+use common::backend_cli::BackendArgs;
+use common::cli::{self, ServerArgs};
 use common::event_loop::{
     self, Answer, CHILD, Clock, Connection, Connections, Context, Epoll, READABLE, Settings,
 };
 use common::response::{Response, Status};
 use common::router::Router;
-use common::{args, connection, health, log, server, sim};
+use common::{connection, health, log, server, sim};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-/// Stage 06's command line plus the settings of persistent connections.
+/// This stage's command line (`--help` lists it).
 #[derive(Parser, Debug)]
 #[command(
     version,
-    about = "NetServe: an HTTP/1.1 server that runs the cache-audit simulator"
+    about,
+    // THREADS counts event loops here, and there is no queue: `--queue-size`
+    // is still accepted, so that one command line serves every stage.
+    mut_arg("threads", |arg| arg.help("Event loops [default: number of CPUs]")),
+    mut_arg("queue_size", |arg| arg.hide(true))
 )]
 struct Cli {
     #[command(flatten)]
     server: ServerArgs,
 
+    #[command(flatten)]
+    backend: BackendArgs,
+
     /// After SIGINT/SIGTERM/SIGHUP, how long requests in flight may take
     /// before simulations are killed and the exit status is 1, in seconds
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = args::seconds)]
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = cli::seconds)]
     drain_timeout: Duration,
 
     /// After the signal, how long to keep serving (with /health answering
@@ -56,7 +64,7 @@ struct Cli {
     drain_delay: Duration,
 
     /// How long a persistent connection may stay idle between requests, in seconds
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = args::seconds)]
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = cli::seconds)]
     idle_timeout: Duration,
 
     /// Open connections (all loops together) beyond which new ones get 503
@@ -93,7 +101,8 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 
 fn main() {
     let cli = Cli::parse();
-    let backend = Arc::new(cli.server.backend_or_exit());
+    // Checked before binding: a server with a missing backend never looks ready.
+    let backend = Arc::new(cli.backend.backend_or_exit());
     let args = cli.server.args();
 
     // /health fails from the first signal on: a load balancer polling it
@@ -349,7 +358,7 @@ fn seconds_or_none(text: &str) -> Result<Duration, String> {
     if text.parse::<f64>() == Ok(0.0) {
         return Ok(Duration::ZERO);
     }
-    args::seconds(text).map_err(|expected| format!("{expected}, or 0"))
+    cli::seconds(text).map_err(|expected| format!("{expected}, or 0"))
 }
 
 /// Empties the signal socket; true if a signal arrived. (Several signals
