@@ -46,7 +46,7 @@ mkdir -p "$logs"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "differential test against httparse and property tests ($cases cases each)"
-PROPTEST_CASES=$cases cargo test --release -p reliability --test differential --test query \
+PROPTEST_CASES=$cases cargo test --release -p common --all-features --test differential --test query \
     -- --nocapture 2>&1 | tee "$logs/properties.log"
 # The census line: how often each relation between the two parsers occurred.
 census=$(grep -o 'census of .*' "$logs/properties.log" || echo "census: not printed")

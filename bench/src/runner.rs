@@ -2,7 +2,9 @@
 //! the idle connections, apply the load while sampling the server in
 //! `/proc`, stop everything.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use harness::load::{Errors, Load, Pace, Plan, Target};
 use harness::proc::{self, Peaks, Watched};
 use harness::server::Server;
 use harness::slow::{IdleConnections, SlowClients};
+use harness::stages;
 
 /// How often the server's `/proc/PID/status` is sampled (50 ms): often
 /// enough to see stage 02's thread count climb, rarely enough to cost
@@ -145,8 +148,17 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                     all_connections.to_string(),
                 ]);
             }
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let command = stage.command(&settings.bin_dir, spec.pool, &args);
+            let args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+            let (bin_dir, traces) = (&settings.bin_dir, harness::default_traces_dir());
+            let cache_audit = bin_dir.join(stages::CACHE_AUDIT);
+            let mut command = Command::new(stage.path(bin_dir));
+            command.args(stages::arguments(
+                stage.number,
+                spec.pool,
+                &args,
+                &cache_audit,
+                &traces,
+            ));
             (Some(Server::start(command)?), None)
         }
         ServerSpec::Nginx => {
@@ -329,7 +341,7 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
         .as_ref()
         .ok_or("ceiling rows planned without the compiled ceilings")?;
     let threads = spec.pool.unwrap_or(settings.wrk_threads);
-    let cache_audit = settings.bin_dir.join(harness::stages::CACHE_AUDIT);
+    let cache_audit = settings.bin_dir.join(stages::CACHE_AUDIT);
     let rate = reference::run_spawn(&ceilings.spawn, &cache_audit, &settings.loop_trace, threads)?;
     Ok(RunResult {
         spec: spec.clone(),

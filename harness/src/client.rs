@@ -91,17 +91,9 @@ impl Connection {
         self.stream
             .set_read_timeout(Some(bound))
             .map_err(|e| format!("the grader's own client failed: set_read_timeout: {e}"))?;
-        let mut byte = [0u8; 1];
-        let result = match self.stream.peek(&mut byte) {
-            // Data, or 0 = end of stream: either way the server did something.
-            Ok(_) => Ok(true),
-            Err(e) if is_timeout(&e) => Ok(false),
-            // A reset is an answer too (a bad one, which reading will report).
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(true),
-            Err(e) => Err(format!("waiting for the server: {e}")),
-        };
+        let answered = self.peek_answer();
         let _ = self.stream.set_read_timeout(None);
-        result
+        answered
     }
 
     /// Whether the server has already sent something or closed the connection, checked
@@ -110,15 +102,20 @@ impl Connection {
         self.stream
             .set_nonblocking(true)
             .map_err(|e| format!("the grader's own client failed: set_nonblocking: {e}"))?;
-        let mut byte = [0u8; 1];
-        let result = match self.stream.peek(&mut byte) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(true),
-            Err(e) => Err(format!("checking for an answer: {e}")),
-        };
+        let answered = self.peek_answer();
         let _ = self.stream.set_nonblocking(false);
-        result
+        answered
+    }
+
+    /// Peeks at one byte: whether the server has said something (data, or 0 = end of stream,
+    /// or a reset, a bad answer which reading will report), `false` if the wait ended first.
+    fn peek_answer(&self) -> Result<bool, String> {
+        match self.stream.peek(&mut [0u8; 1]) {
+            Ok(_) => Ok(true),
+            Err(e) if is_timeout(&e) => Ok(false),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(true),
+            Err(e) => Err(format!("waiting for the server: {e}")),
+        }
     }
 
     /// Reads until the server closes the connection (at most [`RESPONSE_TIMEOUT`]) and parses
@@ -147,7 +144,7 @@ impl Connection {
 
     /// [`Connection::read_response_within`] without the excerpt of what was sent.
     fn read_response_unquoted(&mut self, bound: Duration) -> Result<Response, String> {
-        let raw = self.read_until(bound, true)?;
+        let raw = self.read_until(bound, is_complete_persistent)?;
         if raw.end == End::TimedOut && raw.bytes.is_empty() {
             return Err(format!("no response within {bound:?}"));
         }
@@ -182,59 +179,42 @@ impl Connection {
 
     /// Reads every byte until the server closes, resets, or `bound` passes.
     pub fn read_to_close(&mut self, bound: Duration) -> Result<RawRead, String> {
-        self.read_until(bound, false)
+        self.read_until(bound, |_| false)
     }
 
-    /// Reads every byte until the server closes, resets, or `bound` passes; with
-    /// `one_persistent`, also stops once the bytes are one complete response that does not say
-    /// `Connection: close` (the server keeps the connection open for the next request).
-    fn read_until(&mut self, bound: Duration, one_persistent: bool) -> Result<RawRead, String> {
+    /// Reads every byte until the server closes, resets, or `bound` passes, or until `done`
+    /// says the bytes so far are enough (a connection the server keeps open never ends).
+    fn read_until(
+        &mut self,
+        bound: Duration,
+        done: impl Fn(&[u8]) -> bool,
+    ) -> Result<RawRead, String> {
         let deadline = Instant::now() + bound;
         let mut bytes = Vec::new();
         let mut chunk = [0u8; 16 * 1024];
-        loop {
+        let end = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Ok(RawRead {
-                    bytes,
-                    end: End::TimedOut,
-                });
+                break End::TimedOut;
             }
             self.stream
                 .set_read_timeout(Some(left))
                 .map_err(|e| format!("the grader's own client failed: set_read_timeout: {e}"))?;
             match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    return Ok(RawRead {
-                        bytes,
-                        end: End::Closed,
-                    });
-                }
+                Ok(0) => break End::Closed,
                 Ok(n) => {
                     bytes.extend_from_slice(&chunk[..n]);
-                    if one_persistent && is_complete_persistent(&bytes) {
-                        return Ok(RawRead {
-                            bytes,
-                            end: End::KeptOpen,
-                        });
+                    if done(&bytes) {
+                        break End::KeptOpen;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if is_timeout(&e) => {
-                    return Ok(RawRead {
-                        bytes,
-                        end: End::TimedOut,
-                    });
-                }
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                    return Ok(RawRead {
-                        bytes,
-                        end: End::Reset,
-                    });
-                }
+                Err(e) if is_timeout(&e) => break End::TimedOut,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break End::Reset,
                 Err(e) => return Err(format!("reading the response: {e}")),
             }
-        }
+        };
+        Ok(RawRead { bytes, end })
     }
 
     /// Reads `count` complete responses, one after the other, from a connection that stays
@@ -247,40 +227,20 @@ impl Connection {
         count: usize,
         bound: Duration,
     ) -> Result<Vec<Response>, String> {
-        let deadline = Instant::now() + bound;
-        let mut buffer = Vec::new();
-        let mut responses = Vec::new();
-        let mut chunk = [0u8; 64 * 1024];
-        while responses.len() < count {
-            // Take every complete response the buffer holds.
-            while let Some(length) = complete_length(&buffer)? {
-                let rest = buffer.split_off(length);
-                responses.push(Response::parse(&buffer)?);
-                buffer = rest;
-                if responses.len() == count {
-                    return Ok(responses);
-                }
+        let enough = |bytes: &[u8]| split_responses(bytes).map_or(true, |r| r.len() >= count);
+        let raw = self.read_until(bound, enough)?;
+        let mut responses = split_responses(&raw.bytes)?;
+        let got = responses.len();
+        match raw.end {
+            _ if got >= count => {
+                responses.truncate(count);
+                Ok(responses)
             }
-            let got = responses.len();
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!("only {got} of {count} responses within {bound:?}"));
-            }
-            self.stream
-                .set_read_timeout(Some(left))
-                .map_err(|e| format!("set_read_timeout: {e}"))?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    return Err(format!(
-                        "the server closed the connection after {got} of {count} responses"
-                    ));
-                }
-                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading response {} of {count}: {e}", got + 1)),
-            }
+            End::TimedOut => Err(format!("only {got} of {count} responses within {bound:?}")),
+            _ => Err(format!(
+                "the server closed the connection after {got} of {count} responses"
+            )),
         }
-        Ok(responses)
     }
 
     /// Half-closes: tells the server this client will send nothing more (a FIN).
@@ -305,7 +265,8 @@ impl Connection {
     }
 }
 
-/// Whether a read error is a read timeout (`WouldBlock` on Unix, `TimedOut` elsewhere).
+/// Whether a read error is a read timeout (`WouldBlock` on Unix, `TimedOut` elsewhere), or
+/// a non-blocking read that would have to wait.
 fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
@@ -319,7 +280,8 @@ pub enum End {
     Reset,
     /// The bound passed with the connection still open.
     TimedOut,
-    /// One complete response arrived that keeps the connection open (no `Connection: close`).
+    /// Enough arrived (one complete response that keeps the connection open, or as many as
+    /// were asked for) and the connection is still open.
     KeptOpen,
 }
 
@@ -336,6 +298,17 @@ fn is_complete_persistent(bytes: &[u8]) -> bool {
     !connection
         .split(',')
         .any(|option| option.trim().eq_ignore_ascii_case("close"))
+}
+
+/// The complete responses at the start of `bytes`, in order (an incomplete one after them is
+/// left out).
+fn split_responses(mut bytes: &[u8]) -> Result<Vec<Response>, String> {
+    let mut responses = Vec::new();
+    while let Some(length) = complete_length(bytes)? {
+        responses.push(Response::parse(&bytes[..length])?);
+        bytes = &bytes[length..];
+    }
+    Ok(responses)
 }
 
 /// The length of the first response in `bytes` if it has arrived whole, framed by its
@@ -438,14 +411,6 @@ impl Response {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
-    }
-
-    /// How many header fields are named `name`.
-    pub fn header_count(&self, name: &str) -> usize {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .count()
     }
 
     /// The `Content-Length` value, if present and a number.

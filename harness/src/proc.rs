@@ -265,6 +265,12 @@ pub struct Watched {
 }
 
 impl Watched {
+    /// Process `pid` alone, without its children.
+    pub fn alone(pid: u32) -> Watched {
+        let children = false;
+        Watched { pid, children }
+    }
+
     /// `pid`, then its children when they count.
     fn pids(self) -> Vec<u32> {
         let mut pids = vec![self.pid];
@@ -331,23 +337,23 @@ pub struct Samples {
     pub rss_kib: Vec<(Duration, u64)>,
 }
 
-/// A thread that reads a process's status and descriptors every `interval` until stopped
-/// (or until the process is gone).
+/// A thread that reads the watched processes' status, and the server's descriptors, every
+/// `interval` until stopped (or until the server is gone).
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Samples>,
 }
 
 impl Sampler {
-    /// Starts sampling process `pid`.
-    pub fn start(pid: u32, interval: Duration) -> Sampler {
+    /// Starts sampling `watched`.
+    pub fn start(watched: Watched, interval: Duration) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
             let began = Instant::now();
             let mut samples = Samples::default();
             while !flag.load(Ordering::SeqCst) {
-                let (Ok(status), Ok(open)) = (status(pid), descriptors(pid)) else {
+                let (Ok(status), Ok(open)) = (watched.status(), descriptors(watched.pid)) else {
                     break;
                 };
                 samples.peaks.add(status);

@@ -35,10 +35,10 @@ const STDERR_KEEP_BYTES: usize = 64 * 1024;
 /// How many stderr lines an error message of [`Server::start`] quotes.
 const STDERR_EXCERPT_LINES: usize = 20;
 
-/// Reads the address from a readiness line, `listening on http://ADDR:PORT` (an IPv6 address
-/// in brackets); `None` for any other line.
+/// Reads the address from a readiness line, exactly `listening on http://ADDR:PORT` (an IPv6
+/// address in brackets); `None` for any other line. The one place the line is parsed.
 pub fn parse_ready_line(line: &str) -> Option<SocketAddr> {
-    line.trim_end().strip_prefix(READY_PREFIX)?.parse().ok()
+    line.strip_prefix(READY_PREFIX)?.parse().ok()
 }
 
 /// A server's stderr, drained continuously by a thread (so the server never blocks on a full
@@ -346,26 +346,17 @@ impl Server {
     /// # Errors
     /// It could be neither signalled nor reaped.
     pub fn stop(mut self) -> Result<Stopped, String> {
-        if !self.is_running() {
-            let status = self.wait_exit(Duration::ZERO)?;
-            return Ok(Stopped {
-                status,
-                killed: false,
-            });
+        if self.is_running() {
+            self.signal(libc::SIGTERM)?;
         }
-        self.signal(libc::SIGTERM)?;
         if let Ok(status) = self.wait_exit(STOP_TIMEOUT) {
-            return Ok(Stopped {
-                status,
-                killed: false,
-            });
+            let killed = false;
+            return Ok(Stopped { status, killed });
         }
         self.kill();
         let status = self.wait_exit(STOP_TIMEOUT)?;
-        Ok(Stopped {
-            status,
-            killed: true,
-        })
+        let killed = true;
+        Ok(Stopped { status, killed })
     }
 
     /// SIGKILL to the server, and to its whole process group if it has one.
@@ -437,7 +428,7 @@ mod tests {
     #[test]
     fn readiness_line() {
         assert_eq!(
-            parse_ready_line("listening on http://127.0.0.1:40123\n"),
+            parse_ready_line("listening on http://127.0.0.1:40123"),
             Some(SocketAddr::from(([127, 0, 0, 1], 40123)))
         );
         assert_eq!(
@@ -446,6 +437,8 @@ mod tests {
         );
         assert_eq!(parse_ready_line("listening on 127.0.0.1:8080"), None);
         assert_eq!(parse_ready_line("error: cannot listen"), None);
+        // Exactly the line (DESIGN "Readiness"): a stray carriage return is not an address.
+        assert_eq!(parse_ready_line("listening on http://127.0.0.1:80\r"), None);
     }
 
     #[test]

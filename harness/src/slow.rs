@@ -11,11 +11,11 @@
 //! An idle connection sent one request, read its answer, and stays open without a byte more:
 //! a persistent connection between two requests, as a browser leaves many.
 
-use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,10 @@ pub const DRIBBLE_INTERVAL: Duration = Duration::from_millis(500);
 /// busy, a full listen backlog) makes the attempt time out; it is retried a round later.
 const SLOW_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// How long [`SlowClients::start`] waits for the first round of connections. A server that
+/// accepts no more (stage 01 busy) leaves each further attempt to time out, one by one.
+pub const FIRST_ROUND_BOUND: Duration = Duration::from_secs(5);
+
 /// Slow clients, driven by one thread until [`SlowClients::stop`].
 pub struct SlowClients {
     stop: Arc<AtomicBool>,
@@ -37,26 +41,28 @@ pub struct SlowClients {
 
 impl SlowClients {
     /// Starts `count` slow clients against `addr` (`host` is their `Host` field) and returns
-    /// once each has tried its first connection, so that those that connected are ahead of
-    /// any later client in the server's accept queue.
+    /// once each has tried its first connection (or after [`FIRST_ROUND_BOUND`]), so that those
+    /// that connected are ahead of any later client in the server's accept queue.
     pub fn start(addr: SocketAddr, host: &str, count: usize) -> SlowClients {
         // Half a request head: the request line, one header field, and the start of another
         // that never ends.
         let opening = format!("GET /health HTTP/1.1\r\nHost: {host}\r\nX-Slow: ").into_bytes();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut slots: Vec<Option<TcpStream>> = (0..count).map(|_| None).collect();
-        let mut cut_off = 0;
-        round(&mut slots, addr, &opening, &stop, &mut cut_off);
         let flag = Arc::clone(&stop);
+        let (first_round, first_round_done) = mpsc::channel();
         let driver = thread::spawn(move || {
+            let mut slots: Vec<Option<Connection>> = (0..count).map(|_| None).collect();
+            let mut cut_off = 0;
             while !flag.load(Ordering::SeqCst) {
                 let began = Instant::now();
                 round(&mut slots, addr, &opening, &flag, &mut cut_off);
+                let _ = first_round.send(());
                 // The clients' own pace, not a synchronisation.
                 thread::sleep(DRIBBLE_INTERVAL.saturating_sub(began.elapsed()));
             }
             cut_off
         });
+        let _ = first_round_done.recv_timeout(FIRST_ROUND_BOUND);
         SlowClients {
             stop,
             driver: Some(driver),
@@ -83,7 +89,7 @@ impl Drop for SlowClients {
 /// One round over every slot: a connection the server answered or closed is counted in
 /// `cut_off` and replaced by a new one that sends `opening`; any other gets one more byte.
 fn round(
-    slots: &mut [Option<TcpStream>],
+    slots: &mut [Option<Connection>],
     addr: SocketAddr,
     opening: &[u8],
     stop: &AtomicBool,
@@ -94,28 +100,20 @@ fn round(
             return;
         }
         let alive = match slot {
-            Some(stream) if has_answered(stream) => {
+            Some(connection) if connection.has_answered().unwrap_or(true) => {
                 *cut_off += 1;
                 false
             }
-            Some(stream) => stream.write_all(b"a").is_ok(),
+            Some(connection) => connection.send(b"a").is_ok(),
             None => false,
         };
         if !alive {
             *slot = TcpStream::connect_timeout(&addr, SLOW_CONNECT_TIMEOUT)
-                .and_then(|mut stream| stream.write_all(opening).map(|()| stream))
-                .ok();
+                .ok()
+                .map(Connection::from_stream)
+                .and_then(|mut connection| connection.send(opening).ok().map(|()| connection));
         }
     }
-}
-
-/// Whether the server has sent something, closed or reset `stream`, checked without waiting.
-fn has_answered(stream: &TcpStream) -> bool {
-    let mut byte = [0u8; 1];
-    let _ = stream.set_nonblocking(true);
-    let answered = !matches!(stream.peek(&mut byte), Err(e) if e.kind() == ErrorKind::WouldBlock);
-    let _ = stream.set_nonblocking(false);
-    answered
 }
 
 /// Longest wait for each idle connection's connect and first response.
@@ -199,7 +197,7 @@ impl IdleConnections {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     #[test]

@@ -87,21 +87,6 @@ impl Stage {
     pub fn path(self, bin_dir: &Path) -> PathBuf {
         bin_dir.join(self.binary)
     }
-
-    /// The command that starts this stage from `bin_dir` on port 0 (see [`arguments`]), with
-    /// `cache-audit` from `bin_dir` and the bundled traces.
-    pub fn command(self, bin_dir: &Path, threads: Option<u32>, extra: &[&str]) -> Command {
-        let extra: Vec<OsString> = extra.iter().map(OsString::from).collect();
-        let mut command = Command::new(self.path(bin_dir));
-        command.args(arguments(
-            self.number,
-            threads,
-            &extra,
-            &bin_dir.join(CACHE_AUDIT),
-            &crate::default_traces_dir(),
-        ));
-        command
-    }
 }
 
 impl fmt::Display for Stage {

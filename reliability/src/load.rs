@@ -15,13 +15,13 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conformance::server::describe_exit;
-use conformance::wait_until;
-
-use crate::observe::{Sampler, fd_count};
-use crate::stages::{self, Stage};
-use crate::{Check, all_passed};
 use harness::load::{Failure, Load, Mode, Outcome, Pace, Plan, Tally as Counts, Target};
+use harness::proc::{Sampler, Watched, descriptors};
+use harness::server::describe_exit;
+use harness::stages::Stage;
+use harness::wait_until;
+
+use crate::{Check, Setup, all_passed};
 
 /// How the load is run.
 #[derive(Clone, Copy, Debug)]
@@ -120,26 +120,29 @@ pub fn run(
     settings: LoadSettings,
     log_dir: &Path,
 ) -> Result<LoadResult, String> {
-    stage.check_built(bin_dir)?;
     fs::create_dir_all(log_dir).map_err(|e| format!("creating {}: {e}", log_dir.display()))?;
-    let log_path = log_dir.join(format!("load-{}.log", stage.label()));
+    let log_path = log_dir.join(format!("load-{stage}.log"));
     // The access log goes to a file, so every answered connection can be
     // counted afterwards.
     let setup = format!("exec 2>'{}'", log_path.display());
-    let mut server = stages::start_under_shell(stage, bin_dir, &setup, None, &[])?;
+    let setup = Setup {
+        shell: Some(&setup),
+        ..Setup::default()
+    };
+    let mut server = crate::start(stage, bin_dir, setup)?;
     let addr = server.addr();
     let pid = server.pid();
     // Counted once the server has answered: stage 07's loops open their epoll
     // instances after the readiness line.
-    let warm = conformance::client::exchange(
+    let warm = harness::client::exchange(
         addr,
         b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     )?;
     warm.expect_status(200)?;
-    let fds_before = fd_count(pid)?;
+    let fds_before = descriptors(pid)?;
 
     // The measured load.
-    let sampler = Sampler::start(pid);
+    let sampler = Sampler::start(Watched::alone(pid), Duration::from_millis(100));
     let began = Instant::now();
     let mut plan = Plan {
         connections: settings.connections,
@@ -152,19 +155,19 @@ pub fn run(
     let start = |plan| Load::start(&target(addr), plan).map_err(|e| format!("load: {e}"));
     let load = start(plan)?.finish();
     let load_time = began.elapsed();
-    let peaks = sampler.stop();
+    let samples = sampler.stop();
     let mut fds_after = usize::MAX;
     wait_until(Duration::from_secs(10), || {
-        fds_after = fd_count(pid).unwrap_or(usize::MAX);
+        fds_after = descriptors(pid).unwrap_or(usize::MAX);
         fds_after == fds_before
     });
 
-    let warm = peaks
+    let warm = samples
         .rss_kib
         .iter()
         .find(|(at, _)| *at >= settings.warmup)
         .map_or(0, |(_, rss)| *rss);
-    let most = peaks
+    let most = samples
         .rss_kib
         .iter()
         .filter(|(at, _)| *at >= settings.warmup && *at <= load_time)
@@ -252,7 +255,7 @@ pub fn run(
         load: by_name(&load),
         requests,
         rss_kib: (warm, most),
-        fds: (fds_before, peaks.fds, fds_after),
+        fds: (fds_before, samples.descriptors, fds_after),
         shutdown: by_name(&shutdown),
         server_answered,
         clients_answered,

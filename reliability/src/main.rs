@@ -16,11 +16,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use harness::stages::{self, ALL, LAST, Stage};
 use reliability::faults::{self, FaultResult};
 use reliability::load::{self, LoadSettings};
 use reliability::report;
 use reliability::slow::{self, Attack, Attacker, Mode};
-use reliability::stages::{self, FULL, STAGES, Stage};
 
 /// The parts of the suite that run servers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -115,9 +115,9 @@ fn main() -> ExitCode {
             .filter_map(|&n| Stage::numbered(n))
             .collect()
     } else if cli.short {
-        vec![FULL]
+        vec![LAST]
     } else {
-        STAGES.to_vec()
+        ALL.to_vec()
     };
     if let Err(error) = fs::create_dir_all(&cli.log_dir) {
         eprintln!("error: creating {}: {error}", cli.log_dir.display());
@@ -151,44 +151,32 @@ fn main() -> ExitCode {
                     connections: cli.connections,
                     length,
                 };
+                let name = mode.name();
+                let connections = cli.connections;
                 eprintln!(
-                    "slow clients: stage {} under {} ({} connections, {length:?})",
-                    stage.label(),
-                    mode.name(),
-                    cli.connections
+                    "slow clients: stage {stage} under {name} ({connections} connections, {length:?})"
                 );
                 match slow::run(stage, &bin_dir, attack, &cli.log_dir) {
                     Ok(result) => {
-                        if stage == FULL {
-                            if !result.alive {
-                                failed.push(format!(
-                                    "stage {} died under {}",
-                                    FULL.label(),
-                                    mode.name()
-                                ));
-                            }
-                            if result.peak_threads > MAX_THREADS_UNDER_ATTACK {
-                                failed.push(format!(
-                                    "stage {} ran {} threads under {}",
-                                    FULL.label(),
-                                    result.peak_threads,
-                                    mode.name()
-                                ));
-                            }
-                            if result.peak_rss_kib > MAX_RSS_UNDER_ATTACK_KIB {
-                                failed.push(format!(
-                                    "stage {} peaked at {} KiB under {}",
-                                    FULL.label(),
-                                    result.peak_rss_kib,
-                                    mode.name()
-                                ));
+                        let limits = [
+                            (!result.alive, "died".to_string()),
+                            (
+                                result.peak_threads > MAX_THREADS_UNDER_ATTACK,
+                                format!("ran {} threads", result.peak_threads),
+                            ),
+                            (
+                                result.peak_rss_kib > MAX_RSS_UNDER_ATTACK_KIB,
+                                format!("peaked at {} KiB", result.peak_rss_kib),
+                            ),
+                        ];
+                        for (broken, what) in limits {
+                            if stage == LAST && broken {
+                                failed.push(format!("stage {LAST} {what} under {}", mode.name()));
                             }
                         }
                         results.push(result);
                     }
-                    Err(error) => {
-                        failed.push(format!("slow clients, stage {}: {error}", stage.label()))
-                    }
+                    Err(error) => failed.push(format!("slow clients, stage {stage}: {error}")),
                 }
             }
         }
@@ -200,13 +188,13 @@ fn main() -> ExitCode {
     if parts.contains(&Part::Faults) {
         let mut results: Vec<FaultResult> = Vec::new();
         for &stage in &stages_tested {
-            eprintln!("faults: stage {}", stage.label());
+            eprintln!("faults: stage {stage}");
             results.extend(faults::run_all(stage, &bin_dir));
         }
         for result in results.iter().filter(|result| !result.passed()) {
             failed.push(format!(
                 "stage {}, {}: {}",
-                result.stage.label(),
+                result.stage,
                 result.fault,
                 reliability::failures(&result.checks)
             ));
@@ -226,10 +214,9 @@ fn main() -> ExitCode {
         };
         eprintln!(
             "load: stage {}, {} connections, {seconds} s, then SIGTERM",
-            FULL.label(),
-            settings.connections
+            LAST, settings.connections
         );
-        match load::run(FULL, &bin_dir, settings, &cli.log_dir) {
+        match load::run(LAST, &bin_dir, settings, &cli.log_dir) {
             Ok(result) => {
                 if !result.passed() {
                     failed.push(format!("load: {}", reliability::failures(&result.checks)));
@@ -238,7 +225,7 @@ fn main() -> ExitCode {
                 println!("\n## Load and shutdown\n\n{table}");
                 markdown.push_str(&format!(
                     "### Load and shutdown (stage {})\n\n{table}\n",
-                    FULL.label()
+                    LAST
                 ));
             }
             Err(error) => failed.push(format!("load: {error}")),

@@ -38,7 +38,7 @@ pub fn slow_table(results: &[SlowResult]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} of {} ({}) | {} | {} | {} | {} | {} | {} |",
-            result.stage.label(),
+            result.stage,
             result.attack.mode.name(),
             result.attack.connections,
             match result.attack.attacker {
@@ -79,12 +79,7 @@ pub fn fault_table(results: &[FaultResult]) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            result.stage.label(),
-            result.fault,
-            result.answer,
-            fds,
-            result.zombies,
-            outcome
+            result.stage, result.fault, result.answer, fds, result.zombies, outcome
         );
     }
     out

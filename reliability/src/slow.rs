@@ -4,22 +4,28 @@
 //! a normal client asks for `/health`.
 //!
 //! The attacks come from `slowhttptest` (the Debian package of that name)
-//! when it is installed, or from a built-in slowloris that needs nothing but
-//! this crate (what CI uses).
+//! when it is installed, or from the harness's slow clients, which need
+//! nothing but this workspace (what CI uses).
 
 use std::fs::File;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conformance::client::Connection;
+use harness::client::{Connection, get_request};
+use harness::proc::{Sampler, Watched};
+use harness::slow::SlowClients;
+use harness::stages::Stage;
+use harness::wait_until;
 
-use crate::observe::{self, ProbeStats, Sampler};
-use crate::stages::Stage;
+use crate::Setup;
+
+/// How often the server is sampled in `/proc` during an attack.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Which slow-client attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +53,7 @@ impl Mode {
 pub enum Attacker {
     /// `slowhttptest`, which must be on `PATH`.
     Slowhttptest,
-    /// [`builtin_slowloris`]: slowloris only, no external tool.
+    /// The harness's [`SlowClients`]: slowloris only, no external tool.
     Builtin,
 }
 
@@ -92,48 +98,49 @@ pub fn run(
     attack: Attack,
     log_dir: &Path,
 ) -> Result<SlowResult, String> {
-    stage.check_built(bin_dir)?;
-    let target = stage.target(bin_dir);
-    let mut server = target.launch().arg("--quiet").start()?;
+    let setup = Setup {
+        args: &["--quiet"],
+        ..Setup::default()
+    };
+    let mut server = crate::start(stage, bin_dir, setup)?;
     let addr = server.addr();
-    let sampler = Sampler::start(server.pid());
+    let sampler = Sampler::start(Watched::alone(server.pid()), SAMPLE_INTERVAL);
 
     let stop_probe = Arc::new(AtomicBool::new(false));
     let probe = {
         let stop = Arc::clone(&stop_probe);
-        thread::spawn(move || observe::probe_health(addr, &stop))
+        thread::spawn(move || probe_health(addr, &stop))
     };
 
     let attacked = match attack.attacker {
         Attacker::Slowhttptest => {
-            let log = log_dir.join(format!(
-                "slowhttptest-{}-{}.log",
-                stage.label(),
-                attack.mode.name().replace(' ', "-")
-            ));
+            let mode = attack.mode.name().replace(' ', "-");
+            let log = log_dir.join(format!("slowhttptest-{stage}-{mode}.log"));
             slowhttptest(addr, attack, &log)
         }
-        Attacker::Builtin => builtin_slowloris(addr, attack.connections, attack.length),
+        Attacker::Builtin => {
+            let slow = SlowClients::start(addr, "localhost", attack.connections);
+            // The attack's length: the slow clients and the probe run meanwhile.
+            thread::sleep(attack.length);
+            slow.stop();
+            Ok(())
+        }
     };
 
     stop_probe.store(true, Ordering::SeqCst);
     let probe = probe
         .join()
         .map_err(|_| "the normal client's thread panicked".to_string())?;
-    let peaks = sampler.stop();
-    let peak_rss_kib = server.peak_rss_kib().unwrap_or(0);
-    // Still running = waiting for its exit times out.
-    let alive = server.wait_exit(Duration::from_millis(1)).is_err();
+    let samples = sampler.stop();
+    let peak_rss_kib = server.status().map_or(0, |status| status.peak_rss_kib);
+    let alive = server.is_running();
     attacked?;
-    // Dropping the handle kills the server.
-    drop(server);
-
     Ok(SlowResult {
         stage,
         attack,
         probe,
-        peak_threads: peaks.threads,
-        peak_fds: peaks.fds,
+        peak_threads: samples.peaks.threads,
+        peak_fds: samples.descriptors,
         peak_rss_kib,
         alive,
     })
@@ -161,7 +168,7 @@ fn slowhttptest(addr: SocketAddr, attack: Attack, log: &Path) -> Result<(), Stri
     let errors = output
         .try_clone()
         .map_err(|e| format!("cannot share {}: {e}", log.display()))?;
-    let mut child: Child = command
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(output)
         .stderr(errors)
@@ -171,7 +178,7 @@ fn slowhttptest(addr: SocketAddr, attack: Attack, log: &Path) -> Result<(), Stri
         })?;
     let bound = attack.length + Duration::from_secs(15);
     let mut finished = None;
-    conformance::wait_until(bound, || {
+    wait_until(bound, || {
         finished = child.try_wait().ok().flatten();
         finished.is_some()
     });
@@ -182,56 +189,82 @@ fn slowhttptest(addr: SocketAddr, attack: Attack, log: &Path) -> Result<(), Stri
     Ok(())
 }
 
-/// The start of the head every slowloris connection sends.
-const SLOWLORIS_START: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n";
+/// How long a normal client waits for a whole answer before counting the
+/// request as failed.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long one slowloris connection may take to connect; a full listen
-/// backlog drops the attempt, which is retried on the next tick.
-const SLOWLORIS_CONNECT_TIMEOUT: Duration = Duration::from_millis(100);
+/// The pause between a normal client's requests.
+pub const PROBE_PAUSE: Duration = Duration::from_millis(100);
 
-/// The pause between two header lines of a slowloris connection.
-const SLOWLORIS_TICK: Duration = Duration::from_secs(1);
+/// What a normal client saw: one `GET /health` at a time.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeStats {
+    /// Requests sent.
+    pub attempts: usize,
+    /// Requests answered `200` with a complete body within [`PROBE_TIMEOUT`].
+    pub successes: usize,
+    /// Requests answered `503` (the queue was full).
+    pub busy: usize,
+    /// Requests with no complete answer: refused, reset, timed out.
+    pub failures: usize,
+    /// Time to the complete answer of every successful request, in ms.
+    pub latencies_ms: Vec<f64>,
+}
 
-/// A slowloris attack without external tools: keeps `connections`
-/// connections open to `addr` for `length`, each sending a partial head and
-/// then one header line a second; a connection the server answered or
-/// closed (408, 503) is replaced by a new one, so the pressure never lets up.
-pub fn builtin_slowloris(
-    addr: SocketAddr,
-    connections: usize,
-    length: Duration,
-) -> Result<(), String> {
-    let began = Instant::now();
-    let mut open: Vec<Option<Connection>> = (0..connections).map(|_| None).collect();
-    let mut line = 0u64;
-    while began.elapsed() < length {
-        for slot in open.iter_mut() {
-            // A server that stopped accepting (stage 01) leaves connects to
-            // time out one by one: stop on time even in the middle of a tick.
-            if began.elapsed() >= length {
-                break;
-            }
-            let replace = match slot {
-                None => true,
-                Some(connection) => connection.has_answered().unwrap_or(true),
-            };
-            if replace {
-                *slot = TcpStream::connect_timeout(&addr, SLOWLORIS_CONNECT_TIMEOUT)
-                    .ok()
-                    .map(Connection::from_stream)
-                    .and_then(|mut connection| {
-                        connection.send(SLOWLORIS_START).ok().map(|()| connection)
-                    });
-            } else if let Some(connection) = slot {
-                let header = format!("X-Slow-{line}: {line}\r\n");
-                if connection.send(header.as_bytes()).is_err() {
-                    *slot = None;
-                }
-            }
-        }
-        line += 1;
-        // The attacker's pace, not a synchronisation.
-        thread::sleep(SLOWLORIS_TICK);
+impl ProbeStats {
+    /// The 99th percentile of successful requests' latency, in ms.
+    pub fn p99_ms(&self) -> Option<f64> {
+        percentile(&self.latencies_ms, 99.0)
     }
-    Ok(())
+}
+
+/// The `percent`th percentile of `values` (nearest rank), `None` if empty.
+pub fn percentile(values: &[f64], percent: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((percent / 100.0) * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// A normal client: sends `GET /health` to `addr`, one request at a time
+/// with a [`PROBE_PAUSE`] between them, until `stop` is set.
+pub fn probe_health(addr: SocketAddr, stop: &AtomicBool) -> ProbeStats {
+    let mut stats = ProbeStats::default();
+    while !stop.load(Ordering::SeqCst) {
+        stats.attempts += 1;
+        let began = Instant::now();
+        let answer = Connection::open(addr).and_then(|mut connection| {
+            connection.send(&get_request("/health"))?;
+            connection.read_response_within(PROBE_TIMEOUT)
+        });
+        match answer {
+            Ok(response) if response.status == 200 && response.is_complete() => {
+                stats.successes += 1;
+                let ms = began.elapsed().as_secs_f64() * 1000.0;
+                stats.latencies_ms.push(ms);
+            }
+            Ok(response) if response.status == 503 => stats.busy += 1,
+            _ => stats.failures += 1,
+        }
+        // The client's own pace, not a synchronisation.
+        thread::sleep(PROBE_PAUSE);
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 99.0), Some(99.0));
+        assert_eq!(percentile(&values, 50.0), Some(50.0));
+        assert_eq!(percentile(&[3.0], 99.0), Some(3.0));
+        assert_eq!(percentile(&[], 99.0), None);
+    }
 }

@@ -6,16 +6,16 @@
 
 use std::path::PathBuf;
 
+use harness::stages::{self, LAST, Stage};
 use reliability::faults::{self, FaultResult, Flood};
-use reliability::stages::{self, FULL, Stage};
 
 /// Where `cargo test` put the stage binaries; fails with the command that
 /// builds them when they are missing (`cargo test -p reliability` alone does
 /// not build other packages' binaries).
 fn bin_dir() -> PathBuf {
     let dir = stages::default_bin_dir();
-    for stage in [stage(1), stage(3), FULL] {
-        if let Err(error) = stage.check_built(&dir) {
+    for stage in [stage(1), stage(3), LAST] {
+        if let Err(error) = reliability::check_built(stage, &dir) {
             panic!("{error} (or run `cargo build --workspace` before `cargo test -p reliability`)");
         }
     }
@@ -32,7 +32,7 @@ fn expect_passed(outcome: Result<FaultResult, String>) {
         Ok(result) => assert!(
             result.passed(),
             "stage {}, {}: {}",
-            result.stage.label(),
+            result.stage,
             result.fault,
             reliability::failures(&result.checks)
         ),
@@ -55,45 +55,45 @@ fn log_reader_gone_stage_03() {
 
 #[test]
 fn log_reader_gone_stage_06() {
-    expect_passed(faults::log_reader_gone(FULL, &bin_dir()));
+    expect_passed(faults::log_reader_gone(LAST, &bin_dir()));
 }
 
 #[test]
 fn backend_missing() {
-    expect_passed(faults::backend_missing(FULL, &bin_dir()));
+    expect_passed(faults::backend_missing(LAST, &bin_dir()));
 }
 
 #[test]
 fn backend_killed() {
-    expect_passed(faults::backend_killed(FULL, &bin_dir()));
+    expect_passed(faults::backend_killed(LAST, &bin_dir()));
 }
 
 #[test]
 fn backend_hangs() {
-    expect_passed(faults::backend_hangs(FULL, &bin_dir()));
+    expect_passed(faults::backend_hangs(LAST, &bin_dir()));
 }
 
 #[test]
 fn backend_floods_stdout() {
-    expect_passed(faults::backend_floods(FULL, &bin_dir(), Flood::Stdout));
+    expect_passed(faults::backend_floods(LAST, &bin_dir(), Flood::Stdout));
 }
 
 #[test]
 fn backend_floods_stderr() {
-    expect_passed(faults::backend_floods(FULL, &bin_dir(), Flood::Stderr));
+    expect_passed(faults::backend_floods(LAST, &bin_dir(), Flood::Stderr));
 }
 
 #[test]
 fn client_resets_mid_request() {
-    expect_passed(faults::reset_mid_request(FULL, &bin_dir()));
+    expect_passed(faults::reset_mid_request(LAST, &bin_dir()));
 }
 
 #[test]
 fn client_resets_mid_response() {
-    expect_passed(faults::reset_mid_response(FULL, &bin_dir()));
+    expect_passed(faults::reset_mid_response(LAST, &bin_dir()));
 }
 
 #[test]
 fn out_of_descriptors() {
-    expect_passed(faults::out_of_descriptors(FULL, &bin_dir()));
+    expect_passed(faults::out_of_descriptors(LAST, &bin_dir()));
 }

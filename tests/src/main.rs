@@ -124,9 +124,7 @@ fn main() -> ExitCode {
     let cache_audit = cli
         .cache_audit
         .unwrap_or_else(|| default_cache_audit(cli.command.first()));
-    let traces_dir = cli
-        .traces_dir
-        .unwrap_or_else(conformance::default_traces_dir);
+    let traces_dir = cli.traces_dir.unwrap_or_else(harness::default_traces_dir);
     let target = Arc::new(Target::new(cli.stage, cli.command, cache_audit, traces_dir));
     let jobs = cli.jobs.unwrap_or_else(|| {
         thread::available_parallelism()

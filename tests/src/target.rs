@@ -2,9 +2,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Mutex;
 
-use crate::server::{Server, StderrLog};
+use harness::server::{Server, StderrLog};
+use harness::stages;
 
 /// How many trailing lines of each server's stderr a failure message shows.
 const STDERR_LINES_ON_FAILURE: usize = 8;
@@ -157,40 +159,34 @@ impl Launch<'_> {
         self
     }
 
-    /// The full argument list after the program name.
+    /// The full argument list after the program name: the command's leading arguments, then
+    /// every stage's command line (`harness::stages::arguments`).
     fn arguments(&self) -> Result<Vec<OsString>, String> {
-        let mut args: Vec<OsString> = self.target.command.iter().skip(1).cloned().collect();
-        args.push("0".into());
-        if let Some(threads) = self.threads {
-            args.push(threads.to_string().into());
+        let target = self.target;
+        let cache_audit = match &self.cache_audit {
+            Some(path) => path.clone(),
+            None if target.stage >= 5 => {
+                // The default simulator is a workspace binary; name the fix, not the symptom.
+                check_exists(&target.cache_audit)?;
+                target.cache_audit.clone()
+            }
+            None => target.cache_audit.clone(),
+        };
+        let traces_dir = self.traces_dir.as_ref().unwrap_or(&target.traces_dir);
+        if target.stage >= 5 && self.traces_dir.is_none() && !traces_dir.is_dir() {
+            return Err(format!(
+                "the trace directory {} does not exist (pass --traces-dir)",
+                traces_dir.display()
+            ));
         }
-        args.extend(self.args.iter().cloned());
-        if self.target.stage >= 5 {
-            let cache_audit = match &self.cache_audit {
-                Some(path) => path.clone(),
-                None => {
-                    // The default simulator is a workspace binary; name the fix, not the symptom.
-                    check_exists(&self.target.cache_audit)?;
-                    self.target.cache_audit.clone()
-                }
-            };
-            let traces_dir = match &self.traces_dir {
-                Some(path) => path.clone(),
-                None => {
-                    if !self.target.traces_dir.is_dir() {
-                        return Err(format!(
-                            "the trace directory {} does not exist (pass --traces-dir)",
-                            self.target.traces_dir.display()
-                        ));
-                    }
-                    self.target.traces_dir.clone()
-                }
-            };
-            args.push("--cache-audit".into());
-            args.push(cache_audit.into_os_string());
-            args.push("--traces-dir".into());
-            args.push(traces_dir.into_os_string());
-        }
+        let mut args: Vec<OsString> = target.command.iter().skip(1).cloned().collect();
+        args.extend(stages::arguments(
+            target.stage,
+            self.threads,
+            &self.args,
+            &cache_audit,
+            traces_dir,
+        ));
         Ok(args)
     }
 
@@ -199,9 +195,10 @@ impl Launch<'_> {
         let Some(program) = self.target.command.first() else {
             return Err("empty server command".to_string());
         };
-        let args = self.arguments()?;
-        let server = Server::spawn(program, &args)?;
-        self.target.remember(server.stderr_log());
+        let mut command = Command::new(program);
+        command.args(self.arguments()?);
+        let server = Server::spawn(command)?;
+        self.target.remember(server.stderr());
         Ok(server)
     }
 

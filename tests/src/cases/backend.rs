@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use crate::cases::expect_health;
 use crate::cases::routing::expect_json_error;
-use crate::client::{self, Response};
-use crate::scripts::{self, ScriptDir};
-use crate::server::{Server, describe_exit};
 use crate::target::Target;
-use crate::wait_until;
+use harness::client::{self, Response};
+use harness::scripts::{self, ScriptDir};
+use harness::server::{Server, describe_exit};
+use harness::wait_until;
 
 /// The original simulator's hits and misses on the bundled traces:
 /// `policy,trace,cache_size,requests,hits,misses`.
@@ -234,19 +234,32 @@ pub(crate) struct FakeBackend {
 
 /// Starts a server whose `--cache-audit` is a script with body `body`, plus `args`.
 fn start_with_script(target: &Target, body: &str, args: &[&str]) -> Result<FakeBackend, String> {
-    let scripts = ScriptDir::new()?;
-    start_with_script_in(target, scripts, |_| Ok(body.to_string()), args)
+    launch_with_script(target, ScriptDir::new()?, body, args)
 }
 
-/// Like [`start_with_script`], for a body that needs the script directory (to run
-/// [`ScriptDir::sleep_command`]).
-pub(crate) fn start_with_script_in(
+/// Starts a server whose fake simulator first runs `sleep SECONDS` as `how` says (`"{sleep}"`
+/// waits for it, `"{sleep} &"` leaves it in the background, `"setsid {sleep} &"` also in a
+/// session of its own), then reports 570 hits and 30 misses. The `sleep` names the script
+/// directory in its command line, so that a leftover is found wherever it was re-parented.
+pub(crate) fn start_with_sleeper(
     target: &Target,
-    scripts: ScriptDir,
-    body: impl FnOnce(&ScriptDir) -> Result<String, String>,
+    seconds: u32,
+    how: &str,
     args: &[&str],
 ) -> Result<FakeBackend, String> {
-    let script = scripts.script("fake-cache-audit.sh", &body(&scripts)?)?;
+    let scripts = ScriptDir::new()?;
+    let sleep = how.replace("{sleep}", &scripts.sleep_command(seconds)?);
+    let body = format!("{sleep}\n{}", scripts::answer_lines(570, 30));
+    launch_with_script(target, scripts, &body, args)
+}
+
+fn launch_with_script(
+    target: &Target,
+    scripts: ScriptDir,
+    body: &str,
+    args: &[&str],
+) -> Result<FakeBackend, String> {
+    let script = scripts.script("fake-cache-audit.sh", body)?;
     let mut launch = target.launch().cache_audit(script);
     for arg in args {
         launch = launch.arg(arg);
@@ -254,6 +267,22 @@ pub(crate) fn start_with_script_in(
     let server = launch.start()?;
     Ok(FakeBackend { server, scripts })
 }
+
+/// Sends `/run-cache-sim?policy=lru` and returns the response and how long it took.
+fn timed_simulation(backend: &FakeBackend) -> Result<(Response, Duration), String> {
+    let began = Instant::now();
+    let response = client::get(backend.server.addr(), "/run-cache-sim?policy=lru")?;
+    Ok((response, began.elapsed()))
+}
+
+/// What the fake simulators of [`start_with_sleeper`] report for the default request.
+const SLEEPER_REPORT: Expected<'static> = Expected {
+    policy: "lru",
+    trace: "loop",
+    cache_size: 32,
+    hits: 570,
+    misses: 30,
+};
 
 /// Waits until the server has no zombie child (every child it started has been reaped).
 fn expect_no_zombie(server: &Server) -> Result<(), String> {
@@ -317,18 +346,8 @@ const TIMEOUT_ANSWER_BOUND: Duration = Duration::from_secs(3);
 /// A simulator that runs past `--backend-timeout 1` gets 504 within ~2 s, and afterwards neither
 /// it nor the `sleep` it started is still running (DESIGN: killed and reaped).
 pub fn backend_timeout_504(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{}\n{}",
-            dir.sleep_command(30)?,
-            scripts::answer_lines(1, 1)
-        ))
-    };
-    let backend = start_with_script_in(target, scripts, body, &["--backend-timeout", "1"])?;
-    let began = Instant::now();
-    let response = client::get(backend.server.addr(), "/run-cache-sim?policy=lru")?;
-    let took = began.elapsed();
+    let backend = start_with_sleeper(target, 30, "{sleep}", &["--backend-timeout", "1"])?;
+    let (response, took) = timed_simulation(&backend)?;
     expect_json_error(&response, 504, "")?;
     if took > TIMEOUT_ANSWER_BOUND {
         return Err(format!(
@@ -365,7 +384,7 @@ const FLOOD_RSS_GROWTH_KIB: u64 = 16 * 1024;
 fn expect_flood_answered(target: &Target, body: &str, pipe: &str) -> Result<(), String> {
     // A generous timeout: producing 100 MiB through a shell pipe takes a while.
     let backend = start_with_script(target, body, &["--backend-timeout", "60"])?;
-    let before = backend.server.peak_rss_kib()?;
+    let before = backend.server.status()?.peak_rss_kib;
     let query = "/run-cache-sim?policy=fifo&trace=scan&cache_size=7";
     let response = client::get(backend.server.addr(), query)?;
     expect_success(
@@ -379,7 +398,7 @@ fn expect_flood_answered(target: &Target, body: &str, pipe: &str) -> Result<(), 
         },
     )
     .map_err(|e| format!("with 100 MiB on {pipe}: {e}"))?;
-    let growth = backend.server.peak_rss_kib()?.saturating_sub(before);
+    let growth = backend.server.status()?.peak_rss_kib.saturating_sub(before);
     if growth > FLOOD_RSS_GROWTH_KIB {
         return Err(format!(
             "the server's peak memory grew by {growth} KiB while the child printed 100 MiB on \
@@ -500,32 +519,13 @@ const IDLE_BOUND: Duration = Duration::from_secs(2);
 /// back to their idle counts (DESIGN "/run-cache-sim": once the child has exited, remaining
 /// output gets a short grace, then the pipes are closed).
 pub fn backend_setsid_grandchild_ok(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "setsid {} &\n{}",
-            dir.sleep_command(30)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
-    let backend = start_with_script_in(target, scripts, body, &["--backend-timeout", "2"])?;
+    let backend = start_with_sleeper(target, 30, "setsid {sleep} &", &["--backend-timeout", "2"])?;
     let server = &backend.server;
     expect_health(server.addr())?;
-    let idle = (server.threads()?, server.descriptors()?);
+    let idle = (server.status()?.threads, server.descriptors()?);
 
-    let began = Instant::now();
-    let response = client::get(server.addr(), "/run-cache-sim?policy=lru")?;
-    let took = began.elapsed();
-    expect_success(
-        &response,
-        &Expected {
-            policy: "lru",
-            trace: "loop",
-            cache_size: 32,
-            hits: 570,
-            misses: 30,
-        },
-    )?;
+    let (response, took) = timed_simulation(&backend)?;
+    expect_success(&response, &SLEEPER_REPORT)?;
     if took > GRANDCHILD_ANSWER_BOUND {
         return Err(format!(
             "the answer took {took:?} with --backend-timeout 2: the server waited for a \
@@ -537,7 +537,7 @@ pub fn backend_setsid_grandchild_ok(target: &Target) -> Result<(), String> {
     let mut now = idle;
     let back = wait_until(IDLE_BOUND, || {
         now = (
-            server.threads().unwrap_or(u64::MAX),
+            server.status().map_or(u64::MAX, |status| status.threads),
             server.descriptors().unwrap_or(usize::MAX),
         );
         // At most: the count before may still include the persistent connection of the
@@ -646,28 +646,9 @@ pub fn backend_inconsistent_report_500(target: &Target) -> Result<(), String> {
 /// holds its stdout, is answered 200 at once (not after `--backend-timeout`), and the straggler
 /// is stopped with the rest of the child's process group (DESIGN: no child is ever left).
 pub fn backend_straggler_stopped(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{} &\n{}",
-            dir.sleep_command(30)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
-    let backend = start_with_script_in(target, scripts, body, &["--backend-timeout", "5"])?;
-    let began = Instant::now();
-    let response = client::get(backend.server.addr(), "/run-cache-sim?policy=lru")?;
-    let took = began.elapsed();
-    expect_success(
-        &response,
-        &Expected {
-            policy: "lru",
-            trace: "loop",
-            cache_size: 32,
-            hits: 570,
-            misses: 30,
-        },
-    )?;
+    let backend = start_with_sleeper(target, 30, "{sleep} &", &["--backend-timeout", "5"])?;
+    let (response, took) = timed_simulation(&backend)?;
+    expect_success(&response, &SLEEPER_REPORT)?;
     if took > TIMEOUT_ANSWER_BOUND {
         return Err(format!(
             "the answer took {took:?}: the server waited for the background process to close \
@@ -702,16 +683,8 @@ const OVERFLOW_REQUESTS: usize = 5;
 /// and every answer is complete (DESIGN "Decided conventions": the queue in front of the pool is
 /// bounded; overflow is answered 503 by the accepting thread).
 pub fn busy_pool_503(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{}\n{}",
-            dir.sleep_command(2)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
     // "1" follows the port: THREADS=1.
-    let backend = start_with_script_in(target, scripts, body, &["1", "--queue-size", "1"])?;
+    let backend = start_with_sleeper(target, 2, "{sleep}", &["1", "--queue-size", "1"])?;
     let addr = backend.server.addr();
     let first = std::thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
     if !wait_until(REAP_BOUND, || backend.server.live_children() >= 1) {

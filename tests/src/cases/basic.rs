@@ -5,8 +5,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::cases::expect_status;
-use crate::client::{self, Connection, Response};
 use crate::target::Target;
+use harness::client::{self, Connection, Response};
 
 /// The complete `/health` answer: 200, text/plain, exact Content-Length, Date, Connection: close,
 /// body `OK\n` (DESIGN "HTTP behaviour"; RFC 9110 §6.6.1 Date, RFC 9112 §9.6 close).

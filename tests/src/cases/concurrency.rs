@@ -11,24 +11,17 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::client::{self, Connection};
-use crate::server::Server;
+use crate::cases::{ACCEPT_BOUND, hold_connections};
 use crate::target::Target;
-use crate::wait_until;
+use harness::client::{self, Connection};
+use harness::server::Server;
+use harness::wait_until;
 
 /// The start of a request head, never finished: the server is left waiting for the rest.
 const HALF_HEAD: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n";
 
 /// The bytes that complete [`HALF_HEAD`].
 const REST_OF_HEAD: &[u8] = b"\r\n";
-
-/// How long the server may take to accept connections the case opened.
-const ACCEPT_BOUND: Duration = Duration::from_secs(5);
-
-/// The sockets the server holds now (its listener, plus any connection it accepted).
-fn sockets(server: &Server) -> Result<usize, String> {
-    server.sockets()
-}
 
 /// Opens a connection and sends a half head, so that whoever accepts it waits for the rest.
 fn idle_connection(addr: SocketAddr) -> Result<Connection, String> {
@@ -37,29 +30,22 @@ fn idle_connection(addr: SocketAddr) -> Result<Connection, String> {
     Ok(connection)
 }
 
-/// Waits until the server holds at least `count` sockets; the error says how many it held.
-pub(crate) fn wait_for_sockets(server: &Server, count: usize, why: &str) -> Result<(), String> {
-    let mut held = 0;
-    let reached = wait_until(ACCEPT_BOUND, || {
-        held = sockets(server).unwrap_or(0);
-        held >= count
-    });
-    if reached {
-        Ok(())
-    } else {
-        Err(format!(
-            "{why}: the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {count}"
-        ))
-    }
+/// Starts a server with THREADS=2 and `--queue-size 2`.
+fn start_small_pool(target: &Target) -> Result<Server, String> {
+    let queue = SMALL_QUEUE.to_string();
+    target
+        .launch()
+        .threads(SMALL_POOL)
+        .arg("--queue-size")
+        .arg(queue)
+        .start()
 }
 
 /// Stage 01's limitation: while client A holds a half-sent head, client B's complete request gets
 /// no answer within 0.5 s; once A completes, both get 200 (DESIGN "Stage matrix").
 pub fn idle_client_blocks_others(target: &Target) -> Result<(), String> {
     let server = target.start()?;
-    let baseline = sockets(&server)?;
-    let mut a = idle_connection(server.addr())?;
-    wait_for_sockets(&server, baseline + 1, "client A was never accepted")?;
+    let mut a = hold_connections(&server, 1, HALF_HEAD, "client A was never accepted")?.remove(0);
 
     let mut b = Connection::open(server.addr())?;
     b.send(&client::get_request("/health"))?;
@@ -84,9 +70,7 @@ pub fn idle_client_blocks_others(target: &Target) -> Result<(), String> {
 /// completes within 2 s (DESIGN "Stage matrix": stage 02 on).
 pub fn idle_client_does_not_block_others(target: &Target) -> Result<(), String> {
     let server = target.start()?;
-    let baseline = sockets(&server)?;
-    let mut a = idle_connection(server.addr())?;
-    wait_for_sockets(&server, baseline + 1, "client A was never accepted")?;
+    let mut a = hold_connections(&server, 1, HALF_HEAD, "client A was never accepted")?.remove(0);
 
     let mut b = Connection::open(server.addr())?;
     b.send(&client::get_request("/health"))?;
@@ -107,19 +91,11 @@ const IDLE_CONNECTIONS: usize = 50;
 /// threads, one per connection (DESIGN "Stage matrix": what unbounded threads cost).
 pub fn threads_grow_with_connections(target: &Target) -> Result<(), String> {
     let server = target.start()?;
-    let baseline = sockets(&server)?;
-    let mut idle = Vec::new();
-    for _ in 0..IDLE_CONNECTIONS {
-        idle.push(idle_connection(server.addr())?);
-    }
-    wait_for_sockets(
-        &server,
-        baseline + IDLE_CONNECTIONS,
-        "idle connections not accepted",
-    )?;
+    let why = "idle connections not accepted";
+    let idle = hold_connections(&server, IDLE_CONNECTIONS, HALF_HEAD, why)?;
     let mut threads = 0;
     let grew = wait_until(ACCEPT_BOUND, || {
-        threads = server.threads().unwrap_or(0);
+        threads = server.status().map_or(0, |status| status.threads);
         threads > IDLE_CONNECTIONS as u64
     });
     if !grew {
@@ -147,23 +123,23 @@ pub fn threads_bounded_by_pool(target: &Target) -> Result<(), String> {
         .arg("--queue-size")
         .arg("64")
         .start()?;
-    let baseline = sockets(&server)?;
+    let baseline = server.sockets()?;
     let limit = u64::from(POOL_THREADS) + EXTRA_THREADS;
-    let mut most = server.threads()?;
+    let mut most = server.status()?.threads;
     let mut idle = Vec::new();
     for _ in 0..IDLE_CONNECTIONS {
         idle.push(idle_connection(server.addr())?);
-        most = most.max(server.threads()?);
+        most = most.max(server.status()?.threads);
     }
     // Sample the thread count at every poll: a server that spawns threads lazily must not
     // slip under the bar between two samples.
     let mut held = 0;
     let accepted = wait_until(ACCEPT_BOUND, || {
-        most = most.max(server.threads().unwrap_or(0));
-        held = sockets(&server).unwrap_or(0);
+        most = most.max(server.status().map_or(0, |status| status.threads));
+        held = server.sockets().unwrap_or(0);
         held >= baseline + IDLE_CONNECTIONS
     });
-    most = most.max(server.threads()?);
+    most = most.max(server.status()?.threads);
     if !accepted {
         return Err(format!(
             "the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {} \
@@ -216,7 +192,7 @@ fn fill_to_capacity(
         let connection = idle_connection(server.addr())?;
         let accepted = baseline + held.len() + 1;
         wait_until(ACCEPT_BOUND, || {
-            answered(&connection) || sockets(server).unwrap_or(0) >= accepted
+            answered(&connection) || server.sockets().unwrap_or(0) >= accepted
         });
         if !answered(&connection) {
             held.push(connection);
@@ -249,13 +225,8 @@ fn fill_to_capacity(
 /// complete `503 Service Unavailable` with `Retry-After: 1`; once the idle connections close,
 /// `/health` answers 200 again (RFC 9110 §15.6.4, §10.2.3; DESIGN "Decided conventions").
 pub fn full_queue_503(target: &Target) -> Result<(), String> {
-    let server = target
-        .launch()
-        .threads(SMALL_POOL)
-        .arg("--queue-size")
-        .arg(SMALL_QUEUE.to_string())
-        .start()?;
-    let baseline = sockets(&server)?;
+    let server = start_small_pool(target)?;
+    let baseline = server.sockets()?;
     let capacity = SMALL_POOL as usize + SMALL_QUEUE;
 
     let held = fill_to_capacity(&server, baseline, capacity)?;
@@ -358,22 +329,9 @@ const NORMAL_CLIENTS: usize = 10;
 /// occupy no loop, and ten normal
 /// clients, one after the other, still get 200 (a slowloris cannot take the server's workers).
 pub fn slow_clients_do_not_hold_workers(target: &Target) -> Result<(), String> {
-    let server = target
-        .launch()
-        .threads(SMALL_POOL)
-        .arg("--queue-size")
-        .arg(SMALL_QUEUE.to_string())
-        .start()?;
-    let baseline = sockets(&server)?;
-    let mut slow = Vec::new();
-    for _ in 0..SLOW_CLIENTS {
-        slow.push(idle_connection(server.addr())?);
-    }
-    wait_for_sockets(
-        &server,
-        baseline + SLOW_CLIENTS,
-        "the slow clients were not all accepted",
-    )?;
+    let server = start_small_pool(target)?;
+    let why = "the slow clients were not all accepted";
+    let slow = hold_connections(&server, SLOW_CLIENTS, HALF_HEAD, why)?;
     // One after the other: ten at once would overflow a queue of 2 on their own.
     for index in 0..NORMAL_CLIENTS {
         client::get(server.addr(), "/health")

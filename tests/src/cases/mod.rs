@@ -5,8 +5,12 @@
 //! independent, so they can run in parallel.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
 
-use crate::client::{self, Response};
+use harness::client::{self, Connection, Response};
+use harness::server::Server;
+use harness::wait_until;
+
 use crate::target::Target;
 
 pub mod backend;
@@ -19,21 +23,15 @@ pub mod robustness;
 pub mod routing;
 pub mod shutdown;
 
-/// The last stage of the course. Stage numbers everywhere (the grader's `--stage`, `--weight`,
-/// the tests below) are checked against this one constant.
-pub const MAX_STAGE: u8 = 7;
+/// The last stage of the course (from the one list of stages, `harness::stages`).
+pub const MAX_STAGE: u8 = harness::stages::LAST.number;
 
 /// Parses a stage number as a person types it: `3` or `03`, from 1 to [`MAX_STAGE`].
 ///
 /// # Errors
 /// A message saying which stages exist.
 pub fn parse_stage(text: &str) -> Result<u8, String> {
-    match text.trim().parse::<u8>() {
-        Ok(stage) if (1..=MAX_STAGE).contains(&stage) => Ok(stage),
-        _ => Err(format!(
-            "no stage {text:?}: stages are 1 to {MAX_STAGE} (01 to {MAX_STAGE:02} also work)"
-        )),
-    }
+    harness::stages::Stage::parse(text).map(|stage| stage.number)
 }
 
 /// A case's function: runs against the target, `Err` says what went wrong.
@@ -312,6 +310,46 @@ pub(crate) fn expect_status(
     response.expect_status(status).map_err(sent)?;
     response.expect_complete().map_err(sent)?;
     Ok(response)
+}
+
+/// How long the server may take to accept connections a case opened.
+pub(crate) const ACCEPT_BOUND: Duration = Duration::from_secs(5);
+
+/// Waits until the server holds at least `count` sockets; the error says how many it held.
+pub(crate) fn wait_for_sockets(server: &Server, count: usize, why: &str) -> Result<(), String> {
+    let mut held = 0;
+    let reached = wait_until(ACCEPT_BOUND, || {
+        held = server.sockets().unwrap_or(0);
+        held >= count
+    });
+    if reached {
+        Ok(())
+    } else {
+        Err(format!(
+            "{why}: the server holds {held} sockets after {ACCEPT_BOUND:?}, expected at least {count}"
+        ))
+    }
+}
+
+/// Opens `count` connections that each send `opening` (perhaps nothing, perhaps half a head)
+/// and waits until the server has accepted all of them; `why` starts the error if it does not.
+pub(crate) fn hold_connections(
+    server: &Server,
+    count: usize,
+    opening: &[u8],
+    why: &str,
+) -> Result<Vec<Connection>, String> {
+    let baseline = server.sockets()?;
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut connection = Connection::open(server.addr())?;
+        if !opening.is_empty() {
+            connection.send(opening)?;
+        }
+        held.push(connection);
+    }
+    wait_for_sockets(server, baseline + count, why)?;
+    Ok(held)
 }
 
 /// Checks that `/health` still answers 200 (after a case has tried to upset the server).

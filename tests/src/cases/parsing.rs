@@ -2,8 +2,8 @@
 //! never served by guessing and never left hanging (RFC 9112 §2–§6; DESIGN "HTTP behaviour").
 
 use crate::cases::expect_status;
-use crate::client::{self, Response};
 use crate::target::Target;
+use harness::client::{self, Response};
 
 /// An empty request line after the one empty line a server ignores (`\r\n\r\n`) is malformed:
 /// 400 (RFC 9112 §2.2, §3; DESIGN "Decided conventions": one empty line is ignored, not two).

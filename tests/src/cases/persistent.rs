@@ -2,109 +2,22 @@
 //! close` and close; stage 07 keeps the connection open, answers pipelined requests in order,
 //! bounds what a client can make it hold, and drains its connections on a signal.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::cases::backend::start_with_script_in;
-use crate::cases::concurrency::wait_for_sockets;
+use crate::cases::backend::start_with_sleeper;
 use crate::cases::expect_health;
-use crate::client::{self, Connection, End, Response};
-use crate::scripts::{self, ScriptDir};
-use crate::server::describe_exit;
+use crate::cases::wait_for_sockets;
 use crate::target::Target;
+use harness::client::{self, Connection, End};
+use harness::server::describe_exit;
 
 /// How long a batch of responses may take to arrive.
 const RESPONSES_BOUND: Duration = Duration::from_secs(10);
 
 /// How long the server may take to close a connection it has decided to close.
 const CLOSE_BOUND: Duration = Duration::from_secs(3);
-
-/// Reads `count` complete responses, one after the other, from a connection that stays open
-/// (each framed by its `Content-Length`; no response to HEAD). Returns them in order.
-fn read_responses(
-    connection: &mut Connection,
-    count: usize,
-    bound: Duration,
-) -> Result<Vec<Response>, String> {
-    let deadline = Instant::now() + bound;
-    let mut stream = connection.stream();
-    let mut buffer = Vec::new();
-    let mut responses = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    while responses.len() < count {
-        // Take every complete response the buffer holds.
-        while let Some(length) = complete_length(&buffer)? {
-            let rest = buffer.split_off(length);
-            responses.push(Response::parse(&buffer)?);
-            buffer = rest;
-            if responses.len() == count {
-                return Ok(responses);
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!(
-                "only {} of {count} responses within {bound:?}",
-                responses.len()
-            ));
-        }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(|e| format!("set_read_timeout: {e}"))?;
-        match stream.read(&mut chunk) {
-            Ok(0) => {
-                return Err(format!(
-                    "the server closed the connection after {} of {count} responses",
-                    responses.len()
-                ));
-            }
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(format!(
-                    "reading response {} of {count}: {e}",
-                    responses.len() + 1
-                ));
-            }
-        }
-    }
-    Ok(responses)
-}
-
-/// The length of the first response in `bytes` if it has arrived whole.
-fn complete_length(bytes: &[u8]) -> Result<Option<usize>, String> {
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut fields);
-    let head = match response.parse(bytes) {
-        Ok(httparse::Status::Complete(head)) => head,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "malformed response ({e}): {}",
-                client::excerpt(bytes)
-            ));
-        }
-    };
-    let length = response
-        .headers
-        .iter()
-        .find(|field| field.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|field| {
-            std::str::from_utf8(field.value)
-                .ok()?
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-        .ok_or_else(|| {
-            format!(
-                "response without Content-Length: {}",
-                client::excerpt(bytes)
-            )
-        })?;
-    Ok((bytes.len() >= head + length).then_some(head + length))
-}
 
 /// Checks that the server closes `connection` within [`CLOSE_BOUND`] without sending more.
 fn expect_closed(mut connection: Connection, after: &str) -> Result<(), String> {
@@ -138,7 +51,8 @@ pub fn two_requests_on_one_connection(target: &Target) -> Result<(), String> {
     let mut connection = Connection::open(server.addr())?;
     for round in 1..=2 {
         connection.send(&client::get_request("/health"))?;
-        let response = read_responses(&mut connection, 1, RESPONSES_BOUND)?
+        let response = connection
+            .read_responses(1, RESPONSES_BOUND)?
             .pop()
             .ok_or("no response")?;
         response.expect_status(200)?;
@@ -181,7 +95,7 @@ pub fn hundred_pipelined_in_order(target: &Target) -> Result<(), String> {
     }
     let mut connection = Connection::open(server.addr())?;
     connection.send(&requests)?;
-    let responses = read_responses(&mut connection, PIPELINED, RESPONSES_BOUND)?;
+    let responses = connection.read_responses(PIPELINED, RESPONSES_BOUND)?;
     for (index, (response, (target, check))) in responses.iter().zip(&expected).enumerate() {
         let fail = |e: String| format!("response {} (for {target}): {e}", index + 1);
         response.expect_complete().map_err(fail)?;
@@ -226,7 +140,8 @@ pub fn http10_closes_unless_asked(target: &Target) -> Result<(), String> {
     let request = b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
     for round in 1..=2 {
         asking.send(request)?;
-        let response = read_responses(&mut asking, 1, RESPONSES_BOUND)
+        let response = asking
+            .read_responses(1, RESPONSES_BOUND)
             .map_err(|e| format!("HTTP/1.0 keep-alive request {round}: {e}"))?
             .pop()
             .ok_or("no response")?;
@@ -256,7 +171,7 @@ pub fn idle_timeout_closes(target: &Target) -> Result<(), String> {
     let server = target.launch().arg("--idle-timeout").arg("1").start()?;
     let mut connection = Connection::open(server.addr())?;
     connection.send(&client::get_request("/health"))?;
-    read_responses(&mut connection, 1, RESPONSES_BOUND)?;
+    connection.read_responses(1, RESPONSES_BOUND)?;
     expect_closed(connection, "idle after its response with --idle-timeout 1")
 }
 
@@ -281,7 +196,7 @@ pub fn half_close_still_answered(target: &Target) -> Result<(), String> {
     }
     connection.send(&bytes)?;
     connection.finish_sending()?;
-    let responses = read_responses(&mut connection, HALF_CLOSE_REQUESTS, RESPONSES_BOUND)?;
+    let responses = connection.read_responses(HALF_CLOSE_REQUESTS, RESPONSES_BOUND)?;
     for response in &responses {
         response.expect_status(200)?;
     }
@@ -299,7 +214,7 @@ const FLOOD_RSS_GROWTH_KIB: u64 = 16 * 1024;
 /// less than 16 MiB, and /health still answers on another connection.
 pub fn never_reading_client_bounded(target: &Target) -> Result<(), String> {
     let server = target.start()?;
-    let before = server.rss_kib()?;
+    let before = server.status()?.rss_kib;
     let stream = TcpStream::connect_timeout(&server.addr(), client::CONNECT_TIMEOUT)
         .map_err(|e| format!("connect: {e}"))?;
     // A write that makes no progress for a second means the server has stopped reading.
@@ -325,7 +240,7 @@ pub fn never_reading_client_bounded(target: &Target) -> Result<(), String> {
             "the server read {FLOOD_LIMIT} bytes of requests from a client that never reads"
         ));
     }
-    let after = server.rss_kib()?;
+    let after = server.status()?.rss_kib;
     if after > before + FLOOD_RSS_GROWTH_KIB {
         return Err(format!(
             "resident memory grew from {before} KiB to {after} KiB under one client that never reads"
@@ -344,7 +259,7 @@ pub fn body_between_pipelined_requests_skipped(target: &Target) -> Result<(), St
     bytes.extend_from_slice(b"GET /nope HTTP/1.0\r\n\r\n"[..21].as_ref());
     bytes.extend_from_slice(&client::get_request("/health"));
     connection.send(&bytes)?;
-    let responses = read_responses(&mut connection, 2, RESPONSES_BOUND)?;
+    let responses = connection.read_responses(2, RESPONSES_BOUND)?;
     responses[0].expect_status(405)?;
     responses[1].expect_status(200)?;
     if responses[1].body != b"OK\n" {
@@ -357,32 +272,26 @@ pub fn body_between_pipelined_requests_skipped(target: &Target) -> Result<(), St
 /// /health on another connection answers within 1 s: the child is events in the loop, not a
 /// wait.
 pub fn simulation_does_not_delay_health(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{}\n{}",
-            dir.sleep_command(2)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
-    let backend = start_with_script_in(target, scripts, body, &["1"])?;
+    let backend = start_with_sleeper(target, 2, "{sleep}", &["1"])?;
     let addr = backend.server.addr();
     let mut simulation = Connection::open(addr)?;
     simulation.send(&client::get_request("/run-cache-sim?policy=lru"))?;
     let started = Instant::now();
-    if !crate::wait_until(Duration::from_secs(2), || {
+    if !harness::wait_until(Duration::from_secs(2), || {
         backend.server.live_children() >= 1
     }) {
         return Err("the simulation never started".into());
     }
     let mut health = Connection::open(addr)?;
     health.send(&client::get_request("/health"))?;
-    read_responses(&mut health, 1, Duration::from_secs(1))
+    health
+        .read_responses(1, Duration::from_secs(1))
         .map_err(|e| format!("/health while a simulation runs on the same loop: {e}"))?;
     if started.elapsed() >= Duration::from_secs(2) {
         return Err("/health was answered only after the simulation".into());
     }
-    let response = read_responses(&mut simulation, 1, RESPONSES_BOUND)?
+    let response = simulation
+        .read_responses(1, RESPONSES_BOUND)?
         .pop()
         .ok_or("no response")?;
     response.expect_status(200)
@@ -394,53 +303,34 @@ const IDLE_PERSISTENT: usize = 5000;
 /// 5,000 persistent connections, each idle after one answered request: /health on a new
 /// connection still answers within a second.
 pub fn idle_connections_do_not_stop_health(target: &Target) -> Result<(), String> {
-    raise_own_descriptor_limit(IDLE_PERSISTENT as u64 + 1024)?;
+    let wanted = IDLE_PERSISTENT as u64 + 1024;
+    let limit = harness::proc::raise_descriptor_limit()?;
+    if limit < wanted {
+        return Err(format!(
+            "this test needs {wanted} descriptors; the hard limit is {limit}"
+        ));
+    }
     let server = target.launch().arg("--idle-timeout").arg("60").start()?;
     let mut idle = Vec::with_capacity(IDLE_PERSISTENT);
     for index in 0..IDLE_PERSISTENT {
         let mut connection =
             Connection::open(server.addr()).map_err(|e| format!("connection {index}: {e}"))?;
         connection.send(&client::get_request("/health"))?;
-        read_responses(&mut connection, 1, RESPONSES_BOUND)
+        connection
+            .read_responses(1, RESPONSES_BOUND)
             .map_err(|e| format!("connection {index}: {e}"))?;
         idle.push(connection);
     }
     let mut fresh = Connection::open(server.addr())?;
     fresh.send(&client::get_request("/health"))?;
-    read_responses(&mut fresh, 1, Duration::from_secs(1))
+    fresh
+        .read_responses(1, Duration::from_secs(1))
         .map_err(|e| format!("/health with {IDLE_PERSISTENT} idle connections open: {e}"))?;
     // And the idle ones are still served.
     let last = idle.last_mut().ok_or("no idle connection")?;
     last.send(&client::get_request("/health"))?;
-    read_responses(last, 1, Duration::from_secs(1))
+    last.read_responses(1, Duration::from_secs(1))
         .map_err(|e| format!("an idle connection's second request: {e}"))?;
-    Ok(())
-}
-
-/// Raises this process's descriptor soft limit to at least `wanted` (within the hard limit).
-fn raise_own_descriptor_limit(wanted: u64) -> Result<(), String> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit struct, which `limit` is.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err("getrlimit failed".into());
-    }
-    if limit.rlim_cur >= wanted {
-        return Ok(());
-    }
-    if limit.rlim_max < wanted {
-        return Err(format!(
-            "this test needs {wanted} descriptors; the hard limit is {}",
-            limit.rlim_max
-        ));
-    }
-    limit.rlim_cur = wanted;
-    // SAFETY: setrlimit reads one valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err("setrlimit failed".into());
-    }
     Ok(())
 }
 
@@ -448,26 +338,18 @@ fn raise_own_descriptor_limit(wanted: u64) -> Result<(), String> {
 /// connections are closed by the drain, not by their timeout. A simulation in flight on another
 /// persistent connection finishes first, answered with `Connection: close`.
 pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = |dir: &ScriptDir| {
-        Ok(format!(
-            "{}\n{}",
-            dir.sleep_command(1)?,
-            scripts::answer_lines(570, 30)
-        ))
-    };
-    let mut backend = start_with_script_in(target, scripts, body, &["--idle-timeout", "60"])?;
+    let mut backend = start_with_sleeper(target, 1, "{sleep}", &["--idle-timeout", "60"])?;
     let addr = backend.server.addr();
     let mut idle = Vec::new();
     for _ in 0..5 {
         let mut connection = Connection::open(addr)?;
         connection.send(&client::get_request("/health"))?;
-        read_responses(&mut connection, 1, RESPONSES_BOUND)?;
+        connection.read_responses(1, RESPONSES_BOUND)?;
         idle.push(connection);
     }
     let mut busy = Connection::open(addr)?;
     busy.send(&client::get_request("/run-cache-sim?policy=lru"))?;
-    if !crate::wait_until(Duration::from_secs(2), || {
+    if !harness::wait_until(Duration::from_secs(2), || {
         backend.server.live_children() >= 1
     }) {
         return Err("the simulation never started".into());
@@ -533,9 +415,9 @@ pub fn health_503_while_draining(target: &Target) -> Result<(), String> {
     let mut server = target.launch().arg("--drain-delay").arg("2").start()?;
     let mut open = Connection::open(server.addr())?;
     open.send(&client::get_request("/health"))?;
-    read_responses(&mut open, 1, RESPONSES_BOUND)?;
+    open.read_responses(1, RESPONSES_BOUND)?;
     server.signal(libc::SIGTERM)?;
-    let unhealthy = crate::wait_until(Duration::from_secs(1), || {
+    let unhealthy = harness::wait_until(Duration::from_secs(1), || {
         client::get(server.addr(), "/health").is_ok_and(|r| r.status == 503)
     });
     if !unhealthy {
@@ -563,13 +445,13 @@ pub fn max_connections_503(target: &Target) -> Result<(), String> {
     let mut second = Connection::open(server.addr())?;
     for connection in [&mut first, &mut second] {
         connection.send(&client::get_request("/health"))?;
-        read_responses(connection, 1, RESPONSES_BOUND)?;
+        connection.read_responses(1, RESPONSES_BOUND)?;
     }
     let third = client::get(server.addr(), "/health")?;
     third.expect_status(503)?;
     third.expect_header("Connection", "close")?;
     drop(first);
-    let served = crate::wait_until(Duration::from_secs(2), || {
+    let served = harness::wait_until(Duration::from_secs(2), || {
         client::get(server.addr(), "/health").is_ok_and(|r| r.status == 200)
     });
     if !served {

@@ -7,8 +7,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cases::expect_health;
-use crate::client::{Connection, Response};
 use crate::target::Target;
+use harness::client::{Connection, Response};
+use harness::server::Server;
 
 /// `--header-timeout` for the timeout cases, in seconds.
 const HEADER_TIMEOUT_SECS: u64 = 1;
@@ -17,14 +18,16 @@ const HEADER_TIMEOUT_SECS: u64 = 1;
 /// for a busy machine. A server whose deadline restarts on every read never answers at all.
 const TIMEOUT_ANSWER_BOUND: Duration = Duration::from_secs(3);
 
+/// Starts a server with `--header-timeout 1`.
+fn start_with_header_timeout(target: &Target) -> Result<Server, String> {
+    let seconds = HEADER_TIMEOUT_SECS.to_string();
+    target.launch().arg("--header-timeout").arg(seconds).start()
+}
+
 /// A client that connects and sends nothing gets 408 Request Timeout after `--header-timeout`
 /// (RFC 9110 §15.5.9; DESIGN "HTTP behaviour").
 pub fn silent_client_408(target: &Target) -> Result<(), String> {
-    let server = target
-        .launch()
-        .arg("--header-timeout")
-        .arg(HEADER_TIMEOUT_SECS.to_string())
-        .start()?;
+    let server = start_with_header_timeout(target)?;
     let connection = Connection::open(server.addr())?;
     let response = connection.read_response_within(TIMEOUT_ANSWER_BOUND)?;
     response.expect_status(408)?;
@@ -34,11 +37,7 @@ pub fn silent_client_408(target: &Target) -> Result<(), String> {
 /// A client sending one byte every 200 ms never completes its head; with `--header-timeout 1`
 /// it gets 408 within ~1.5 s: the deadline covers the whole head, not each read (DESIGN).
 pub fn slow_head_408(target: &Target) -> Result<(), String> {
-    let server = target
-        .launch()
-        .arg("--header-timeout")
-        .arg(HEADER_TIMEOUT_SECS.to_string())
-        .start()?;
+    let server = start_with_header_timeout(target)?;
     let mut connection = Connection::open(server.addr())?;
     let start = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ";
     let began = Instant::now();
@@ -71,11 +70,7 @@ pub fn slow_head_408(target: &Target) -> Result<(), String> {
 
 /// A HEAD request whose head never completes gets 408 without a body (RFC 9110 §9.3.2).
 pub fn head_408_has_no_body(target: &Target) -> Result<(), String> {
-    let server = target
-        .launch()
-        .arg("--header-timeout")
-        .arg(HEADER_TIMEOUT_SECS.to_string())
-        .start()?;
+    let server = start_with_header_timeout(target)?;
     let mut connection = Connection::open(server.addr())?;
     connection.send(b"HEAD /health HTTP/1.1\r\nHost: x\r\n")?;
     let response = connection.read_response_within(TIMEOUT_ANSWER_BOUND)?;
@@ -91,7 +86,7 @@ pub fn non_http_bytes_400_at_once(target: &Target) -> Result<(), String> {
     let mut tls = Connection::open(server.addr())?;
     tls.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")?;
     let mut other = Connection::open(server.addr())?;
-    other.send(&crate::client::get_request("/health"))?;
+    other.send(&harness::client::get_request("/health"))?;
     other
         .read_response_within(BOUND)
         .and_then(|response| response.expect_status(200))
@@ -217,7 +212,7 @@ const FLOOD_RSS_GROWTH_KIB: u64 = 16 * 1024;
 /// by less than 16 MiB: the head limit bounds what is buffered (RFC 6585 §5; DESIGN).
 pub fn endless_head_431_bounded_memory(target: &Target) -> Result<(), String> {
     let server = target.start()?;
-    let rss_before = server.rss_kib()?;
+    let rss_before = server.status()?.rss_kib;
     let mut flood = b"GET /health HTTP/1.1\r\nHost: x\r\n".to_vec();
     let mut n = 0;
     while flood.len() < FLOOD_BYTES {
@@ -232,7 +227,7 @@ pub fn endless_head_431_bounded_memory(target: &Target) -> Result<(), String> {
     let _ = writer.join();
     response.expect_status(431)?;
     response.expect_complete()?;
-    let peak = server.peak_rss_kib()?;
+    let peak = server.status()?.peak_rss_kib;
     let growth = peak.saturating_sub(rss_before);
     if growth >= FLOOD_RSS_GROWTH_KIB {
         return Err(format!(

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use crate::cases::expect_status;
-use crate::client::{self, Response};
 use crate::target::Target;
+use harness::client::{self, Response};
 
 /// The methods every route allows (RFC 9110 §10.2.1 `Allow`).
 const ALLOW: &str = "GET, HEAD";

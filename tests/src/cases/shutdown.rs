@@ -7,13 +7,14 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::concurrency::wait_for_sockets;
+use crate::cases::backend::start_with_sleeper;
+use crate::cases::hold_connections;
 use crate::cases::routing::expect_json_error;
-use crate::client::{self, Connection, End, Response};
-use crate::scripts::{self, ScriptDir};
-use crate::server::describe_exit;
 use crate::target::Target;
-use crate::wait_until;
+use harness::client::{self, Connection, End, Response};
+use harness::scripts::{self, ScriptDir};
+use harness::server::describe_exit;
+use harness::wait_until;
 
 /// How many simulations are in flight when the signal arrives.
 const IN_FLIGHT: usize = 3;
@@ -182,20 +183,10 @@ const DRAIN_GIVE_UP_BOUND: Duration = Duration::from_secs(3);
 /// the server answers the request in flight 503 and exits with status 1 within ~2 s, leaving no
 /// process behind (DESIGN "Stage matrix").
 pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
-    let scripts = ScriptDir::new()?;
-    let body = format!(
-        "{}\n{}",
-        scripts.sleep_command(30)?,
-        scripts::answer_lines(1, 1)
-    );
-    let script = scripts.script("hung-cache-audit.sh", &body)?;
-    let mut server = target
-        .launch()
-        .threads(2)
-        .cache_audit(script)
-        .arg("--drain-timeout")
-        .arg("1")
-        .start()?;
+    // "2" follows the port: THREADS=2.
+    let args = ["2", "--drain-timeout", "1"];
+    let mut backend = start_with_sleeper(target, 30, "{sleep}", &args)?;
+    let server = &mut backend.server;
     let addr = server.addr();
     let request = thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
     if !wait_until(SPAWN_BOUND, || server.live_children() >= 1) {
@@ -225,7 +216,9 @@ pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
             ));
         }
     }
-    let leftovers = scripts.leftovers_after(Duration::from_secs(2), None);
+    let leftovers = backend
+        .scripts
+        .leftovers_after(Duration::from_secs(2), None);
     if leftovers.is_empty() {
         Ok(())
     } else {
@@ -257,16 +250,8 @@ pub fn silent_connections_closed_at_once(target: &Target) -> Result<(), String> 
         .arg("--header-timeout")
         .arg("60")
         .start()?;
-    let baseline = server.sockets()?;
-    let mut silent = Vec::new();
-    for _ in 0..SILENT_AT_SHUTDOWN {
-        silent.push(Connection::open(server.addr())?);
-    }
-    wait_for_sockets(
-        &server,
-        baseline + SILENT_AT_SHUTDOWN,
-        "the silent connections were not all accepted",
-    )?;
+    let why = "the silent connections were not all accepted";
+    let mut silent = hold_connections(&server, SILENT_AT_SHUTDOWN, b"", why)?;
     let signalled = Instant::now();
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(SILENT_EXIT_BOUND);
@@ -314,18 +299,8 @@ pub fn partial_heads_get_one_more_second(target: &Target) -> Result<(), String> 
         .arg("--header-timeout")
         .arg("60")
         .start()?;
-    let baseline = server.sockets()?;
-    let mut slow = Vec::new();
-    for _ in 0..SLOW_AT_SHUTDOWN {
-        let mut connection = Connection::open(server.addr())?;
-        connection.send(b"GET /health HTTP/1.1\r\n")?;
-        slow.push(connection);
-    }
-    wait_for_sockets(
-        &server,
-        baseline + SLOW_AT_SHUTDOWN,
-        "the slow connections were not all accepted",
-    )?;
+    let why = "the slow connections were not all accepted";
+    let slow = hold_connections(&server, SLOW_AT_SHUTDOWN, b"GET /health HTTP/1.1\r\n", why)?;
     let signalled = Instant::now();
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(PARTIAL_HEAD_BOUND);

@@ -1,5 +1,7 @@
 //! Properties of the query decoder (`common::query::parse`) and of the
-//! `/run-cache-sim` parameter check built on it (`common::sim`).
+//! `/run-cache-sim` parameter check built on it (`common::sim`), both behind the
+//! `routing` feature.
+#![cfg(feature = "routing")]
 
 use common::{query, sim};
 use proptest::prelude::*;

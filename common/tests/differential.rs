@@ -428,7 +428,7 @@ fn cases() -> u32 {
 /// A census over a fixed, seeded sample: how often each relation occurs, so
 /// the generator is seen to exercise all of them (a generator that only
 /// produced garbage would pass property 1 trivially). Printed with
-/// `cargo test -p reliability --test differential -- --nocapture census`.
+/// `cargo test -p common --test differential -- --nocapture census`.
 #[test]
 fn census_covers_every_relation() {
     let mut runner = TestRunner::deterministic();
