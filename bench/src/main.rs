@@ -154,9 +154,8 @@ fn run(cli: Cli) -> Result<(), String> {
             continue;
         }
         let (name, heading) = (scenario.name(), describe(&of_scenario, &settings));
-        let table = report::table(&of_scenario);
-        println!("\n{name} — {heading}\n\n{}", report::render_text(&table));
-        let markdown = report::render_markdown(&table);
+        let markdown = report::render(&report::table(&of_scenario));
+        println!("\n{name} — {heading}\n\n{markdown}");
         let note = "<!-- Written by `bench`: run it again rather than editing. -->";
         write(
             &format!("{name}.md"),

@@ -1,5 +1,5 @@
-//! The results as an aligned table for the terminal, a Markdown table for
-//! the book, and CSV for everything else.
+//! The results as a Markdown table, aligned, for the terminal and the book,
+//! and as CSV for everything else.
 
 use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::runner::RunResult;
@@ -166,54 +166,43 @@ fn ratio(value: f64, base: f64) -> String {
     }
 }
 
-/// The table with every column padded to its widest cell: the first column
-/// left-aligned, the numbers right-aligned.
-pub fn render_text(table: &Table) -> String {
+/// The table in GitHub-flavoured Markdown, as mdBook renders it, every
+/// column padded to its widest cell so that it reads as plain text in a
+/// terminal too: the first column left-aligned, the numbers right-aligned.
+pub fn render(table: &Table) -> String {
+    let rows = table
+        .rows
+        .iter()
+        .map(|row| row.iter().map(String::as_str).collect());
+    let lines: Vec<Vec<&str>> = [table.headers.clone()].into_iter().chain(rows).collect();
     let widths: Vec<usize> = (0..table.headers.len())
         .map(|column| {
-            table
-                .rows
+            lines
                 .iter()
-                .map(|row| row[column].chars().count())
-                .chain([table.headers[column].chars().count()])
+                .map(|cells| cells[column].chars().count())
                 .max()
                 .unwrap_or(0)
+                .max(3)
         })
         .collect();
-    let line = |cells: Vec<&str>| -> String {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(column, (cell, &width))| {
-                if column == 0 {
-                    format!("{cell:<width$}")
-                } else {
-                    format!("{cell:>width$}")
-                }
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let pad = |cells: &Vec<&str>| -> Vec<String> {
+        (cells.iter().zip(&widths).enumerate())
+            .map(|(column, (cell, &width))| match column {
+                0 => format!("{cell:<width$}"),
+                _ => format!("{cell:>width$}"),
             })
-            .collect();
-        padded.join("  ").trim_end().to_owned()
+            .collect()
     };
-    let mut text = line(table.headers.clone());
-    text.push('\n');
-    for row in &table.rows {
-        text.push_str(&line(row.iter().map(String::as_str).collect()));
-        text.push('\n');
-    }
-    text
-}
-
-/// The table in GitHub-flavoured Markdown, as mdBook renders it: numbers
-/// right-aligned.
-pub fn render_markdown(table: &Table) -> String {
-    let mut text = format!("| {} |\n", table.headers.join(" | "));
-    let rule: Vec<&str> = (0..table.headers.len())
-        .map(|column| if column == 0 { "---" } else { "---:" })
+    let rule = (widths.iter().enumerate())
+        .map(|(column, &width)| match column {
+            0 => "-".repeat(width),
+            _ => format!("{}:", "-".repeat(width - 1)),
+        })
         .collect();
-    text.push_str(&format!("|{}|\n", rule.join("|")));
-    for row in &table.rows {
-        text.push_str(&format!("| {} |\n", row.join(" | ")));
+    let mut text = line(pad(&lines[0])) + &line(rule);
+    for cells in &lines[1..] {
+        text.push_str(&line(pad(cells)));
     }
     text
 }
@@ -357,25 +346,15 @@ mod tests {
     }
 
     #[test]
-    fn aligned_text_table() {
-        let text = render_text(&table(&sample()));
+    fn aligned_markdown_table() {
         let expected = "\
-stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  threads  RSS MiB  srv CPU%  cli CPU%  other CPU%
-02        -     64  20,000  1.00×    1.23    2.00    15.5     120          0        3      2.5       120         -           3
-03        2     64  19,000  0.95×    1.23    2.00    15.5     120          0        3      2.5       120         -           3
-01        -     64       0  0.00×       -       -       -       -  7 timeout        3      2.5       120         -           3
+| stage | pool | conns |  req/s | vs 02 | p50 ms | p90 ms | p99 ms | max ms |    errors | threads | RSS MiB | srv CPU% | cli CPU% | other CPU% |
+| ----- | ---: | ----: | -----: | ----: | -----: | -----: | -----: | -----: | --------: | ------: | ------: | -------: | -------: | ---------: |
+| 02    |    - |    64 | 20,000 | 1.00× |   1.23 |   2.00 |   15.5 |    120 |         0 |       3 |     2.5 |      120 |        - |          3 |
+| 03    |    2 |    64 | 19,000 | 0.95× |   1.23 |   2.00 |   15.5 |    120 |         0 |       3 |     2.5 |      120 |        - |          3 |
+| 01    |    - |    64 |      0 | 0.00× |      - |      - |      - |      - | 7 timeout |       3 |     2.5 |      120 |        - |          3 |
 ";
-        assert_eq!(text, expected);
-    }
-
-    #[test]
-    fn markdown_table() {
-        let expected = "\
-| stage | pool | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | threads | RSS MiB | srv CPU% | cli CPU% | other CPU% |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| 03 | 2 | 64 | 19,000 | 1.23 | 2.00 | 15.5 | 120 | 0 | 3 | 2.5 | 120 | - | 3 |
-";
-        assert_eq!(render_markdown(&table(&sample()[1..2])), expected);
+        assert_eq!(render(&table(&sample())), expected);
     }
 
     #[test]
