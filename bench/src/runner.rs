@@ -15,7 +15,7 @@ use crate::reference::{self, Ceilings};
 use crate::stats::{self, Latency};
 use crate::wrk::{self, WrkResult};
 use harness::load::{Errors, Load, Pace, Plan, Target};
-use harness::proc::{self, Peaks, Watched};
+use harness::proc::{self, Peaks, Sampler, Watched};
 use harness::server::Server;
 use harness::slow::{IdleConnections, SlowClients};
 use harness::stages;
@@ -24,6 +24,9 @@ use harness::stages;
 /// enough to see stage 02's thread count climb, rarely enough to cost
 /// nothing measurable.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How often the progress bar moves.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Longest wait for a connection, a write or each read; longer counts as a
 /// timeout error.
@@ -249,7 +252,9 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     });
     let load = Load::start(&target, plan)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
-    let (peaks, start_cpu, end_cpu) = monitor(&load, watched, label);
+    let sampler = watched.map(|watched| Sampler::start(watched, SAMPLE_INTERVAL));
+    let (start_cpu, end_cpu) = monitor(&load, watched, label);
+    let peaks = sampler.map(|sampler| sampler.stop().peaks);
     let result = load.finish();
     let probe_p99_us = probe.and_then(|probe| match probe {
         Ok(probe) => {
@@ -321,7 +326,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         ok: result.ok,
         latency: Latency::from_histogram(&result.latency),
         errors: result.errors,
-        peaks: watched.and(peaks),
+        peaks,
         server_cpu_percent,
         client_cpu_percent,
         other_cpu_percent,
@@ -364,15 +369,10 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
     })
 }
 
-/// Watches a load until its window closes: samples the server's
-/// `/proc/PID/status` every [`SAMPLE_INTERVAL`], reads CPU times as the
-/// window opens and closes, and moves a progress bar (drawn on stderr, and
-/// only when stderr is a terminal).
-fn monitor(
-    load: &Load,
-    watched: Option<Watched>,
-    label: &str,
-) -> (Option<Peaks>, CpuSnapshot, CpuSnapshot) {
+/// Watches a load until its window closes: reads CPU times as the window
+/// opens and closes, and moves a progress bar (drawn on stderr, and only
+/// when stderr is a terminal).
+fn monitor(load: &Load, watched: Option<Watched>, label: &str) -> (CpuSnapshot, CpuSnapshot) {
     let started = Instant::now();
     let total = load.window_end.saturating_duration_since(started);
     let bar = ProgressBar::new(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
@@ -380,8 +380,6 @@ fn monitor(
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_prefix(label.to_owned());
-
-    let mut peaks: Option<Peaks> = None;
     let mut start_cpu = None;
     loop {
         let now = Instant::now();
@@ -390,9 +388,6 @@ fn monitor(
         }
         if now >= load.window_end {
             break;
-        }
-        if let Some(status) = watched.and_then(|watched| watched.status().ok()) {
-            peaks.get_or_insert_with(Peaks::default).add(status);
         }
         bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(0));
         if now < load.window_start {
@@ -405,21 +400,19 @@ fn monitor(
                 stats::format_count(rate.round() as u64)
             ));
         }
-        // Wake for the next sample, or exactly when the window opens or closes.
+        // Wake for the next update, or exactly when the window opens or closes.
         let boundary = if start_cpu.is_none() {
             load.window_start
         } else {
             load.window_end
         };
-        let wake = (now + SAMPLE_INTERVAL).min(boundary);
+        let wake = (now + PROGRESS_INTERVAL).min(boundary);
         thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
     let end_cpu = CpuSnapshot::take(watched);
-    // One last sample, for VmHWM at the very end.
-    if let Some(status) = watched.and_then(|watched| watched.status().ok()) {
-        peaks.get_or_insert_with(Peaks::default).add(status);
-    }
     bar.finish_and_clear();
-    let start_cpu = start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched));
-    (peaks, start_cpu, end_cpu)
+    (
+        start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched)),
+        end_cpu,
+    )
 }
