@@ -11,9 +11,9 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::cli::{Mode, Reference, RunSpec, ServerSpec};
+use crate::cli::{Mode, RunSpec, ServerSpec};
 use crate::runner::RunResult;
-use crate::stats;
+use crate::stats::{format_count, format_ms};
 
 /// Size of the whole chart in pixels: four panels in a 2 × 2 grid.
 const SIZE: (u32, u32) = (1100, 720);
@@ -49,8 +49,8 @@ fn colour(spec: &RunSpec) -> RGBColor {
     let index = match &spec.server {
         ServerSpec::Stage(stage) => usize::from(stage.number) - 1,
         ServerSpec::Url(_) => 7,
-        ServerSpec::Reference(Reference::Nginx) => 8,
-        ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => 9,
+        ServerSpec::Nginx => 8,
+        ServerSpec::Ka | ServerSpec::Spawn => 9,
     };
     STAGE_COLOURS[index.min(STAGE_COLOURS.len() - 1)]
 }
@@ -72,8 +72,6 @@ pub fn write_svg(path: &Path, title: &str, results: &[RunResult]) -> Result<(), 
         return Err("no results to chart".to_owned());
     }
     let labels = bar_labels(results);
-    let colours: Vec<RGBColor> = results.iter().map(|result| colour(&result.spec)).collect();
-
     let tall = results.len() > MAX_BARS_SIDE_BY_SIDE;
     let root = SVGBackend::new(path, if tall { TALL_SIZE } else { SIZE }).into_drawing_area();
     let fail = |error: &dyn std::fmt::Display| format!("drawing {}: {error}", path.display());
@@ -81,59 +79,87 @@ pub fn write_svg(path: &Path, title: &str, results: &[RunResult]) -> Result<(), 
     let root = root.titled(title, (FONT, 20)).map_err(|e| fail(&e))?;
     let panels = root.split_evenly(if tall { (4, 1) } else { (2, 2) });
 
-    let rates: Vec<f64> = results.iter().map(|r| r.requests_per_second).collect();
-    bar_panel(
-        &panels[0],
-        "requests/s (2xx)",
-        &labels,
-        &rates,
-        &colours,
-        |v| stats::format_count(v.round() as u64),
-    )
-    .map_err(|e| fail(&e))?;
-
-    latency_panel(&panels[1], &labels, results).map_err(|e| fail(&e))?;
-
-    let threads: Vec<f64> = results
-        .iter()
-        .map(|r| r.peaks.map_or(0.0, |peaks| peaks.threads as f64))
+    let one = |value: &dyn Fn(&RunResult) -> Option<f64>| -> Vec<Option<Vec<f64>>> {
+        results
+            .iter()
+            .map(|r| Some(vec![value(r).unwrap_or(0.0)]))
+            .collect()
+    };
+    let by_server = |run: usize, _| colour(&results[run].spec);
+    let by_percentile = |_, series: usize| PERCENTILE_COLOURS[series];
+    let latency: Vec<Option<Vec<f64>>> = (results.iter())
+        .map(|r| {
+            r.latency.map(|l| {
+                [l.p50_us, l.p90_us, l.p99_us]
+                    .map(|us| us as f64 / 1000.0)
+                    .to_vec()
+            })
+        })
         .collect();
-    bar_panel(
-        &panels[2],
-        "server threads (peak)",
-        &labels,
-        &threads,
-        &colours,
-        |v| format!("{v:.0}"),
-    )
-    .map_err(|e| fail(&e))?;
-
-    let memory: Vec<f64> = results
-        .iter()
-        .map(|r| r.peaks.map_or(0.0, |peaks| peaks.rss_kib as f64 / 1024.0))
-        .collect();
-    bar_panel(
-        &panels[3],
-        "server RSS, MiB (peak)",
-        &labels,
-        &memory,
-        &colours,
-        |v| format!("{v:.1}"),
-    )
-    .map_err(|e| fail(&e))?;
-
+    let count = |value: f64| format_count(value.round() as u64);
+    let rates = one(&|r| Some(r.requests_per_second));
+    let threads = one(&|r| r.peaks.map(|p| p.threads as f64));
+    let memory = one(&|r| r.peaks.map(|p| p.rss_kib as f64 / 1024.0));
+    let ms = |value: f64| format_ms((value * 1000.0).round() as u64);
+    let drawn = [
+        panel(
+            &panels[0],
+            "requests/s (2xx)",
+            &labels,
+            &rates,
+            &by_server,
+            &[],
+            &count,
+        ),
+        panel(
+            &panels[1],
+            "latency, ms (p50, p90, p99 of 2xx)",
+            &labels,
+            &latency,
+            &by_percentile,
+            &["p50", "p90", "p99"],
+            &ms,
+        ),
+        panel(
+            &panels[2],
+            "server threads (peak)",
+            &labels,
+            &threads,
+            &by_server,
+            &[],
+            &|v| {
+                // Whole threads on the bars, halves between the ticks.
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            },
+        ),
+        panel(
+            &panels[3],
+            "server RSS, MiB (peak)",
+            &labels,
+            &memory,
+            &by_server,
+            &[],
+            &|v| format!("{v:.1}"),
+        ),
+    ];
+    drawn
+        .into_iter()
+        .collect::<Result<(), _>>()
+        .map_err(|e| fail(&e))?;
     root.present().map_err(|e| fail(&e))
 }
 
 /// The label under each bar: the stage, plus whatever else varies between
-/// the runs of this chart (`ka` keep-alive, `c64` connections, `t4` pool
-/// threads, `K2` slow clients, `i` with the idle connections), so that no
-/// two bars look alike.
-pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
+/// the runs of this chart (`ka` keep-alive, `t4` pool threads, `K2` slow
+/// clients, `i` with the idle connections), so that no two bars look alike.
+fn bar_labels(results: &[RunResult]) -> Vec<String> {
     let specs: Vec<&RunSpec> = results.iter().map(|result| &result.spec).collect();
     let varies =
         |key: &dyn Fn(&RunSpec) -> String| specs.iter().any(|spec| key(spec) != key(specs[0]));
-    let show_connections = varies(&|spec| spec.connections.to_string());
     // Stages 01-02 have no pool: only pool sizes that differ count.
     let pools: Vec<u32> = specs.iter().filter_map(|spec| spec.pool).collect();
     let show_pool = pools.iter().any(|&pool| pool != pools[0]);
@@ -146,9 +172,6 @@ pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
             let mut label = spec.server_label();
             if show_mode && spec.mode == Mode::KeepAlive {
                 label.push_str(" ka");
-            }
-            if show_connections {
-                label.push_str(&format!(" c{}", spec.connections));
             }
             if show_pool {
                 if let Some(pool) = spec.pool {
@@ -166,155 +189,94 @@ pub fn bar_labels(results: &[RunResult]) -> Vec<String> {
         .collect()
 }
 
-/// The last index of an integer axis with `count` positions. plotters'
-/// integer ranges include their end, so `0..count - 1` has `count` bars.
-fn last_index(count: usize) -> usize {
-    count.saturating_sub(1)
-}
-
-/// The top of a value axis: a little above the highest bar, leaving room
-/// for its label; 1 when every value is 0.
-fn axis_top(values: impl Iterator<Item = f64>) -> f64 {
-    let highest = values.fold(0.0, f64::max);
-    if highest > 0.0 { highest * 1.15 } else { 1.0 }
-}
-
-/// A panel with one bar per run, its value written above it.
-fn bar_panel<DB: DrawingBackend>(
+/// A panel with, for each run, a group of bars side by side (one per
+/// series; `groups[run]` is `None` for a run without a 2xx response), the
+/// run's label under the group and the last bar's value written above it.
+/// With more than one series, each group is followed by a gap and a legend
+/// names the series.
+fn panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     caption: &str,
     labels: &[String],
-    values: &[f64],
-    colours: &[RGBColor],
-    format: impl Fn(f64) -> String,
+    groups: &[Option<Vec<f64>>],
+    colour: &dyn Fn(usize, usize) -> RGBColor,
+    legend: &[&str],
+    format: &dyn Fn(f64) -> String,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let format = &format;
-    let count = values.len();
+    let series = legend.len().max(1);
+    let slots = if series > 1 { series + 1 } else { 1 };
+    let highest = groups
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .fold(0.0, f64::max);
+    // Room above the tallest bar for its label, and for the legend.
+    let top = if highest > 0.0 {
+        highest * if series > 1 { 1.4 } else { 1.15 }
+    } else {
+        1.0
+    };
+    let last_slot = (groups.len() * slots).saturating_sub(1 + usize::from(series > 1));
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FONT, 16))
         .margin(10)
         .x_label_area_size(28)
         .y_label_area_size(60)
-        .build_cartesian_2d(
-            (0..last_index(count)).into_segmented(),
-            0.0..axis_top(values.iter().copied()),
-        )?;
+        .build_cartesian_2d((0..last_slot).into_segmented(), 0.0..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .light_line_style(WHITE)
         // More label slots than bars: an integer axis never steps by less
-        // than 1, so every bar gets its label.
-        .x_labels(count + 2)
+        // than 1, so every group gets its label, under its middle bar.
+        .x_labels(groups.len() * slots + 2)
         .x_label_formatter(&|value| match value {
-            SegmentValue::CenterOf(index) => labels.get(*index).cloned().unwrap_or_default(),
+            SegmentValue::CenterOf(slot) if slot % slots == series / 2 => {
+                labels.get(slot / slots).cloned().unwrap_or_default()
+            }
             _ => String::new(),
         })
         .y_label_formatter(&|value| format(*value))
         .label_style((FONT, 12))
         .draw()?;
-    chart.draw_series(
-        Histogram::vertical(&chart)
-            .margin(6)
-            .style_func(|value, _| match value {
-                SegmentValue::Exact(index) | SegmentValue::CenterOf(index) => {
-                    colours.get(*index).copied().unwrap_or(BLACK).filled()
-                }
-                SegmentValue::Last => BLACK.filled(),
-            })
-            .data(values.iter().copied().enumerate()),
-    )?;
-    let above = TextStyle::from((FONT, 11)).pos(Pos::new(HPos::Center, VPos::Bottom));
-    chart.draw_series(values.iter().enumerate().map(|(index, &value)| {
-        Text::new(
-            format(value),
-            (SegmentValue::CenterOf(index), value),
-            above.clone(),
-        )
-    }))?;
-    Ok(())
-}
-
-/// The latency panel: for each run three bars side by side, p50, p90 and
-/// p99 in ms. A run without a single 2xx response has no bars; its label
-/// says `no 2xx`.
-fn latency_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, plotters::coord::Shift>,
-    labels: &[String],
-    results: &[RunResult],
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    // Each run takes four slots on the x axis: p50, p90, p99 and a gap.
-    const SLOTS: usize = 4;
-    let percentiles: Vec<Option<[f64; 3]>> = results
-        .iter()
-        .map(|result| {
-            result.latency.map(|latency| {
-                [latency.p50_us, latency.p90_us, latency.p99_us].map(|us| us as f64 / 1000.0)
-            })
-        })
-        .collect();
-    // Extra headroom for the legend in the upper left corner.
-    let top = axis_top(percentiles.iter().flatten().flatten().copied()) * 1.2;
-    let slots = results.len() * SLOTS;
-
-    let mut chart = ChartBuilder::on(area)
-        .caption("latency, ms (p50, p90, p99 of 2xx)", (FONT, 16))
-        .margin(10)
-        .x_label_area_size(28)
-        .y_label_area_size(60)
-        .build_cartesian_2d((0..last_index(slots - 1)).into_segmented(), 0.0..top)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(WHITE)
-        .x_labels(slots + 2)
-        // The run's label sits under its middle bar, p90.
-        .x_label_formatter(&|value| match value {
-            SegmentValue::CenterOf(slot) if slot % SLOTS == 1 => {
-                labels.get(slot / SLOTS).cloned().unwrap_or_default()
+    for (which, name) in (0..series).zip(legend.iter().map(Some).chain([None])) {
+        let bars = (groups.iter().enumerate())
+            .filter_map(|(run, values)| Some((run * slots + which, *values.as_ref()?.get(which)?)));
+        let style = move |value: &SegmentValue<usize>, _: &f64| match value {
+            SegmentValue::Exact(slot) | SegmentValue::CenterOf(slot) => {
+                colour(slot / slots, which).filled()
             }
-            _ => String::new(),
-        })
-        .y_label_formatter(&|value| format!("{value:.1}"))
-        .label_style((FONT, 12))
-        .draw()?;
-
-    for (which, (name, colour)) in ["p50", "p90", "p99"]
-        .into_iter()
-        .zip(PERCENTILE_COLOURS)
-        .enumerate()
-    {
-        let bars = percentiles
-            .iter()
-            .enumerate()
-            .filter_map(|(run, values)| values.map(|values| (run * SLOTS + which, values[which])));
-        chart
-            .draw_series(
-                Histogram::vertical(&chart)
-                    .margin(1)
-                    .style(colour.filled())
-                    .data(bars),
-            )?
-            .label(name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+            SegmentValue::Last => BLACK.filled(),
+        };
+        let drawn = chart.draw_series(
+            Histogram::vertical(&chart)
+                .margin(if series > 1 { 1 } else { 6 })
+                .style_func(style)
+                .data(bars),
+        )?;
+        if let Some(name) = name {
+            let fill = colour(0, which).filled();
+            drawn
+                .label(*name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], fill));
+        }
     }
     let above = TextStyle::from((FONT, 11)).pos(Pos::new(HPos::Center, VPos::Bottom));
-    chart.draw_series(percentiles.iter().enumerate().map(|(run, values)| {
-        // Above the p99 bar, the tallest of the three.
-        let slot = run * SLOTS + 2;
-        let text = match results[run].latency {
-            Some(latency) => stats::format_ms(latency.p99_us),
-            None => "no 2xx".to_owned(),
-        };
-        let height = values.map_or(0.0, |values| values[2]);
-        Text::new(text, (SegmentValue::CenterOf(slot), height), above.clone())
+    chart.draw_series(groups.iter().enumerate().map(|(run, values)| {
+        let value = values.as_ref().and_then(|values| values.last().copied());
+        let text = value.map_or_else(|| "no 2xx".to_owned(), format);
+        let slot = SegmentValue::CenterOf(run * slots + series - 1);
+        Text::new(text, (slot, value.unwrap_or(0.0)), above.clone())
     }))?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 12))
-        .draw()?;
+    if series > 1 {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 12))
+            .draw()?;
+    }
     Ok(())
 }

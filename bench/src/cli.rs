@@ -4,92 +4,65 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-
-use crate::stages::{self, Stage};
-use crate::url::HttpUrl;
+pub use harness::load::Mode;
+use harness::load::Url;
+use harness::stages::{self, Stage};
 
 /// Runs NetServe's stages one after the other under the same load and
 /// compares throughput, latency, threads and memory.
 ///
 /// Each stage binary is started from target/release on port 0 with --quiet
 /// (we measure the server, not the terminal its access log would go to),
-/// loaded by a closed loop of client threads, each sending one request per
-/// connection or request after request on one persistent connection, then
-/// stopped with SIGTERM. nginx (when installed) and the ceilings of
-/// ../shared/perf (when gcc is) run under the same load as extra rows.
-/// Results: a table on stdout, and results.csv, SCENARIO.md and
-/// SCENARIO.svg in --out.
+/// loaded by a closed loop of client connections, one request per
+/// connection or request after request on persistent ones, then stopped
+/// with SIGTERM. nginx (when installed) and the ceilings of ../shared/perf
+/// (when gcc is) run under the same load as extra rows. Results: a table
+/// on stdout, and results.csv, SCENARIO.md and SCENARIO.svg in --out.
 #[derive(Parser, Debug)]
 #[command(version)]
 pub struct Cli {
+    /// Which load to apply [default: every scenario, in this order]
+    #[arg(long, value_enum)]
+    pub scenario: Option<Scenario>,
+
     /// Servers to run: `all` (every stage, nginx and the ceilings), or a
     /// list such as `01,03,07,nginx,ceiling`
-    #[arg(long, value_name = "LIST", value_parser = parse_server_list)]
-    pub stages: Option<ServerList>,
+    #[arg(long, value_name = "LIST", default_value = "all", value_parser = parse_servers)]
+    pub stages: Servers,
 
-    /// Which load to apply
-    #[arg(long, value_enum, default_value = "all")]
-    pub scenario: ScenarioChoice,
+    /// `close` (one request per connection) or `keep-alive` (request after
+    /// request on persistent connections) [default: each server in every
+    /// mode it supports; stages 01-06 close after every response]
+    #[arg(long, value_name = "MODE", value_parser = parse_mode)]
+    pub mode: Option<Mode>,
 
-    /// One request per connection (`close`), request after request on
-    /// persistent connections (`keep-alive`), or each server in every mode
-    /// it supports (`both`; stages 01-06 close after every response)
-    #[arg(long, value_enum, default_value = "both")]
-    pub mode: ModeChoice,
+    /// Client connections, one request in flight each [default: 64 for
+    /// health, 8 for the other scenarios]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connections: Option<u32>,
 
-    /// Client connections (= client threads), one request in flight each;
-    /// a list such as `8,64` runs each
-    /// [default: 64 for health, 8 for the other scenarios]
-    #[arg(long, value_name = "N", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub connections: Vec<u32>,
+    /// THREADS of stages 03-07 (worker threads; event loops for 07); a
+    /// list such as `1,2,4,8` runs each. nginx's workers, the ceilings'
+    /// threads and the slow clients (1 and THREADS) follow a single value
+    /// [default: the number of CPUs]
+    #[arg(long, value_name = "T", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Vec<u32>,
 
     /// Length of the measurement window of each run, in seconds
-    #[arg(long, value_name = "S", default_value = "5", value_parser = positive_seconds)]
+    #[arg(long, value_name = "S", default_value = "5", value_parser = seconds)]
     pub duration: Duration,
 
     /// Load applied before measuring each run, in seconds (0 for none)
-    #[arg(long, value_name = "S", default_value = "1", value_parser = seconds_or_zero)]
+    #[arg(long, value_name = "S", default_value = "1", value_parser = seconds)]
     pub warmup: Duration,
 
-    /// Longest wait for a connection, a write or a response; longer counts
-    /// as a timeout error, in seconds
-    #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
-    pub timeout: Duration,
-
-    /// Worker threads of stages 03-06, event loops of stage 07 (their
-    /// THREADS argument), and the workers or threads of nginx, ka.c and
-    /// spawn.c [default: the number of CPUs]
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub threads: Option<u32>,
-
-    /// Run stages 03-07 at each of these pool sizes, e.g. `1,2,4,8,16`
-    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub sweep_threads: Vec<u32>,
-
-    /// slow-clients scenario: how many slow clients (K) hold half-sent
-    /// requests; a list runs each [default: 1 and the pool size]
-    #[arg(long, value_name = "K", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=1000))]
-    pub slow_clients: Vec<u32>,
-
-    /// idle-connections scenario: how many idle persistent connections are
-    /// held open while /health is measured (each server also runs with none,
-    /// for the quiet p99)
-    #[arg(long, value_name = "N", default_value = "10000", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub idle: u32,
-
-    /// Benchmark a server that is already running instead of the stages,
-    /// e.g. http://127.0.0.1:8080 (each scenario sends its own path) or
+    /// Load a server that is already running instead of the stages, e.g.
+    /// http://127.0.0.1:8080 (each scenario sends its own path) or
     /// http://127.0.0.1:8080/health (this path for every scenario)
-    #[arg(long, value_name = "URL", value_parser = HttpUrl::parse)]
-    pub url: Option<HttpUrl>,
+    #[arg(long, value_name = "URL", value_parser = Url::parse)]
+    pub url: Option<Url>,
 
-    /// With --url: the server's process id, to sample its threads, memory
-    /// and CPU from /proc
-    #[arg(long, value_name = "PID", requires = "url")]
-    pub pid: Option<u32>,
-
-    /// Where the stage binaries are [default: target/release of the
-    /// checkout this benchmark was built in]
+    /// Where the stage binaries are [default: target/release]
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
 
@@ -99,15 +72,17 @@ pub struct Cli {
     pub out: Option<PathBuf>,
 
     /// After each run, also load the same server with wrk (same connections
-    /// and duration) and show both figures side by side
+    /// and duration), before and after ours, and show both figures
     #[arg(long)]
     pub wrk: bool,
 }
 
-/// A parsed `--stages`: which stages, and whether the reference servers
-/// run too.
+/// Idle persistent connections held open in the idle-connections scenario.
+pub const IDLE_CONNECTIONS: u32 = 10_000;
+
+/// A parsed `--stages`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerList {
+pub struct Servers {
     /// The stages, sorted.
     pub stages: Vec<Stage>,
     /// Whether nginx runs (when installed).
@@ -116,77 +91,41 @@ pub struct ServerList {
     pub ceiling: bool,
 }
 
-impl ServerList {
-    /// Every stage and every reference server: the default.
-    pub fn everything() -> ServerList {
-        ServerList {
-            stages: stages::ALL.to_vec(),
-            nginx: true,
-            ceiling: true,
-        }
-    }
-}
-
 /// Parses `--stages`: `all`, or stage numbers and the names `nginx` and
 /// `ceiling`, separated by commas.
-fn parse_server_list(text: &str) -> Result<ServerList, String> {
-    if text.trim() == "all" {
-        return Ok(ServerList::everything());
-    }
-    let mut list = ServerList {
-        stages: Vec::new(),
-        nginx: false,
-        ceiling: false,
+fn parse_servers(text: &str) -> Result<Servers, String> {
+    let all = text.trim() == "all";
+    let items: Vec<&str> = text.split(',').map(str::trim).collect();
+    let numbers: Vec<&str> = (items.iter().copied())
+        .filter(|item| !["nginx", "ceiling", "all"].contains(item))
+        .collect();
+    let stages = match (all, numbers.is_empty()) {
+        (true, _) => stages::ALL.to_vec(),
+        (false, true) => Vec::new(),
+        (false, false) => stages::parse_list(&numbers.join(","))
+            .map_err(|error| format!("{error}, nginx or ceiling"))?,
     };
-    let mut numbers = Vec::new();
-    for item in text.split(',').map(str::trim) {
-        match item {
-            "nginx" => list.nginx = true,
-            "ceiling" => list.ceiling = true,
-            number => numbers.push(number),
-        }
+    Ok(Servers {
+        stages,
+        nginx: all || items.contains(&"nginx"),
+        ceiling: all || items.contains(&"ceiling"),
+    })
+}
+
+/// Parses `--mode`.
+fn parse_mode(text: &str) -> Result<Mode, String> {
+    match text {
+        "close" => Ok(Mode::Close),
+        "keep-alive" => Ok(Mode::KeepAlive),
+        _ => Err("expected close or keep-alive".to_owned()),
     }
-    if !numbers.is_empty() {
-        list.stages = stages::parse_list(&numbers.join(","))
-            .map_err(|error| format!("{error}, nginx or ceiling"))?;
-    }
-    Ok(list)
 }
 
-/// `--mode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModeChoice {
-    /// every server in each mode it supports
-    Both,
-    /// one request per connection, `Connection: close`
-    Close,
-    /// persistent connections, request after request
-    KeepAlive,
-}
-
-/// A reference server, run under the same load as the stages so that a
-/// reader sees where each stage stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Reference {
-    /// nginx from the Debian package, from a generated configuration.
-    Nginx,
-    /// `../shared/perf/ka.c`: the smallest epoll keep-alive server, the
-    /// ceiling for `/health`.
-    KaC,
-    /// `../shared/perf/spawn.c`: threads that spawn cache-audit and wait,
-    /// no HTTP: the ceiling for `/run-cache-sim`. Not a server: its row
-    /// reports spawns per second.
-    SpawnC,
-}
-
-impl Reference {
-    /// The name in tables and charts.
-    pub fn name(self) -> &'static str {
-        match self {
-            Reference::Nginx => "nginx",
-            Reference::KaC => "ka.c",
-            Reference::SpawnC => "spawn.c",
-        }
+/// A number of seconds from 0 to an hour.
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
+        _ => Err("expected seconds from 0 to 3600".to_owned()),
     }
 }
 
@@ -199,37 +138,23 @@ pub struct Available {
     pub ceilings: bool,
 }
 
-/// `--scenario`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ScenarioChoice {
-    /// health, cache-sim, slow-clients, then idle-connections
-    All,
-    /// GET /health
-    Health,
-    /// GET /run-cache-sim?policy=lru&trace=loop (stages 05-07)
-    CacheSim,
-    /// K slow clients hold half-sent requests while N clients measure /health
-    SlowClients,
-    /// idle persistent connections held open while N clients measure /health
-    IdleConnections,
-}
-
 /// A load the benchmark can apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum Scenario {
-    /// `GET /health`: the cheapest request, so it measures the server itself.
+    /// GET /health: the cheapest request, so it measures the server itself
     Health,
-    /// `GET /run-cache-sim?policy=lru&trace=loop`: one cache-audit child
-    /// process per request.
+    /// GET /run-cache-sim?policy=lru&trace=loop: a cache-audit child per
+    /// request (stages 05-07), and a paced /health probe beside
     CacheSim,
-    /// `GET /health` while K other clients hold half-sent requests open.
+    /// GET /health while K slow clients hold half-sent requests
     SlowClients,
-    /// `GET /health` while many idle persistent connections are held open.
+    /// GET /health, quiet, then while 10,000 idle persistent connections
+    /// are held open (stage 07)
     IdleConnections,
 }
 
 impl Scenario {
-    /// Every scenario, in the order `all` runs them.
+    /// Every scenario, in the order they run.
     pub const ALL: [Scenario; 4] = [
         Scenario::Health,
         Scenario::CacheSim,
@@ -250,88 +175,96 @@ impl Scenario {
     /// The path and query each measuring request asks for.
     pub fn path(self) -> &'static str {
         match self {
-            Scenario::Health | Scenario::SlowClients | Scenario::IdleConnections => "/health",
             Scenario::CacheSim => "/run-cache-sim?policy=lru&trace=loop",
+            _ => "/health",
         }
     }
 
-    /// Measuring connections when `--connections` is not given: 64 for
-    /// `/health`, the heaviest load of the original's measurements; 8 for a
-    /// simulation, where 2 cores are saturated long before; 8 for the slow
-    /// and idle clients scenarios, where the point is latency, not
-    /// saturation.
-    pub fn default_connections(self) -> u32 {
-        match self {
-            Scenario::Health => 64,
-            Scenario::CacheSim | Scenario::SlowClients | Scenario::IdleConnections => 8,
-        }
+    /// Measuring connections without `--connections`: 64 for `/health`,
+    /// the heaviest load of the original's measurements; 8 elsewhere, where
+    /// 2 cores are saturated long before (simulations) or the point is
+    /// latency, not saturation.
+    fn default_connections(self) -> u32 {
+        if self == Scenario::Health { 64 } else { 8 }
     }
 
-    /// Whether `stage` can serve this scenario: a simulation needs stage 05,
-    /// an idle persistent connection needs stage 07.
-    pub fn applies_to(self, stage: Stage) -> bool {
-        match self {
+    /// The servers of this scenario among `chosen`, in order: the stages
+    /// that can serve it (a simulation needs stage 05, an idle persistent
+    /// connection stage 07), then the references: nginx has no simulator;
+    /// ka.c answers every request alike, so it is a ceiling for `/health`
+    /// only; spawn.c is the ceiling of a simulation.
+    fn servers(self, chosen: &Servers) -> Vec<ServerSpec> {
+        let serves = |stage: &&Stage| match self {
             Scenario::CacheSim => stage.runs_simulations(),
             Scenario::IdleConnections => stage.keeps_alive(),
-            Scenario::Health | Scenario::SlowClients => true,
-        }
-    }
-
-    /// The reference servers that take part in this scenario: nginx has no
-    /// simulator; ka.c answers every request alike, so it is a ceiling for
-    /// `/health` only; spawn.c is the ceiling of a simulation.
-    pub fn references(self) -> &'static [Reference] {
-        match self {
-            Scenario::Health | Scenario::IdleConnections => &[Reference::Nginx, Reference::KaC],
-            Scenario::CacheSim => &[Reference::SpawnC],
-            Scenario::SlowClients => &[Reference::Nginx],
-        }
-    }
-}
-
-/// How the measuring clients use their connections.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
-    /// One request per connection: connect, send with `Connection: close`,
-    /// read to the server's close.
-    Close,
-    /// A persistent connection (RFC 9112 §9.3): request after request, each
-    /// response framed by its Content-Length; reconnect only when the
-    /// server closes.
-    KeepAlive,
-}
-
-impl Mode {
-    /// The name in tables and the CSV.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Close => "close",
-            Mode::KeepAlive => "keep-alive",
-        }
+            _ => true,
+        };
+        let stages = chosen
+            .stages
+            .iter()
+            .filter(serves)
+            .map(|&stage| ServerSpec::Stage(stage));
+        let references = [
+            (
+                ServerSpec::Nginx,
+                chosen.nginx && self != Scenario::CacheSim,
+            ),
+            (
+                ServerSpec::Ka,
+                chosen.ceiling && matches!(self, Scenario::Health | Scenario::IdleConnections),
+            ),
+            (
+                ServerSpec::Spawn,
+                chosen.ceiling && self == Scenario::CacheSim,
+            ),
+        ];
+        let references = references
+            .into_iter()
+            .filter(|(_, runs)| *runs)
+            .map(|(server, _)| server);
+        stages.chain(references).collect()
     }
 }
 
-/// What is being measured in one run.
+/// What is measured in one run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerSpec {
     /// A stage binary, started for the run.
     Stage(Stage),
+    /// nginx from the Debian package, from a generated configuration.
+    Nginx,
+    /// `../shared/perf/ka.c`: the smallest epoll keep-alive server, the
+    /// ceiling for `/health`.
+    Ka,
+    /// `../shared/perf/spawn.c`: threads that spawn cache-audit and wait,
+    /// no HTTP, the ceiling for `/run-cache-sim`. Its row reports spawns/s.
+    Spawn,
     /// A server already running.
-    Url(HttpUrl),
-    /// A reference server (or ceiling), started for the run.
-    Reference(Reference),
+    Url(Url),
 }
 
 impl ServerSpec {
     /// The connection modes this server supports: stages 01-06 close after
-    /// every response, ka.c never closes, the others do both.
+    /// every response, ka.c never closes, spawn.c opens no connection (one
+    /// row will do), the others do both.
     fn modes(&self) -> &'static [Mode] {
         match self {
             ServerSpec::Stage(stage) if !stage.keeps_alive() => &[Mode::Close],
-            ServerSpec::Reference(Reference::KaC) => &[Mode::KeepAlive],
-            // spawn.c opens no connection: any mode will do, and `plan`
-            // keeps one.
+            ServerSpec::Ka => &[Mode::KeepAlive],
+            ServerSpec::Spawn => &[Mode::Close],
             _ => &[Mode::Close, Mode::KeepAlive],
+        }
+    }
+
+    /// How the server is named in tables: `03`, `nginx`, `ka.c`, `spawn.c`,
+    /// or the URL's `HOST:PORT`.
+    pub fn label(&self) -> String {
+        match self {
+            ServerSpec::Stage(stage) => stage.to_string(),
+            ServerSpec::Nginx => "nginx".to_owned(),
+            ServerSpec::Ka => "ka.c".to_owned(),
+            ServerSpec::Spawn => "spawn.c".to_owned(),
+            ServerSpec::Url(url) => url.authority.clone(),
         }
     }
 }
@@ -345,8 +278,8 @@ pub struct RunSpec {
     pub server: ServerSpec,
     /// Measuring connections.
     pub connections: u32,
-    /// The THREADS argument given to a pool stage; `None` for stages 01-02
-    /// (no pool) and for `--url`.
+    /// The THREADS given to the server; `None` for stages 01-02 (no pool)
+    /// and `--url`.
     pub pool: Option<u32>,
     /// Slow clients held open during the run (0 outside slow-clients).
     pub slow_clients: u32,
@@ -362,42 +295,33 @@ impl RunSpec {
     pub fn path(&self) -> &str {
         match &self.server {
             ServerSpec::Url(url) => url.path.as_deref().unwrap_or(self.scenario.path()),
-            ServerSpec::Stage(_) | ServerSpec::Reference(_) => self.scenario.path(),
+            _ => self.scenario.path(),
         }
     }
 
     /// The stage, if this run starts one.
     pub fn stage(&self) -> Option<Stage> {
-        match &self.server {
-            ServerSpec::Stage(stage) => Some(*stage),
-            ServerSpec::Url(_) | ServerSpec::Reference(_) => None,
+        match self.server {
+            ServerSpec::Stage(stage) => Some(stage),
+            _ => None,
         }
     }
 
-    /// Whether this run is spawn.c's: no server, no connections, only a
-    /// rate of spawns.
+    /// Whether this run is spawn.c's: no server, no connections.
     pub fn is_spawn_ceiling(&self) -> bool {
-        self.server == ServerSpec::Reference(Reference::SpawnC)
+        self.server == ServerSpec::Spawn
     }
 
-    /// How the server is named in tables: `03`, `nginx`, `ka.c`, or the
-    /// URL's `HOST:PORT`.
+    /// How the server is named in tables (see [`ServerSpec::label`]).
     pub fn server_label(&self) -> String {
-        match &self.server {
-            ServerSpec::Stage(stage) => stage.to_string(),
-            ServerSpec::Url(url) => url.authority.clone(),
-            ServerSpec::Reference(reference) => reference.name().to_owned(),
-        }
+        self.server.label()
     }
 
-    /// The server with its mode, except for a stage that closes (as all
-    /// stages did before 07) and spawn.c: `nginx (keep-alive)`,
-    /// `nginx (close)`, `07 (keep-alive)`, `03`.
+    /// The server with its mode, except for a stage that closes and
+    /// spawn.c: `nginx (close)`, `07 (keep-alive)`, `03`.
     pub fn long_label(&self) -> String {
         match (&self.server, self.mode) {
-            (ServerSpec::Stage(_), Mode::Close) | (ServerSpec::Reference(Reference::SpawnC), _) => {
-                self.server_label()
-            }
+            (ServerSpec::Stage(_), Mode::Close) | (ServerSpec::Spawn, _) => self.server_label(),
             (_, mode) => format!("{} ({})", self.server_label(), mode.name()),
         }
     }
@@ -413,12 +337,11 @@ impl RunSpec {
 }
 
 /// The runs the command line asks for, in order, and notes about what was
-/// left out and why. `cpus` is the pool size the stages default to (and the
-/// workers or threads of the reference servers); `available` says which
-/// reference servers this machine can run.
+/// left out and why. `cpus` is the pool size by default; `available` says
+/// which reference servers this machine can run.
 ///
-/// Per scenario the order is: each stage (each pool size, connection count,
-/// K or idle count, then mode), then nginx, then the ceiling.
+/// Per scenario: each stage (each pool size, K or idle count, then mode),
+/// then nginx, then the ceiling.
 ///
 /// # Errors
 /// A message when nothing is left to run.
@@ -427,153 +350,120 @@ pub fn plan(
     cpus: u32,
     available: Available,
 ) -> Result<(Vec<RunSpec>, Vec<String>), String> {
-    let scenarios: Vec<Scenario> = match cli.scenario {
-        ScenarioChoice::All => Scenario::ALL.to_vec(),
-        ScenarioChoice::Health => vec![Scenario::Health],
-        ScenarioChoice::CacheSim => vec![Scenario::CacheSim],
-        ScenarioChoice::SlowClients => vec![Scenario::SlowClients],
-        ScenarioChoice::IdleConnections => vec![Scenario::IdleConnections],
-    };
-    let modes: Vec<Mode> = match cli.mode {
-        ModeChoice::Both => vec![Mode::Close, Mode::KeepAlive],
-        ModeChoice::Close => vec![Mode::Close],
-        ModeChoice::KeepAlive => vec![Mode::KeepAlive],
-    };
-    let base_pool = cli.threads.unwrap_or(cpus);
-    let pools: Vec<u32> = if cli.sweep_threads.is_empty() {
-        vec![base_pool]
+    let scenarios = cli
+        .scenario
+        .map_or(Scenario::ALL.to_vec(), |scenario| vec![scenario]);
+    let modes = cli
+        .mode
+        .map_or(vec![Mode::Close, Mode::KeepAlive], |mode| vec![mode]);
+    // The reference servers' workers and the slow clients' K follow a
+    // single --threads value, not a sweep.
+    let base_pool = if let [single] = cli.threads[..] {
+        single
     } else {
-        cli.sweep_threads.clone()
+        cpus
     };
-    let slow_counts: Vec<u32> = if cli.slow_clients.is_empty() {
-        let mut counts = vec![1, base_pool];
-        counts.dedup();
-        counts
+    let pools = if cli.threads.is_empty() {
+        vec![cpus]
     } else {
-        cli.slow_clients.clone()
+        cli.threads.clone()
     };
-    let everything = ServerList::everything();
-    let chosen = cli.stages.as_ref().unwrap_or(&everything);
-
     let mut runs = Vec::new();
     let mut notes = Vec::new();
-    for &scenario in &scenarios {
-        let connections = if cli.connections.is_empty() {
-            vec![scenario.default_connections()]
-        } else {
-            cli.connections.clone()
-        };
-        let loads: Vec<(u32, u32)> = match scenario {
-            Scenario::SlowClients => slow_counts.iter().map(|&slow| (slow, 0)).collect(),
-            // The quiet run first: its p99 is what the crowded one is
-            // compared with.
-            Scenario::IdleConnections => vec![(0, 0), (0, cli.idle)],
-            Scenario::Health | Scenario::CacheSim => vec![(0, 0)],
-        };
-        let servers: Vec<(ServerSpec, Vec<Option<u32>>)> = match &cli.url {
-            Some(url) => vec![(ServerSpec::Url(url.clone()), vec![None])],
+    for scenario in scenarios {
+        let name = scenario.name();
+        let servers = match &cli.url {
+            Some(url) => vec![ServerSpec::Url(url.clone())],
             None => {
-                let (applicable, skipped): (Vec<Stage>, Vec<Stage>) = chosen
-                    .stages
-                    .iter()
-                    .partition(|stage| scenario.applies_to(**stage));
+                let servers = scenario.servers(&cli.stages);
+                let skipped: Vec<String> = (cli.stages.stages.iter())
+                    .filter(|&&stage| !servers.contains(&ServerSpec::Stage(stage)))
+                    .map(Stage::to_string)
+                    .collect();
                 if !skipped.is_empty() {
-                    let names: Vec<String> = skipped.iter().map(Stage::to_string).collect();
                     let why = if scenario == Scenario::IdleConnections {
                         "they close after every response: no idle persistent connection to hold"
                     } else {
                         "no simulator before stage 05"
                     };
                     notes.push(format!(
-                        "{}: skipping stage {} ({why})",
-                        scenario.name(),
-                        names.join(", ")
+                        "{name}: skipping stage {} ({why})",
+                        skipped.join(", ")
                     ));
                 }
-                let mut servers: Vec<(ServerSpec, Vec<Option<u32>>)> = applicable
-                    .into_iter()
-                    .map(|stage| {
-                        let pools = if stage.has_pool() {
-                            pools.iter().copied().map(Some).collect()
-                        } else {
-                            vec![None]
-                        };
-                        (ServerSpec::Stage(stage), pools)
-                    })
-                    .collect();
-                for &reference in scenario.references() {
-                    let (wanted, installed, missing) = match reference {
-                        Reference::Nginx => (
-                            chosen.nginx,
-                            available.nginx,
-                            "nginx is not installed (Debian: apt-get install nginx-light)",
-                        ),
-                        Reference::KaC | Reference::SpawnC => (
-                            chosen.ceiling,
-                            available.ceilings,
-                            "../shared/perf or gcc is missing",
-                        ),
-                    };
-                    if !wanted {
-                        continue;
-                    }
-                    if installed {
-                        servers.push((ServerSpec::Reference(reference), vec![Some(base_pool)]));
-                    } else {
-                        notes.push(format!(
-                            "{}: no {} row: {missing}",
-                            scenario.name(),
-                            reference.name()
-                        ));
-                    }
-                }
                 servers
+                    .into_iter()
+                    .filter(|server| {
+                        let (installed, missing) = match server {
+                            ServerSpec::Nginx => (
+                                available.nginx,
+                                "nginx is not installed (Debian: apt-get install nginx-light)",
+                            ),
+                            ServerSpec::Ka | ServerSpec::Spawn => {
+                                (available.ceilings, "../shared/perf or gcc is missing")
+                            }
+                            _ => (true, ""),
+                        };
+                        if !installed {
+                            notes.push(format!("{name}: no {} row: {missing}", server.label()));
+                        }
+                        installed
+                    })
+                    .collect()
             }
         };
-        for (server, server_pools) in &servers {
-            let mut server_modes: Vec<Mode> = modes
-                .iter()
-                .copied()
+        let loads: Vec<(u32, u32)> = match scenario {
+            Scenario::SlowClients => {
+                let mut counts = vec![1, base_pool];
+                counts.dedup();
+                counts.into_iter().map(|slow| (slow, 0)).collect()
+            }
+            // The quiet run first: its p99 is what the crowded one is
+            // compared with.
+            Scenario::IdleConnections => vec![(0, 0), (0, IDLE_CONNECTIONS)],
+            _ => vec![(0, 0)],
+        };
+        for server in servers {
+            let server_modes: Vec<Mode> = (modes.iter().copied())
                 .filter(|mode| server.modes().contains(mode))
                 .collect();
             if server_modes.is_empty() {
+                let why = if server == ServerSpec::Ka {
+                    "it never closes a connection"
+                } else {
+                    "it closes after every response"
+                };
                 notes.push(format!(
-                    "{}: skipping {} in {} mode ({})",
-                    scenario.name(),
-                    match server {
-                        ServerSpec::Stage(stage) => format!("stage {stage}"),
-                        ServerSpec::Reference(reference) => reference.name().to_owned(),
-                        ServerSpec::Url(url) => url.authority.clone(),
-                    },
-                    modes[0].name(),
-                    if server.modes() == [Mode::KeepAlive] {
-                        "it never closes a connection"
-                    } else {
-                        "it closes after every response"
-                    }
+                    "{name}: skipping {} in {} mode ({why})",
+                    server.label(),
+                    modes[0].name()
                 ));
             }
-            // spawn.c opens no connection: one row, whatever the load.
-            let (connections, loads) = if *server == ServerSpec::Reference(Reference::SpawnC) {
-                server_modes.truncate(1);
-                (&connections[..1], &loads[..1])
-            } else {
-                (&connections[..], &loads[..])
+            let server_pools: Vec<Option<u32>> = match &server {
+                ServerSpec::Stage(stage) if stage.has_pool() => {
+                    pools.iter().copied().map(Some).collect()
+                }
+                ServerSpec::Stage(_) | ServerSpec::Url(_) => vec![None],
+                _ => vec![Some(base_pool)],
             };
-            for &connections in connections {
-                for &pool in server_pools {
-                    for &(slow_clients, idle) in loads {
-                        for &mode in &server_modes {
-                            runs.push(RunSpec {
-                                scenario,
-                                server: server.clone(),
-                                connections,
-                                pool,
-                                slow_clients,
-                                idle,
-                                mode,
-                            });
-                        }
+            // spawn.c opens no connection: one row, whatever the load.
+            let loads = if server == ServerSpec::Spawn {
+                &loads[..1]
+            } else {
+                &loads[..]
+            };
+            for &pool in &server_pools {
+                for &(slow_clients, idle) in loads {
+                    for &mode in &server_modes {
+                        runs.push(RunSpec {
+                            scenario,
+                            server: server.clone(),
+                            connections: cli.connections.unwrap_or(scenario.default_connections()),
+                            pool,
+                            slow_clients,
+                            idle,
+                            mode,
+                        });
                     }
                 }
             }
@@ -583,22 +473,6 @@ pub fn plan(
         return Err("nothing to run: no chosen server serves the chosen scenario".to_owned());
     }
     Ok((runs, notes))
-}
-
-/// A number of seconds above 0, at most an hour.
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(Duration::from_secs_f64(seconds)),
-        _ => Err("expected seconds above 0, at most 3600".to_owned()),
-    }
-}
-
-/// A number of seconds from 0 to an hour.
-fn seconds_or_zero(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if (0.0..=3600.0).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
-        _ => Err("expected seconds from 0 to 3600".to_owned()),
-    }
 }
 
 #[cfg(test)]
@@ -616,26 +490,27 @@ mod tests {
         ceilings: true,
     };
 
-    fn labels(runs: &[RunSpec]) -> Vec<String> {
-        runs.iter()
-            .map(|run| {
-                let mut label = format!(
-                    "{} {} c{} t{} k{}",
-                    run.scenario.name(),
-                    run.server_label(),
-                    run.connections,
-                    run.pool.map_or("-".to_owned(), |pool| pool.to_string()),
-                    run.slow_clients
-                );
-                if run.idle > 0 {
-                    label.push_str(&format!(" i{}", run.idle));
-                }
-                if run.mode == Mode::KeepAlive {
-                    label.push_str(" ka");
-                }
-                label
-            })
-            .collect()
+    /// `SCENARIO SERVER cN tPOOL kSLOW [iIDLE] [ka]` for each run of `line`.
+    fn labels(line: &str, available: Available) -> (Vec<String>, Vec<String>) {
+        let (runs, notes) = plan(&parse(line), 2, available).unwrap();
+        let labels = runs.iter().map(|run| {
+            let pool = run.pool.map_or("-".to_owned(), |pool| pool.to_string());
+            let mut label = format!(
+                "{} {} c{} t{pool} k{}",
+                run.scenario.name(),
+                run.server_label(),
+                run.connections,
+                run.slow_clients
+            );
+            if run.idle > 0 {
+                label.push_str(&format!(" i{}", run.idle));
+            }
+            if run.mode == Mode::KeepAlive {
+                label.push_str(" ka");
+            }
+            label
+        });
+        (labels.collect(), notes)
     }
 
     #[test]
@@ -643,165 +518,85 @@ mod tests {
         let cli = parse("");
         assert_eq!(cli.duration, Duration::from_secs(5));
         assert_eq!(cli.warmup, Duration::from_secs(1));
-        assert_eq!(cli.timeout, Duration::from_secs(2));
-        let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
-        let labels = labels(&runs);
-        // health: 01-07 close, 07 keep-alive, nginx both ways, ka.c.
-        assert_eq!(
-            labels[..11],
-            [
-                "health 01 c64 t- k0",
-                "health 02 c64 t- k0",
-                "health 03 c64 t2 k0",
-                "health 04 c64 t2 k0",
-                "health 05 c64 t2 k0",
-                "health 06 c64 t2 k0",
-                "health 07 c64 t2 k0",
-                "health 07 c64 t2 k0 ka",
-                "health nginx c64 t2 k0",
-                "health nginx c64 t2 k0 ka",
-                "health ka.c c64 t2 k0 ka",
-            ]
-        );
-        // cache-sim: 05-07 close, 07 keep-alive, spawn.c once.
-        assert_eq!(
-            labels[11..16],
-            [
-                "cache-sim 05 c8 t2 k0",
-                "cache-sim 06 c8 t2 k0",
-                "cache-sim 07 c8 t2 k0",
-                "cache-sim 07 c8 t2 k0 ka",
-                "cache-sim spawn.c c8 t2 k0",
-            ]
-        );
-        // slow-clients: 01-06 at K 1 and 2, 07 and nginx in both modes.
-        assert_eq!(labels[16], "slow-clients 01 c8 t- k1");
-        assert_eq!(labels[17], "slow-clients 01 c8 t- k2");
-        assert_eq!(
-            labels[28..32],
-            [
-                "slow-clients 07 c8 t2 k1",
-                "slow-clients 07 c8 t2 k1 ka",
-                "slow-clients 07 c8 t2 k2",
-                "slow-clients 07 c8 t2 k2 ka",
-            ]
-        );
-        assert_eq!(labels[35], "slow-clients nginx c8 t2 k2 ka");
-        // idle-connections: quiet, then 10,000 idle; 07, nginx, ka.c.
-        assert_eq!(
-            labels[36..],
-            [
-                "idle-connections 07 c8 t2 k0",
-                "idle-connections 07 c8 t2 k0 ka",
-                "idle-connections 07 c8 t2 k0 i10000",
-                "idle-connections 07 c8 t2 k0 i10000 ka",
-                "idle-connections nginx c8 t2 k0",
-                "idle-connections nginx c8 t2 k0 ka",
-                "idle-connections nginx c8 t2 k0 i10000",
-                "idle-connections nginx c8 t2 k0 i10000 ka",
-                "idle-connections ka.c c8 t2 k0 ka",
-                "idle-connections ka.c c8 t2 k0 i10000 ka",
-            ]
-        );
-        assert_eq!(notes.len(), 2);
-        assert!(notes[0].contains("01, 02, 03, 04"));
+        let (labels, notes) = labels("", ALL_THERE);
+        // health 11 (01-07, 07 ka, nginx twice, ka.c), cache-sim 5 (05-07,
+        // 07 ka, spawn.c), slow-clients 20 (K 1 and 2 of 01-06, 07 and
+        // nginx both ways), idle-connections 10 (quiet and crowded: 07 and
+        // nginx both ways, ka.c).
+        assert_eq!(labels.len(), 11 + 5 + 20 + 10);
+        let expected = [
+            (0, "health 01 c64 t- k0"),
+            (10, "health ka.c c64 t2 k0 ka"),
+            (15, "cache-sim spawn.c c8 t2 k0"),
+            (17, "slow-clients 01 c8 t- k2"),
+            (35, "slow-clients nginx c8 t2 k2 ka"),
+            (39, "idle-connections 07 c8 t2 k0 i10000 ka"),
+        ];
+        for (index, label) in expected {
+            assert_eq!(labels[index], label);
+        }
+        assert!(notes[0].contains("cache-sim: skipping stage 01, 02, 03, 04"));
         assert!(notes[1].contains("idle-connections: skipping stage 01, 02, 03, 04, 05, 06"));
     }
 
     #[test]
-    fn missing_references_are_noted_not_run() {
-        let cli = parse("--scenario health --stages 03,nginx,ceiling");
-        let (runs, notes) = plan(&cli, 2, Available::default()).unwrap();
-        assert_eq!(labels(&runs), ["health 03 c64 t2 k0"]);
-        assert_eq!(notes.len(), 2);
-        assert!(notes[0].contains("no nginx row: nginx is not installed"));
-        assert!(notes[1].contains("no ka.c row"));
-        // Not asked for: no note.
-        let cli = parse("--scenario health --stages 01,03");
-        assert!(plan(&cli, 2, Available::default()).unwrap().1.is_empty());
-    }
-
-    #[test]
-    fn modes() {
-        let cli = parse("--scenario health --stages 03,07,ceiling --mode keep-alive");
-        let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
+    fn choices() {
+        let (labels_, notes) = labels(
+            "--scenario health --stages 03,nginx,ceiling",
+            Available::default(),
+        );
+        assert_eq!(labels_, ["health 03 c64 t2 k0"]);
+        assert!(
+            notes[0].contains("no nginx row: nginx is not installed")
+                && notes[1].contains("no ka.c row")
+        );
+        assert!(
+            labels("--scenario health --stages 01,03", Available::default())
+                .1
+                .is_empty(),
+            "not asked for: no note"
+        );
+        let (labels_, notes) = labels(
+            "--scenario health --stages 03,07,ceiling --mode keep-alive",
+            ALL_THERE,
+        );
         assert_eq!(
-            labels(&runs),
+            labels_,
             ["health 07 c64 t2 k0 ka", "health ka.c c64 t2 k0 ka"]
         );
-        assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("skipping stage 03 in keep-alive mode"));
-        let cli = parse("--scenario cache-sim --stages 07,ceiling --mode close");
-        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
+        assert!(notes[0].contains("skipping 03 in keep-alive mode"));
+        let line = "--scenario health --stages 02,03 --connections 8 --threads 1,4";
         assert_eq!(
-            labels(&runs),
-            ["cache-sim 07 c8 t2 k0", "cache-sim spawn.c c8 t2 k0"]
-        );
-        let cli = parse("--scenario idle-connections --stages 07 --idle 500 --mode close");
-        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
-        assert_eq!(
-            labels(&runs),
-            [
-                "idle-connections 07 c8 t2 k0",
-                "idle-connections 07 c8 t2 k0 i500"
-            ]
-        );
-    }
-
-    #[test]
-    fn lists_and_sweeps() {
-        let cli = parse("--scenario health --stages 02,03 --connections 8,64 --sweep-threads 1,4");
-        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
-        assert_eq!(
-            labels(&runs),
+            labels(line, ALL_THERE).0,
             [
                 "health 02 c8 t- k0",
-                "health 02 c64 t- k0",
                 "health 03 c8 t1 k0",
-                "health 03 c8 t4 k0",
-                "health 03 c64 t1 k0",
-                "health 03 c64 t4 k0",
+                "health 03 c8 t4 k0"
             ]
         );
-    }
-
-    #[test]
-    fn slow_clients_follow_the_pool_size() {
-        let cli = parse("--scenario slow-clients --stages 3 --threads 4");
-        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
+        let line = "--scenario slow-clients --stages 3 --threads 4";
         assert_eq!(
-            labels(&runs),
+            labels(line, ALL_THERE).0,
             ["slow-clients 03 c8 t4 k1", "slow-clients 03 c8 t4 k4"]
         );
-        let cli = parse("--scenario slow-clients --stages 3 --slow-clients 0,16");
-        let (runs, _) = plan(&cli, 2, ALL_THERE).unwrap();
+        let line = "--url http://127.0.0.1:8080 --scenario cache-sim";
         assert_eq!(
-            labels(&runs),
-            ["slow-clients 03 c8 t2 k0", "slow-clients 03 c8 t2 k16"]
-        );
-    }
-
-    #[test]
-    fn urls_replace_the_stages() {
-        let cli = parse("--url http://127.0.0.1:8080 --scenario cache-sim --pid 42");
-        let (runs, notes) = plan(&cli, 2, ALL_THERE).unwrap();
-        assert!(notes.is_empty());
-        assert_eq!(
-            labels(&runs),
+            labels(line, ALL_THERE).0,
             [
                 "cache-sim 127.0.0.1:8080 c8 t- k0",
                 "cache-sim 127.0.0.1:8080 c8 t- k0 ka"
             ]
         );
-        assert_eq!(runs[0].path(), "/run-cache-sim?policy=lru&trace=loop");
-        let cli = parse("--url http://127.0.0.1:8080/health --scenario cache-sim");
-        assert_eq!(plan(&cli, 2, ALL_THERE).unwrap().0[0].path(), "/health");
-    }
-
-    #[test]
-    fn nothing_to_run_is_an_error() {
-        let cli = parse("--scenario cache-sim --stages 01,04");
-        assert!(plan(&cli, 2, ALL_THERE).is_err());
+        let with_path = plan(
+            &parse("--url http://127.0.0.1:8080/health --scenario cache-sim"),
+            2,
+            ALL_THERE,
+        );
+        assert_eq!(with_path.unwrap().0[0].path(), "/health");
+        assert!(
+            plan(&parse("--scenario cache-sim --stages 01,04"), 2, ALL_THERE).is_err(),
+            "nothing to run"
+        );
     }
 
     #[test]
@@ -809,15 +604,17 @@ mod tests {
         let parse = |line: &str| {
             Cli::try_parse_from(std::iter::once("bench").chain(line.split_whitespace()))
         };
-        assert!(parse("--stages 8").is_err());
-        assert!(parse("--stages 03,apache").is_err());
-        assert!(parse("--idle 0").is_err());
-        assert!(parse("--connections 0").is_err());
-        assert!(parse("--duration 0").is_err());
-        assert!(parse("--warmup -1").is_err());
-        assert!(parse("--url ftp://x").is_err());
-        assert!(parse("--pid 42").is_err(), "--pid needs --url");
-        assert!(parse("--scenario everything").is_err());
+        for bad in [
+            "--stages 8",
+            "--stages 03,apache",
+            "--connections 0",
+            "--warmup -1",
+            "--url ftp://x",
+            "--scenario all",
+            "--mode both",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
         assert!(parse("--warmup 0").is_ok());
     }
 }

@@ -5,38 +5,29 @@
 //!
 //! The program is a pipeline, one module per step:
 //! [`cli`] turns the command line into a list of runs; for each, [`runner`]
-//! starts the stage or [`reference`] server ([`server`]), holds the [`slow`]
-//! clients or the [`idle`] connections if any, applies the [`load`] while
-//! sampling `/proc` ([`procfs`]), and stops the server; [`report`],
-//! [`chart`] and [`record`] write what came out.
+//! starts the stage or [`reference`] server, holds the slow clients or the
+//! idle connections if any, applies the load while sampling `/proc` (all
+//! from `harness`), and stops the server; [`report`], [`chart`] and
+//! [`record`] write what came out.
 
 mod chart;
 mod cli;
-mod idle;
-mod keepalive;
-mod load;
-mod procfs;
 mod record;
 mod reference;
 mod report;
 mod runner;
-mod server;
-mod slow;
-mod stages;
 mod stats;
-mod url;
 mod wrk;
 
-use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use crate::cli::{Available, Cli, Mode, Reference, RunSpec, Scenario, ServerSpec};
+use crate::cli::{Available, Cli, Mode, RunSpec, Scenario, ServerSpec};
 use crate::runner::{RunResult, Settings};
+use crate::stats::{format_count, format_ms};
 
 /// Above this 1-minute load average the machine is busy enough to skew the
 /// results, and the benchmark says so.
@@ -60,13 +51,14 @@ fn run(cli: Cli) -> Result<(), String> {
              Use `cargo run --release -p bench`."
         );
     }
+    if cli.duration.is_zero() {
+        return Err("--duration must be above 0".to_owned());
+    }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpus = u32::try_from(cpus).unwrap_or(u32::MAX);
-    // The checkout's root: bench/ is one of its members.
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let repo = manifest_dir.parent().unwrap_or(manifest_dir);
+    let repo = harness::workspace_root();
     let nginx = reference::find_nginx();
-    let perf_dir = reference::find_perf_dir(repo);
+    let perf_dir = reference::find_perf_dir(&repo);
     let available = Available {
         nginx: nginx.is_some(),
         ceilings: perf_dir.is_some() && reference::have_gcc(),
@@ -75,48 +67,37 @@ fn run(cli: Cli) -> Result<(), String> {
     for note in &notes {
         eprintln!("note: {note}");
     }
-    let wants = |reference: Reference| {
-        runs.iter()
-            .any(|run| run.server == ServerSpec::Reference(reference))
-    };
+    let wants = |server: ServerSpec| runs.iter().any(|run| run.server == server);
     let ceilings = match &perf_dir {
-        Some(perf_dir) if wants(Reference::KaC) || wants(Reference::SpawnC) => {
+        Some(perf_dir) if wants(ServerSpec::Ka) || wants(ServerSpec::Spawn) => {
             Some(reference::build_ceilings(perf_dir, &repo.join("target"))?)
         }
         _ => None,
     };
     if runs.iter().any(|run| run.idle > 0) {
-        // The idle connections need a descriptor each, beyond the soft
-        // limit's usual 1,024; the servers started later inherit the limit.
-        match idle::raise_descriptor_limit() {
-            Ok(limit) => {
-                let needed = u64::from(cli.idle) + 1024;
-                if limit < needed {
-                    eprintln!(
-                        "warning: at most {limit} open files (ulimit -n), and {} idle \
-                         connections need about {needed}: raise the hard limit",
-                        cli.idle
-                    );
-                }
-            }
+        // A descriptor per idle connection, beyond the soft limit's usual
+        // 1,024; the servers started later inherit the limit.
+        let needed = u64::from(cli::IDLE_CONNECTIONS) + 1024;
+        match harness::proc::raise_descriptor_limit() {
+            Ok(limit) if limit < needed => eprintln!(
+                "warning: at most {limit} open files (ulimit -n), and the idle connections \
+                 need about {needed}: raise the hard limit"
+            ),
+            Ok(_) => {}
             Err(error) => eprintln!("warning: cannot raise the open files limit: {error}"),
         }
     }
-
-    let bin_dir = cli.bin_dir.clone().unwrap_or_else(default_bin_dir);
+    let bin_dir = (cli.bin_dir.clone()).unwrap_or_else(harness::stages::default_bin_dir);
     if cli.url.is_none() {
-        let mut stages: Vec<stages::Stage> = runs.iter().filter_map(RunSpec::stage).collect();
+        let mut stages: Vec<_> = runs.iter().filter_map(RunSpec::stage).collect();
         stages.sort();
         stages.dedup();
-        let needs_cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
-        if let Some(message) = stages::missing_build(&stages, needs_cache_audit, &bin_dir) {
+        let cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
+        if let Some(message) = harness::stages::missing_build(&stages, cache_audit, &bin_dir) {
             return Err(message);
         }
     }
-    let out = cli
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("out"));
+    let out = (cli.out.clone()).unwrap_or_else(|| repo.join("bench/out"));
     fs::create_dir_all(&out)
         .map_err(|error| format!("cannot create {}: {error}", out.display()))?;
 
@@ -124,27 +105,20 @@ fn run(cli: Cli) -> Result<(), String> {
         bin_dir,
         warmup: cli.warmup,
         duration: cli.duration,
-        timeout: cli.timeout,
-        url_pid: cli.pid,
         wrk: cli.wrk,
         wrk_threads: cpus,
-        nginx: nginx.filter(|_| wants(Reference::Nginx)),
+        nginx: nginx.filter(|_| wants(ServerSpec::Nginx)),
         ceilings,
         loop_trace: repo.join("cache-audit/traces/synthetic/loop.txt"),
     };
     let load_before = record::load_average();
-    let commit = record::git_commit(&Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    let commit = record::git_commit(&repo);
     announce(&runs, &settings, &load_before);
 
     let mut results: Vec<RunResult> = Vec::with_capacity(runs.len());
     for (index, spec) in runs.iter().enumerate() {
-        let label = format!(
-            "[{}/{}] {} {}",
-            index + 1,
-            runs.len(),
-            spec.scenario.name(),
-            spec.long_label()
-        );
+        let (count, scenario) = (runs.len(), spec.scenario.name());
+        let label = format!("[{}/{count}] {scenario} {}", index + 1, spec.long_label());
         match runner::execute(spec, &settings, &label) {
             Ok(result) => {
                 eprintln!("{}", summary_line(&label, &result));
@@ -155,53 +129,58 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             // A reference server that fails to start costs its row, not
             // the stages' measurements.
-            Err(message) if matches!(spec.server, ServerSpec::Reference(_)) => {
+            Err(message) if !matches!(spec.server, ServerSpec::Stage(_) | ServerSpec::Url(_)) => {
                 eprintln!("{label}: no row: {message}");
             }
             Err(message) => return Err(message),
         }
-        let scenario_done = runs
-            .get(index + 1)
-            .is_none_or(|next| next.scenario != spec.scenario);
-        let of_scenario: Vec<RunResult> = results
-            .iter()
-            .filter(|result| scenario_done && result.spec.scenario == spec.scenario)
-            .cloned()
-            .collect();
-        if !of_scenario.is_empty() {
-            println!(
-                "\n{} — {}\n",
-                spec.scenario.name(),
-                describe(&of_scenario, &settings)
-            );
-            print!("{}", report::render_text(&report::table(&of_scenario)));
-            println!();
-        }
     }
 
-    write_outputs(&out, &results, &settings)?;
-    let scenarios: Vec<&'static str> = Scenario::ALL
-        .iter()
-        .filter(|scenario| {
-            results
-                .iter()
-                .any(|result| result.spec.scenario == **scenario)
-        })
-        .map(|scenario| scenario.name())
-        .collect();
+    let write = |name: &str, text: &str| {
+        let path = out.join(name);
+        fs::write(&path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
+    };
+    write(
+        "results.csv",
+        &report::csv(&results, settings.duration.as_secs_f64()),
+    )?;
+    let mut scenarios = Vec::new();
+    for scenario in Scenario::ALL {
+        let of_scenario: Vec<RunResult> = (results.iter())
+            .filter(|r| r.spec.scenario == scenario)
+            .cloned()
+            .collect();
+        if of_scenario.is_empty() {
+            continue;
+        }
+        let (name, heading) = (scenario.name(), describe(&of_scenario, &settings));
+        let markdown = report::render(&report::table(&of_scenario));
+        println!("\n{name} — {heading}\n\n{markdown}");
+        let note = "<!-- Written by `bench`: run it again rather than editing. -->";
+        write(
+            &format!("{name}.md"),
+            &format!("{note}\n\n*{heading}.*\n\n{markdown}"),
+        )?;
+        let title = format!(
+            "{name}: GET {}, {} s per run",
+            of_scenario[0].spec.path(),
+            cli.duration.as_secs_f64()
+        );
+        chart::write_svg(&out.join(format!("{name}.svg")), &title, &of_scenario)?;
+        scenarios.push(name);
+    }
+    let mut command = vec!["cargo run --release -p bench --".to_owned()];
+    command.extend(std::env::args().skip(1));
     record::write_readme(
         &out,
         &record::Circumstances {
-            command: command_line(),
+            command: command.join(" "),
             load_before,
             load_after: record::load_average(),
             commit,
             elapsed_s: started.elapsed().as_secs_f64(),
             scenarios,
-            other_cpu_percent: results
-                .iter()
-                .filter_map(|result| result.other_cpu_percent)
-                .collect(),
+            other_cpu_percent: results.iter().filter_map(|r| r.other_cpu_percent).collect(),
         },
     )?;
     println!(
@@ -218,15 +197,14 @@ fn run(cli: Cli) -> Result<(), String> {
 /// clients is a result, not a failure. This is what makes a short run of
 /// the benchmark usable as a smoke test in CI.
 fn check_answered(results: &[RunResult]) -> Result<(), String> {
-    let unanswered: Vec<String> = results
-        .iter()
+    let unanswered: Vec<String> = (results.iter())
         .filter(|result| result.spec.scenario != Scenario::SlowClients && result.ok == 0)
-        .map(|result| {
+        .map(|r| {
             format!(
                 "{} {} ({})",
-                result.spec.scenario.name(),
-                result.spec.long_label(),
-                result.errors
+                r.spec.scenario.name(),
+                r.spec.long_label(),
+                r.errors
             )
         })
         .collect();
@@ -240,27 +218,6 @@ fn check_answered(results: &[RunResult]) -> Result<(), String> {
     }
 }
 
-/// Where the stage binaries are by default: next to this program when it
-/// was built with `--release` (as `cargo run --release -p bench` does, and
-/// wherever `CARGO_TARGET_DIR` points), else in the `release` folder beside
-/// its own, else `target/release` of the checkout it was built from.
-fn default_bin_dir() -> PathBuf {
-    if let Some(dir) = env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    {
-        if dir.file_name().is_some_and(|name| name == "release") {
-            return dir;
-        }
-        if let Some(release) = dir.parent().map(|target| target.join("release")) {
-            if release.is_dir() {
-                return release;
-            }
-        }
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release")
-}
-
 /// Says what is about to happen and how long it will take.
 fn announce(runs: &[RunSpec], settings: &Settings, load: &str) {
     // Per run: warm-up and window, plus about 0.3 s to start and stop.
@@ -268,14 +225,13 @@ fn announce(runs: &[RunSpec], settings: &Settings, load: &str) {
     if settings.wrk {
         per_run += settings.duration.max(Duration::from_secs(1));
     }
-    let total = per_run.as_secs_f64() * runs.len() as f64;
     eprintln!(
         "{} runs of {:.0} s warm-up + {:.0} s measured: about {:.0} s. \
          Stages run with --quiet: no access log, we measure the server, not the terminal.",
         runs.len(),
         settings.warmup.as_secs_f64(),
         settings.duration.as_secs_f64(),
-        total
+        per_run.as_secs_f64() * runs.len() as f64
     );
     eprintln!("binaries: {}", settings.bin_dir.display());
     eprintln!("load average now: {load}");
@@ -290,16 +246,11 @@ fn announce(runs: &[RunSpec], settings: &Settings, load: &str) {
 /// One line per finished run, on stderr while the benchmark goes on.
 fn summary_line(label: &str, result: &RunResult) -> String {
     let spec = &result.spec;
-    let mut line = format!(
-        "{label}: {} req/s",
-        stats::format_count(result.requests_per_second.round() as u64)
-    );
+    let rate = format_count(result.requests_per_second.round() as u64);
+    let mut line = format!("{label}: {rate} req/s");
     if let Some(latency) = result.latency {
-        line.push_str(&format!(
-            ", p50 {} ms, p99 {} ms",
-            stats::format_ms(latency.p50_us),
-            stats::format_ms(latency.p99_us)
-        ));
+        let (p50, p99) = (format_ms(latency.p50_us), format_ms(latency.p99_us));
+        line.push_str(&format!(", p50 {p50} ms, p99 {p99} ms"));
     }
     line.push_str(&format!(", errors {}", result.errors));
     if let Some(peaks) = result.peaks {
@@ -309,148 +260,49 @@ fn summary_line(label: &str, result: &RunResult) -> String {
     if let Some(pool) = spec.pool {
         line.push_str(&format!(", pool {pool}"));
     }
-    if spec.slow_clients > 0 {
+    if let Some(cut_off) = result.slow_cut_off {
         line.push_str(&format!(
-            ", {} slow clients cut off {} times",
-            spec.slow_clients,
-            result.slow_cut_off.unwrap_or(0)
+            ", {} slow clients cut off {cut_off} times",
+            spec.slow_clients
         ));
     }
     line.push(')');
     if let Some(wrk) = result.wrk {
-        line.push_str(&format!(
-            "; wrk: {} req/s",
-            stats::format_count(wrk.requests_per_second.round() as u64)
-        ));
+        let rate = format_count(wrk.requests_per_second.round() as u64);
+        line.push_str(&format!("; wrk: {rate} req/s"));
     }
     line
 }
 
-/// The load of a scenario in words, for the table's heading: `results`
-/// are its runs.
+/// The load of a scenario's runs (`results`) in words, for the heading of
+/// its table.
 fn describe(results: &[RunResult], settings: &Settings) -> String {
     let spec = &results[0].spec;
-    let has = |mode: Mode| {
-        results
-            .iter()
-            .any(|result| result.spec.mode == mode && !result.spec.is_spawn_ceiling())
-    };
-    let modes = match (has(Mode::Close), has(Mode::KeepAlive)) {
-        (true, true) => {
-            "one request per connection (close) or request after request on \
-             persistent connections (keep-alive)"
-        }
-        (false, true) => "request after request on persistent connections (keep-alive)",
-        _ => "one request per connection",
-    };
-    let mut text = format!(
-        "GET {}, closed loop, {modes}, {} s measured after {} s warm-up",
-        spec.path(),
-        settings.duration.as_secs_f64(),
-        settings.warmup.as_secs_f64()
-    );
-    match spec.scenario {
-        Scenario::SlowClients => {
-            text.push_str(", while K slow clients dribble half-sent requests");
-        }
-        Scenario::IdleConnections => {
-            text.push_str(
-                ", first alone (quiet), then while the idle persistent connections \
-                 are held open",
-            );
-        }
-        Scenario::Health | Scenario::CacheSim => {}
-    }
-    if results.iter().any(|result| result.spec.is_spawn_ceiling()) {
-        text.push_str(
-            "; spawn.c only spawns cache-audit and waits, without HTTP: its req/s are \
-             spawns/s",
-        );
-    }
-    text
-}
-
-/// results.csv, and SCENARIO.md and SCENARIO.svg for each scenario run.
-fn write_outputs(out: &Path, results: &[RunResult], settings: &Settings) -> Result<(), String> {
-    let write = |name: &str, text: &str| {
-        let path = out.join(name);
-        fs::write(&path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
-    };
-    write(
-        "results.csv",
-        &report::csv(results, settings.duration.as_secs_f64()),
-    )?;
-    for scenario in Scenario::ALL {
-        let of_scenario: Vec<RunResult> = results
-            .iter()
-            .filter(|result| result.spec.scenario == scenario)
-            .cloned()
-            .collect();
-        if of_scenario.is_empty() {
-            continue;
-        }
-        let heading = describe(&of_scenario, settings);
-        let markdown = format!(
-            "<!-- Written by `bench`: run it again rather than editing. -->\n\n\
-             *{heading}.*\n\n{}",
-            report::render_markdown(&report::table(&of_scenario))
-        );
-        write(&format!("{}.md", scenario.name()), &markdown)?;
-        let title = chart_title(&of_scenario, settings);
-        chart::write_svg(
-            &out.join(format!("{}.svg", scenario.name())),
-            &title,
-            &of_scenario,
-        )?;
-    }
-    Ok(())
-}
-
-/// The chart's title: scenario, request, connections, window.
-fn chart_title(results: &[RunResult], settings: &Settings) -> String {
-    let spec = &results[0].spec;
-    let (low, high) = results.iter().fold((u32::MAX, 0), |(low, high), result| {
-        (
-            low.min(result.spec.connections),
-            high.max(result.spec.connections),
-        )
-    });
-    let connections = if low == high {
-        format!("{low} connections")
+    let keep_alive =
+        (results.iter()).any(|r| r.spec.mode == Mode::KeepAlive && !r.spec.is_spawn_ceiling());
+    let modes = if keep_alive {
+        "one request per connection (close) or request after request on persistent \
+         connections (keep-alive, ka in the chart)"
     } else {
-        format!("{low}-{high} connections")
+        "one request per connection"
     };
-    let idle = results
-        .iter()
-        .map(|result| result.spec.idle)
-        .max()
-        .unwrap_or(0);
-    let slow = match spec.scenario {
-        Scenario::SlowClients => " + K slow clients".to_owned(),
+    let extra = match spec.scenario {
+        Scenario::SlowClients => ", while K slow clients dribble half-sent requests",
         Scenario::IdleConnections => {
-            format!(" (i: + {} idle)", stats::format_count(u64::from(idle)))
+            ", first alone (quiet), then while the idle persistent connections are held open \
+             (i in the chart)"
         }
-        Scenario::Health | Scenario::CacheSim => String::new(),
+        Scenario::Health | Scenario::CacheSim => "",
     };
-    let keep_alive = if results
-        .iter()
-        .any(|result| result.spec.mode == Mode::KeepAlive)
-    {
-        "; ka = keep-alive"
+    let spawn = if results.iter().any(|r| r.spec.is_spawn_ceiling()) {
+        "; spawn.c only spawns cache-audit and waits, without HTTP: its req/s are spawns/s"
     } else {
         ""
     };
     format!(
-        "{}: GET {}, {connections}{slow}, {} s per run{keep_alive}",
-        spec.scenario.name(),
+        "GET {}, closed loop, {modes}, {} s measured after {} s warm-up{extra}{spawn}",
         spec.path(),
-        settings.duration.as_secs_f64()
+        settings.duration.as_secs_f64(),
+        settings.warmup.as_secs_f64()
     )
-}
-
-/// This program's command line as typed, for the record.
-fn command_line() -> String {
-    let mut words = vec!["cargo run --release -p bench --".to_owned()];
-    words.extend(env::args().skip(1));
-    words.join(" ")
 }

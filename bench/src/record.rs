@@ -29,30 +29,14 @@ pub fn load_average_1min() -> Option<f64> {
     load_average().split_whitespace().next()?.parse().ok()
 }
 
-/// `model name` of the first CPU in `/proc/cpuinfo`.
-fn cpu_model() -> String {
-    fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == "model name").then(|| value.trim().to_owned())
-            })
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
-}
-
-/// `MemTotal` of `/proc/meminfo`, in GiB.
-fn memory_gib() -> Option<f64> {
-    let text = fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: f64 = text
-        .lines()
-        .find_map(|line| line.strip_prefix("MemTotal:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0 / 1024.0)
+/// The value of the first `KEY: value` line of `path` (`/proc/cpuinfo`,
+/// `/proc/meminfo`) whose key is `key`.
+fn proc_field(path: &str, key: &str) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        (name.trim() == key).then(|| value.trim().to_owned())
+    })
 }
 
 /// The commit checked out in `dir`, with `(uncommitted changes)` when
@@ -60,21 +44,19 @@ fn memory_gib() -> Option<f64> {
 /// writing the results changes tracked files.
 pub fn git_commit(dir: &Path) -> String {
     let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|output| output.status.success())
-            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        let mut command = Command::new("git");
+        crate::reference::output(command.arg("-C").arg(dir).args(args)).ok()
     };
-    match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(commit) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
-            Some(changes) if !changes.is_empty() => format!("{commit} (uncommitted changes)"),
-            _ => commit,
-        },
-        None => "unknown".to_owned(),
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).map(|commit| commit.trim().to_owned());
+    match (
+        commit,
+        git(&["status", "--porcelain", "--untracked-files=no"]),
+    ) {
+        (Some(commit), Some(changes)) if !changes.trim().is_empty() => {
+            format!("{commit} (uncommitted changes)")
+        }
+        (Some(commit), _) => commit,
+        (None, _) => "unknown".to_owned(),
     }
 }
 
@@ -118,7 +100,11 @@ pub fn describe_other_cpu(percents: &[f64]) -> String {
 /// The message of a failed write.
 pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
-    let memory = memory_gib().map_or_else(|| "unknown".to_owned(), |gib| format!("{gib:.0} GiB"));
+    let memory_kib = proc_field("/proc/meminfo", "MemTotal")
+        .and_then(|value| value.split_whitespace().next()?.parse::<f64>().ok());
+    let memory = memory_kib.map_or("unknown".to_owned(), |kib| {
+        format!("{:.0} GiB", kib / 1048576.0)
+    });
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
         .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned());
     let mut files =
@@ -146,7 +132,7 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
          {files}",
         command = circumstances.command,
         date = common::date::http_date(SystemTime::now()),
-        cpu = cpu_model(),
+        cpu = proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".to_owned()),
         commit = circumstances.commit,
         before = circumstances.load_before,
         after = circumstances.load_after,

@@ -13,18 +13,13 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use crate::server::Server;
+use harness::server::Server;
+use tempfile::TempDir;
 
 /// Where nginx is looked for first: Debian installs it in `/usr/sbin`,
 /// which is not on a normal user's `PATH`.
 const NGINX_PATHS: [&str; 2] = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"];
-
-/// How long spawn.c runs: its own fixed measuring time, 5 s.
-const SPAWN_RUN: Duration = Duration::from_secs(5);
 
 /// The nginx binary: `/usr/sbin/nginx`, else `nginx` on `PATH`; `None`
 /// when neither runs `nginx -v`.
@@ -95,20 +90,15 @@ pub fn build_ceilings(perf_dir: &Path, target_dir: &Path) -> Result<Ceilings, St
         spawn: target_dir.join("spawn"),
     };
     for (source, binary) in [("ka.c", &ceilings.ka), ("spawn.c", &ceilings.spawn)] {
-        let output = Command::new("gcc")
-            .args(["-O2", "-pthread"])
-            .arg(perf_dir.join(source))
-            .arg("-o")
-            .arg(binary)
-            .output()
-            .map_err(|error| format!("cannot run gcc: {error}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "gcc could not compile {}: {}",
-                perf_dir.join(source).display(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
-        }
+        let source = perf_dir.join(source);
+        output(
+            Command::new("gcc")
+                .args(["-O2", "-pthread"])
+                .arg(&source)
+                .arg("-o")
+                .arg(binary),
+        )
+        .map_err(|error| format!("compiling {}: {error}", source.display()))?;
     }
     Ok(ceilings)
 }
@@ -161,37 +151,10 @@ pub fn nginx_config(port: u16, workers: u32, keep_alive: bool, worker_connection
     )
 }
 
-/// A temporary folder, removed with everything in it when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    /// Creates `bench-nginx-PID-N` in the system's temporary folder.
-    ///
-    /// # Errors
-    /// A message if it cannot be created.
-    fn new() -> Result<TempDir, String> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "bench-nginx-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&path)
-            .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Starts nginx on a free loopback port from a configuration written to a
 /// new temporary folder (its prefix, `-p`), in the foreground (`daemon
-/// off`), and waits until it accepts a connection. The folder lives as long
-/// as the returned [`TempDir`]: drop it after the server.
+/// off`), and waits until it accepts a connection. The folder is removed
+/// when the returned [`TempDir`] is dropped: drop it after the server.
 ///
 /// # Errors
 /// A message if the folder, the port or nginx fails.
@@ -201,9 +164,12 @@ pub fn start_nginx(
     keep_alive: bool,
     worker_connections: u32,
 ) -> Result<(Server, TempDir), String> {
-    let dir = TempDir::new()?;
+    let dir = tempfile::Builder::new()
+        .prefix("bench-nginx-")
+        .tempdir()
+        .map_err(|error| format!("cannot create a temporary folder: {error}"))?;
     let port = free_port().map_err(|error| format!("no free port: {error}"))?;
-    let config = dir.0.join("nginx.conf");
+    let config = dir.path().join("nginx.conf");
     fs::write(
         &config,
         nginx_config(port, workers, keep_alive, worker_connections),
@@ -212,12 +178,12 @@ pub fn start_nginx(
     let mut command = Command::new(binary);
     // -e: the error log before the configuration is read (nginx ≥ 1.19.5);
     // otherwise nginx first opens its compiled-in path under /var/log.
-    command.arg("-c").arg(&config).arg("-p").arg(&dir.0).args([
-        "-e",
-        "stderr",
-        "-g",
-        "daemon off;",
-    ]);
+    command
+        .arg("-c")
+        .arg(&config)
+        .arg("-p")
+        .arg(dir.path())
+        .args(["-e", "stderr", "-g", "daemon off;"]);
     let server =
         Server::start_listening_on(command, SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
     Ok((server, dir))
@@ -237,8 +203,8 @@ pub fn start_ka(binary: &Path, threads: u32) -> Result<Server, String> {
 
 /// Runs spawn.c (`binary CACHE_AUDIT TRACE THREADS`): `threads` threads
 /// each spawn cache-audit on `trace` (LRU, 32 entries, as the stages'
-/// `/run-cache-sim?policy=lru&trace=loop`) and wait for it, for 5 s.
-/// Returns the spawns per second it reports.
+/// `/run-cache-sim?policy=lru&trace=loop`) and wait for it, for 5 s (its
+/// own bound). Returns the spawns per second it reports.
 ///
 /// # Errors
 /// A message if it cannot run, fails, or prints no rate.
@@ -248,40 +214,29 @@ pub fn run_spawn(
     trace: &Path,
     threads: u32,
 ) -> Result<f64, String> {
-    let mut child = Command::new(binary)
-        .arg(cache_audit)
-        .arg(trace)
-        .arg(threads.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-    // It stops by itself after 5 s; give it as long again before killing it.
-    let deadline = Instant::now() + SPAWN_RUN * 2;
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{} did not finish within 10 s", binary.display()));
-            }
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|error| format!("cannot read spawn.c's output: {error}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut command = Command::new(binary);
+    command.arg(cache_audit).arg(trace).arg(threads.to_string());
+    let stdout = output(&mut command)?;
+    parse_spawn_output(&stdout).ok_or_else(|| format!("spawn.c printed no rate: {stdout:?}"))
+}
+
+/// Runs `command` to its end and returns what it printed on stdout.
+///
+/// # Errors
+/// A message if it cannot start or exits with a failure, with its stderr.
+pub fn output(command: &mut Command) -> Result<String, String> {
+    let name = command.get_program().to_string_lossy().into_owned();
+    let output = (command.stdin(Stdio::null()).output())
+        .map_err(|error| format!("cannot run {name}: {error}"))?;
     if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
         return Err(format!(
-            "spawn.c failed ({}): {}",
+            "{name} failed ({}): {}",
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            stderr.trim()
         ));
     }
-    parse_spawn_output(&stdout).ok_or_else(|| format!("spawn.c printed no rate: {stdout:?}"))
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// Reads `2 threads: 1790 spawns/s`.

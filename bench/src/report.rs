@@ -1,9 +1,10 @@
-//! The results as an aligned table for the terminal, a Markdown table for
-//! the book, and CSV for everything else.
+//! The results as a Markdown table, aligned, for the terminal and the book,
+//! and as CSV for everything else.
 
-use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
+use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::runner::RunResult;
-use crate::stats::{self, format_ms};
+use crate::stats::{Latency, format_count, format_mib, format_ms};
+use harness::load::Failure;
 
 /// A table of strings, one row per run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,219 +15,146 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// A column: its heading and how a row's cell is written.
+type Column<'a> = (&'static str, Box<dyn Fn(&RunResult) -> String + 'a>);
+
 /// The results' table. Columns that would be empty in every row (the
 /// ratio to stage 02 without a stage 02, the ratio to nginx without nginx,
 /// the slow clients or idle connections outside their scenario, the
 /// connection mode when every run closes, wrk without `--wrk`) are left
 /// out.
 pub fn table(results: &[RunResult]) -> Table {
-    let show_mode = results
-        .iter()
-        .any(|result| result.spec.mode != Mode::Close || result.spec.is_spawn_ceiling());
-    let show_slow = results
-        .iter()
-        .any(|result| result.spec.scenario == Scenario::SlowClients);
-    let show_idle = results
-        .iter()
-        .any(|result| result.spec.scenario == Scenario::IdleConnections);
-    let baselines: Vec<Option<f64>> = results
-        .iter()
-        .map(|result| baseline(results, &result.spec))
-        .collect();
-    let show_ratio = baselines.iter().any(Option::is_some);
-    let nginx: Vec<Option<f64>> = results
-        .iter()
-        .map(|result| nginx_rate(results, &result.spec))
-        .collect();
-    let show_nginx = nginx.iter().any(Option::is_some);
-    let quiet: Vec<Option<u64>> = results
-        .iter()
-        .map(|result| quiet_p99(results, &result.spec))
-        .collect();
-    let show_wrk = results.iter().any(|result| result.wrk.is_some());
-    let show_probe = results
-        .iter()
-        .any(|result| result.spec.scenario == Scenario::CacheSim);
-
-    let any_other = results.iter().any(|result| result.spec.stage().is_none());
-    let first = if any_other { "server" } else { "stage" };
-    let mut headers = vec![first];
-    if show_mode {
-        headers.push("conn");
-    }
-    headers.extend(["pool", "conns"]);
-    if show_slow {
-        headers.push("slow");
-    }
-    if show_idle {
-        headers.push("idle");
-    }
-    headers.push("req/s");
-    if show_ratio {
-        headers.push("vs 02");
-    }
-    if show_nginx {
-        headers.push("vs nginx");
-    }
-    headers.extend(["p50 ms", "p90 ms", "p99 ms", "max ms"]);
-    if show_idle {
-        headers.push("p99 vs quiet");
-    }
-    if show_probe {
-        headers.push("/health p99 ms");
-    }
-    headers.extend([
-        "errors",
-        "threads",
-        "RSS MiB",
-        "srv CPU%",
-        "cli CPU%",
-        "other CPU%",
-    ]);
-    if show_wrk {
-        headers.extend(["wrk req/s", "wrk/ours", "wrk p99 ms"]);
-    }
-
     let dash = || "-".to_owned();
-    let rows = results
-        .iter()
-        .enumerate()
-        .map(|(index, result)| {
-            let spec = &result.spec;
-            let mut row = vec![spec.server_label()];
-            if show_mode {
-                row.push(spec.mode_label().to_owned());
-            }
-            row.push(spec.pool.map_or_else(dash, |pool| pool.to_string()));
-            row.push(if spec.is_spawn_ceiling() {
-                dash()
-            } else {
-                spec.connections.to_string()
-            });
-            if show_slow {
-                row.push(spec.slow_clients.to_string());
-            }
-            if show_idle {
-                row.push(stats::format_count(u64::from(spec.idle)));
-            }
-            row.push(stats::format_count(
-                result.requests_per_second.round() as u64
-            ));
-            if show_ratio {
-                row.push(
-                    baselines[index]
-                        .map_or_else(dash, |base| ratio(result.requests_per_second, base)),
-                );
-            }
-            if show_nginx {
-                row.push(
-                    nginx[index].map_or_else(dash, |base| ratio(result.requests_per_second, base)),
-                );
-            }
-            match result.latency {
-                Some(latency) => row.extend(
-                    [
-                        latency.p50_us,
-                        latency.p90_us,
-                        latency.p99_us,
-                        latency.max_us,
-                    ]
-                    .map(format_ms),
-                ),
-                None => row.extend([dash(), dash(), dash(), dash()]),
-            }
-            if show_idle {
-                row.push(
-                    quiet[index]
-                        .zip(result.latency)
-                        .map_or_else(dash, |(quiet, latency)| {
-                            ratio(latency.p99_us as f64, quiet as f64)
-                        }),
-                );
-            }
-            if show_probe {
-                row.push(result.probe_p99_us.map_or_else(dash, format_ms));
-            }
-            row.push(result.errors.to_string());
-            match result.peaks {
-                Some(peaks) => {
-                    row.push(peaks.threads.to_string());
-                    row.push(stats::format_mib(peaks.rss_kib));
-                }
-                None => row.extend([dash(), dash()]),
-            }
-            for percent in [
-                result.server_cpu_percent,
-                result.client_cpu_percent,
-                result.other_cpu_percent,
-            ] {
-                row.push(percent.map_or_else(dash, |percent| format!("{percent:.0}")));
-            }
-            if show_wrk {
-                match &result.wrk {
-                    Some(wrk) => {
-                        row.push(stats::format_count(wrk.requests_per_second.round() as u64));
-                        row.push(ratio(wrk.requests_per_second, result.requests_per_second));
-                        row.push(wrk.p99_us.map_or_else(dash, format_ms));
+    let any = |test: &dyn Fn(&RunResult) -> bool| results.iter().any(test);
+    let scenario = |scenario| move |result: &RunResult| result.spec.scenario == scenario;
+    // The rate of another row under the same load, for a ratio.
+    let rate_of = |spec: &RunSpec, other: &dyn Fn(&RunSpec) -> bool| {
+        let same = |o: &RunSpec| o.scenario == spec.scenario && o.connections == spec.connections;
+        (results.iter())
+            .find(|r| same(&r.spec) && r.spec.slow_clients == spec.slow_clients && other(&r.spec))
+            .map(|r| r.requests_per_second)
+            .filter(|&rate| rate > 0.0)
+    };
+    // Stage 02 (which only closes, so whatever the mode), and nginx in the
+    // same mode with as many idle connections.
+    let vs_02 = |spec: &RunSpec| rate_of(spec, &|o| o.stage().is_some_and(|s| s.number == 2));
+    let vs_nginx = |spec: &RunSpec| {
+        rate_of(spec, &|o| {
+            o.server == ServerSpec::Nginx && o.mode == spec.mode && o.idle == spec.idle
+        })
+    };
+    // The same server's p99 without idle connections.
+    let quiet_p99 = |spec: &RunSpec| {
+        (results.iter())
+            .find(|o| {
+                o.spec
+                    == RunSpec {
+                        idle: 0,
+                        ..spec.clone()
                     }
-                    None => row.extend([dash(), dash(), dash()]),
-                }
-            }
-            row
-        })
-        .collect();
-    Table { headers, rows }
+            })
+            .and_then(|o| o.latency)
+            .map(|latency| latency.p99_us)
+            .filter(|&p99| p99 > 0)
+    };
+    let ms = |pick: fn(Latency) -> u64| {
+        move |r: &RunResult| r.latency.map_or_else(dash, |l| format_ms(pick(l)))
+    };
+    let percent = |pick: fn(&RunResult) -> Option<f64>| {
+        move |r: &RunResult| pick(r).map_or_else(dash, |p| format!("{p:.0}"))
+    };
+    let first = if any(&|r| r.spec.stage().is_none()) {
+        "server"
+    } else {
+        "stage"
+    };
+    let wrk = any(&|r| r.wrk.is_some());
+    let mut t = Columns(Vec::new());
+    t.add(true, first, |r| r.spec.server_label());
+    let closes = |r: &RunResult| r.spec.mode == Mode::Close && !r.spec.is_spawn_ceiling();
+    t.add(!results.iter().all(closes), "conn", |r| {
+        r.spec.mode_label().to_owned()
+    });
+    t.add(true, "pool", |r| {
+        r.spec.pool.map_or_else(dash, |pool| pool.to_string())
+    });
+    let connections = |r: &RunResult| r.spec.connections.to_string();
+    t.add(true, "conns", move |r| {
+        if r.spec.is_spawn_ceiling() {
+            dash()
+        } else {
+            connections(r)
+        }
+    });
+    t.add(any(&scenario(Scenario::SlowClients)), "slow", |r| {
+        r.spec.slow_clients.to_string()
+    });
+    let idle = any(&scenario(Scenario::IdleConnections));
+    t.add(idle, "idle", |r| format_count(r.spec.idle.into()));
+    t.add(true, "req/s", |r| {
+        format_count(r.requests_per_second.round() as u64)
+    });
+    let vs = |base: Option<f64>, r: &RunResult| {
+        base.map_or_else(dash, |base| ratio(r.requests_per_second, base))
+    };
+    t.add(any(&|r| vs_02(&r.spec).is_some()), "vs 02", move |r| {
+        vs(vs_02(&r.spec), r)
+    });
+    t.add(
+        any(&|r| vs_nginx(&r.spec).is_some()),
+        "vs nginx",
+        move |r| vs(vs_nginx(&r.spec), r),
+    );
+    t.add(true, "p50 ms", ms(|l| l.p50_us));
+    t.add(true, "p90 ms", ms(|l| l.p90_us));
+    t.add(true, "p99 ms", ms(|l| l.p99_us));
+    t.add(true, "max ms", ms(|l| l.max_us));
+    t.add(idle, "p99 vs quiet", move |r| {
+        let quiet = quiet_p99(&r.spec).zip(r.latency);
+        quiet.map_or_else(dash, |(quiet, l)| ratio(l.p99_us as f64, quiet as f64))
+    });
+    let probe = any(&scenario(Scenario::CacheSim));
+    t.add(probe, "/health p99 ms", |r| {
+        r.probe_p99_us.map_or_else(dash, format_ms)
+    });
+    t.add(true, "errors", |r| r.errors.to_string());
+    t.add(true, "threads", |r| {
+        r.peaks.map_or_else(dash, |p| p.threads.to_string())
+    });
+    t.add(true, "RSS MiB", |r| {
+        r.peaks.map_or_else(dash, |p| format_mib(p.rss_kib))
+    });
+    t.add(true, "srv CPU%", percent(|r| r.server_cpu_percent));
+    t.add(true, "cli CPU%", percent(|r| r.client_cpu_percent));
+    t.add(true, "other CPU%", percent(|r| r.other_cpu_percent));
+    let wrk_rate = |r: &RunResult| r.wrk.map(|wrk| wrk.requests_per_second);
+    t.add(wrk, "wrk req/s", move |r| {
+        wrk_rate(r).map_or_else(dash, |w| format_count(w.round() as u64))
+    });
+    t.add(wrk, "wrk/ours", move |r| {
+        wrk_rate(r).map_or_else(dash, |w| ratio(w, r.requests_per_second))
+    });
+    t.add(wrk, "wrk p99 ms", |r| {
+        r.wrk.and_then(|w| w.p99_us).map_or_else(dash, format_ms)
+    });
+    Table {
+        headers: t.0.iter().map(|(header, _)| *header).collect(),
+        rows: (results.iter())
+            .map(|result| t.0.iter().map(|(_, cell)| cell(result)).collect())
+            .collect(),
+    }
 }
 
-/// Stage 02's requests/s under the same load as `spec` (same scenario,
-/// connections and slow clients; stage 02 only closes, so whatever the
-/// mode), the reference the targets compare with.
-fn baseline(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
-    results
-        .iter()
-        .find(|other| {
-            other.spec.stage().is_some_and(|stage| stage.number == 2)
-                && other.spec.scenario == spec.scenario
-                && other.spec.connections == spec.connections
-                && other.spec.slow_clients == spec.slow_clients
-        })
-        .map(|other| other.requests_per_second)
-        .filter(|&rate| rate > 0.0)
-}
+/// A table's columns, as they are added.
+struct Columns<'a>(Vec<Column<'a>>);
 
-/// nginx's requests/s under the same load as `spec`: same scenario, mode,
-/// connections, slow clients and idle connections.
-fn nginx_rate(results: &[RunResult], spec: &RunSpec) -> Option<f64> {
-    results
-        .iter()
-        .find(|other| {
-            other.spec.server == ServerSpec::Reference(Reference::Nginx)
-                && other.spec.scenario == spec.scenario
-                && other.spec.mode == spec.mode
-                && other.spec.connections == spec.connections
-                && other.spec.slow_clients == spec.slow_clients
-                && other.spec.idle == spec.idle
-        })
-        .map(|other| other.requests_per_second)
-        .filter(|&rate| rate > 0.0)
-}
-
-/// The p99 of the same server under the same load as `spec` without idle
-/// connections (the quiet run of idle-connections), in µs.
-fn quiet_p99(results: &[RunResult], spec: &RunSpec) -> Option<u64> {
-    results
-        .iter()
-        .find(|other| {
-            other.spec.idle == 0
-                && other.spec.scenario == spec.scenario
-                && other.spec.server == spec.server
-                && other.spec.mode == spec.mode
-                && other.spec.pool == spec.pool
-                && other.spec.connections == spec.connections
-        })
-        .and_then(|other| other.latency)
-        .map(|latency| latency.p99_us)
-        .filter(|&p99| p99 > 0)
+impl<'a> Columns<'a> {
+    /// Adds a column, if it is `shown`.
+    fn add(&mut self, shown: bool, header: &'static str, cell: impl Fn(&RunResult) -> String + 'a) {
+        if shown {
+            self.0.push((header, Box::new(cell)));
+        }
+    }
 }
 
 /// `value / base` as `0.97×`.
@@ -238,54 +166,43 @@ fn ratio(value: f64, base: f64) -> String {
     }
 }
 
-/// The table with every column padded to its widest cell: the first column
-/// left-aligned, the numbers right-aligned.
-pub fn render_text(table: &Table) -> String {
+/// The table in GitHub-flavoured Markdown, as mdBook renders it, every
+/// column padded to its widest cell so that it reads as plain text in a
+/// terminal too: the first column left-aligned, the numbers right-aligned.
+pub fn render(table: &Table) -> String {
+    let rows = table
+        .rows
+        .iter()
+        .map(|row| row.iter().map(String::as_str).collect());
+    let lines: Vec<Vec<&str>> = [table.headers.clone()].into_iter().chain(rows).collect();
     let widths: Vec<usize> = (0..table.headers.len())
         .map(|column| {
-            table
-                .rows
+            lines
                 .iter()
-                .map(|row| row[column].chars().count())
-                .chain([table.headers[column].chars().count()])
+                .map(|cells| cells[column].chars().count())
                 .max()
                 .unwrap_or(0)
+                .max(3)
         })
         .collect();
-    let line = |cells: Vec<&str>| -> String {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(column, (cell, &width))| {
-                if column == 0 {
-                    format!("{cell:<width$}")
-                } else {
-                    format!("{cell:>width$}")
-                }
+    let line = |cells: Vec<String>| format!("| {} |\n", cells.join(" | "));
+    let pad = |cells: &Vec<&str>| -> Vec<String> {
+        (cells.iter().zip(&widths).enumerate())
+            .map(|(column, (cell, &width))| match column {
+                0 => format!("{cell:<width$}"),
+                _ => format!("{cell:>width$}"),
             })
-            .collect();
-        padded.join("  ").trim_end().to_owned()
+            .collect()
     };
-    let mut text = line(table.headers.clone());
-    text.push('\n');
-    for row in &table.rows {
-        text.push_str(&line(row.iter().map(String::as_str).collect()));
-        text.push('\n');
-    }
-    text
-}
-
-/// The table in GitHub-flavoured Markdown, as mdBook renders it: numbers
-/// right-aligned.
-pub fn render_markdown(table: &Table) -> String {
-    let mut text = format!("| {} |\n", table.headers.join(" | "));
-    let rule: Vec<&str> = (0..table.headers.len())
-        .map(|column| if column == 0 { "---" } else { "---:" })
+    let rule = (widths.iter().enumerate())
+        .map(|(column, &width)| match column {
+            0 => "-".repeat(width),
+            _ => format!("{}:", "-".repeat(width - 1)),
+        })
         .collect();
-    text.push_str(&format!("|{}|\n", rule.join("|")));
-    for row in &table.rows {
-        text.push_str(&format!("| {} |\n", row.join(" | ")));
+    let mut text = line(pad(&lines[0])) + &line(rule);
+    for cells in &lines[1..] {
+        text.push_str(&line(pad(cells)));
     }
     text
 }
@@ -310,7 +227,7 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
         let percent =
             |value: Option<f64>| value.map_or_else(String::new, |value| format!("{value:.1}"));
         let latency = result.latency;
-        let errors = result.errors;
+        let errors = &result.errors;
         let fields = [
             spec.scenario.name().to_owned(),
             spec.server_label(),
@@ -327,12 +244,17 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             optional(latency.map(|l| l.p90_us)),
             optional(latency.map(|l| l.p99_us)),
             optional(latency.map(|l| l.max_us)),
-            errors.refused.to_string(),
-            errors.reset.to_string(),
-            errors.timeout.to_string(),
-            errors.non_2xx.to_string(),
-            errors.client.to_string(),
-            errors.other.to_string(),
+            errors.of(Failure::Refused).to_string(),
+            // No whole response: reset, closed, or cut short.
+            [Failure::Reset, Failure::Closed, Failure::Incomplete]
+                .map(|kind| errors.of(kind))
+                .iter()
+                .sum::<u64>()
+                .to_string(),
+            errors.of(Failure::Timeout).to_string(),
+            errors.non_2xx().to_string(),
+            errors.of(Failure::Client).to_string(),
+            errors.of(Failure::Other).to_string(),
             optional(result.peaks.map(|peaks| peaks.threads)),
             optional(result.peaks.map(|peaks| peaks.rss_kib)),
             percent(result.server_cpu_percent),
@@ -366,9 +288,10 @@ pub fn csv_field(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::cli::ServerSpec;
-    use crate::procfs::Peaks;
-    use crate::stages;
-    use crate::stats::{Errors, Latency};
+    use crate::stats::Latency;
+    use harness::load::{Errors, Outcome};
+    use harness::proc::Peaks;
+    use harness::stages;
 
     fn result(stage: usize, rate: f64, latency: Option<Latency>) -> RunResult {
         let stage = stages::ALL[stage - 1];
@@ -385,10 +308,13 @@ mod tests {
             requests_per_second: rate,
             ok: (rate * 5.0) as u64,
             latency,
-            errors: Errors {
-                timeout: u64::from(latency.is_none()) * 7,
-                ..Errors::default()
-            },
+            errors: Errors(
+                latency
+                    .is_none()
+                    .then_some((Outcome::Failed(Failure::Timeout), 7))
+                    .into_iter()
+                    .collect(),
+            ),
             peaks: Some(Peaks {
                 threads: 3,
                 rss_kib: 2560,
@@ -420,36 +346,15 @@ mod tests {
     }
 
     #[test]
-    fn aligned_text_table() {
-        let text = render_text(&table(&sample()));
+    fn aligned_markdown_table() {
         let expected = "\
-stage  pool  conns   req/s  vs 02  p50 ms  p90 ms  p99 ms  max ms     errors  threads  RSS MiB  srv CPU%  cli CPU%  other CPU%
-02        -     64  20,000  1.00×    1.23    2.00    15.5     120          0        3      2.5       120         -           3
-03        2     64  19,000  0.95×    1.23    2.00    15.5     120          0        3      2.5       120         -           3
-01        -     64       0  0.00×       -       -       -       -  7 timeout        3      2.5       120         -           3
+| stage | pool | conns |  req/s | vs 02 | p50 ms | p90 ms | p99 ms | max ms |    errors | threads | RSS MiB | srv CPU% | cli CPU% | other CPU% |
+| ----- | ---: | ----: | -----: | ----: | -----: | -----: | -----: | -----: | --------: | ------: | ------: | -------: | -------: | ---------: |
+| 02    |    - |    64 | 20,000 | 1.00× |   1.23 |   2.00 |   15.5 |    120 |         0 |       3 |     2.5 |      120 |        - |          3 |
+| 03    |    2 |    64 | 19,000 | 0.95× |   1.23 |   2.00 |   15.5 |    120 |         0 |       3 |     2.5 |      120 |        - |          3 |
+| 01    |    - |    64 |      0 | 0.00× |      - |      - |      - |      - | 7 timeout |       3 |     2.5 |      120 |        - |          3 |
 ";
-        assert_eq!(text, expected);
-    }
-
-    #[test]
-    fn markdown_table() {
-        let markdown = render_markdown(&table(&sample()[1..2]));
-        let mut lines = markdown.lines();
-        assert_eq!(
-            lines.next(),
-            Some(
-                "| stage | pool | conns | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | threads | RSS MiB | srv CPU% | cli CPU% | other CPU% |"
-            )
-        );
-        assert_eq!(
-            lines.next(),
-            Some("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        );
-        assert_eq!(
-            lines.next(),
-            Some("| 03 | 2 | 64 | 19,000 | 1.23 | 2.00 | 15.5 | 120 | 0 | 3 | 2.5 | 120 | - | 3 |")
-        );
-        assert_eq!(lines.next(), None);
+        assert_eq!(render(&table(&sample())), expected);
     }
 
     #[test]

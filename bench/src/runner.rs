@@ -2,26 +2,39 @@
 //! the idle connections, apply the load while sampling the server in
 //! `/proc`, stop everything.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Mode, Reference, RunSpec, Scenario, ServerSpec};
-use crate::idle::IdleConnections;
-use crate::load::{self, Load, Schedule, Target};
-use crate::procfs::{self, Peaks, Watched};
+use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::reference::{self, Ceilings};
-use crate::server::Server;
-use crate::slow::SlowClients;
-use crate::stats::{self, Errors, Latency};
+use crate::stats::{self, Latency};
 use crate::wrk::{self, WrkResult};
+use harness::load::{Errors, Load, Pace, Plan, Target};
+use harness::proc::{self, Peaks, Sampler, Watched};
+use harness::server::Server;
+use harness::slow::{IdleConnections, SlowClients};
+use harness::stages;
 
 /// How often the server's `/proc/PID/status` is sampled (50 ms): often
 /// enough to see stage 02's thread count climb, rarely enough to cost
 /// nothing measurable.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// How often the progress bar moves.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Longest wait for a connection, a write or each read; longer counts as a
+/// timeout error.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `/health` probe's rate beside the simulations: 100 requests a
+/// second, too few to load the server, enough for a p99 over a few seconds.
+const PROBE_RATE: u32 = 100;
 
 /// What every run shares.
 #[derive(Clone, Debug)]
@@ -32,10 +45,6 @@ pub struct Settings {
     pub warmup: Duration,
     /// Length of the measurement window.
     pub duration: Duration,
-    /// Longest wait for a connect, write or response.
-    pub timeout: Duration,
-    /// With `--url`: the server's pid, to sample it.
-    pub url_pid: Option<u32>,
     /// Also run wrk against the same server, once before and once after
     /// each run, and average the two.
     pub wrk: bool,
@@ -101,9 +110,9 @@ impl CpuSnapshot {
     fn take(watched: Option<Watched>) -> CpuSnapshot {
         CpuSnapshot {
             at: Instant::now(),
-            server: watched.and_then(Watched::cpu_time),
-            client: procfs::own_cpu_time(),
-            machine: procfs::read_machine_busy_time(),
+            server: watched.and_then(|watched| watched.cpu_time().ok()),
+            client: proc::own_cpu_time(),
+            machine: proc::machine_busy_time(),
         }
     }
 }
@@ -130,11 +139,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     let (server, _nginx_dir) = match &spec.server {
         ServerSpec::Stage(stage) => {
             // Every stage takes `PORT [THREADS] --quiet`; see DESIGN.md.
-            let mut args = vec!["0".to_owned()];
-            if let Some(pool) = spec.pool {
-                args.push(pool.to_string());
-            }
-            args.push("--quiet".to_owned());
+            let mut args = vec!["--quiet".to_owned()];
             if spec.scenario == Scenario::IdleConnections {
                 // Hold the idle connections for the whole run (stage 07's
                 // default idle timeout, 5 s, is shorter), and let them in.
@@ -146,12 +151,20 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                     all_connections.to_string(),
                 ]);
             }
-            (
-                Some(Server::start(&stage.path(&settings.bin_dir), &args)?),
-                None,
-            )
+            let args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
+            let (bin_dir, traces) = (&settings.bin_dir, harness::default_traces_dir());
+            let cache_audit = bin_dir.join(stages::CACHE_AUDIT);
+            let mut command = Command::new(stage.path(bin_dir));
+            command.args(stages::arguments(
+                stage.number,
+                spec.pool,
+                &args,
+                &cache_audit,
+                &traces,
+            ));
+            (Some(Server::start(command)?), None)
         }
-        ServerSpec::Reference(Reference::Nginx) => {
+        ServerSpec::Nginx => {
             let binary = settings
                 .nginx
                 .as_deref()
@@ -165,7 +178,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 reference::start_nginx(binary, workers, keep_alive, all_connections)?;
             (Some(server), Some(dir))
         }
-        ServerSpec::Reference(Reference::KaC | Reference::SpawnC) => {
+        ServerSpec::Ka | ServerSpec::Spawn => {
             let ceilings = settings
                 .ceilings
                 .as_ref()
@@ -177,58 +190,39 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     };
     let (addr, watched) = match (&server, &spec.server) {
         (Some(server), _) => (
-            server.addr,
+            server.addr(),
             Some(Watched {
                 pid: server.pid(),
                 // nginx's workers do the work; its master only watches.
-                children: spec.server == ServerSpec::Reference(Reference::Nginx),
+                children: spec.server == ServerSpec::Nginx,
             }),
         ),
-        (None, ServerSpec::Url(url)) => (
-            url.resolve()?,
-            settings.url_pid.map(|pid| Watched {
-                pid,
-                children: false,
-            }),
-        ),
+        (None, ServerSpec::Url(url)) => (url.addr, None),
         (None, _) => return Err("no server was started".to_owned()),
     };
     let host = match &spec.server {
         ServerSpec::Url(url) => url.authority.clone(),
-        ServerSpec::Stage(_) | ServerSpec::Reference(_) => addr.to_string(),
+        _ => addr.to_string(),
     };
 
-    let idle = if spec.idle > 0 {
-        let count = usize::try_from(spec.idle).unwrap_or(usize::MAX);
-        let idle = IdleConnections::open(addr, &host, count);
-        if idle.failed > 0 {
-            notes.push(format!(
-                "{} of {} idle connections could not be opened",
-                idle.failed, spec.idle
-            ));
-        }
-        Some(idle)
-    } else {
-        None
-    };
+    let idle = (spec.idle > 0).then(|| IdleConnections::open(addr, &host, spec.idle as usize));
+    if let Some(failed) = idle.as_ref().map(|idle| idle.failed).filter(|&n| n > 0) {
+        notes.push(format!(
+            "{failed} of {} idle connections could not be opened",
+            spec.idle
+        ));
+    }
+    let slow = (spec.slow_clients > 0)
+        .then(|| SlowClients::start(addr, &host, spec.slow_clients as usize));
 
-    let slow = if spec.slow_clients > 0 {
-        let count = usize::try_from(spec.slow_clients).unwrap_or(usize::MAX);
-        Some(SlowClients::start(addr, &host, count)?)
-    } else {
-        None
-    };
-
-    let target = Target {
-        addr,
-        request: load::get_request(&host, spec.path(), spec.mode),
-        mode: spec.mode,
-    };
-    let schedule = Schedule {
+    let target = Target::get(addr, &host, &[spec.path()], spec.mode);
+    let plan = Plan {
         connections: usize::try_from(spec.connections).unwrap_or(usize::MAX),
+        pace: Pace::Closed,
         warmup: settings.warmup,
         duration: settings.duration,
-        timeout: settings.timeout,
+        timeout: TIMEOUT,
+        stop_when_refused: false,
     };
     // wrk loads the same server once before our run and once after, and the
     // two are averaged. Whichever load runs second meets a kernel still full
@@ -240,28 +234,40 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         spec.connections,
         settings.wrk_threads,
         settings.duration,
-        settings.timeout,
+        TIMEOUT,
         spec.mode,
     );
     let wrk_before = settings.wrk.then(|| wrk::run(&wrk_args));
 
-    // While simulations run, one paced /health probe on a connection of its
-    // own: does the server still answer a cheap request quickly?
-    let probe = (spec.scenario == Scenario::CacheSim).then(|| Target {
-        addr,
-        request: load::get_request(&host, Scenario::Health.path(), spec.mode),
-        mode: spec.mode,
+    // While simulations run, a /health probe on a connection of its own, at
+    // PROBE_RATE: does the server still answer a cheap request quickly?
+    let probe = (spec.scenario == Scenario::CacheSim).then(|| {
+        let target = Target::get(addr, &host, &[Scenario::Health.path()], spec.mode);
+        let plan = Plan {
+            connections: 1,
+            pace: Pace::Rate(PROBE_RATE),
+            ..plan
+        };
+        Load::start(&target, plan)
     });
-    let load = Load::start(&target, schedule, probe.as_ref())
+    let load = Load::start(&target, plan)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
-
-    let (peaks, start_cpu, end_cpu) = monitor(&load, watched, label);
+    let sampler = watched.map(|watched| Sampler::start(watched, SAMPLE_INTERVAL));
+    let (start_cpu, end_cpu) = monitor(&load, watched, label);
+    let peaks = sampler.map(|sampler| sampler.stop().peaks);
     let result = load.finish();
-    let probe_p99_us = result.probe.as_ref().and_then(|(latency, errors)| {
-        if *errors != Errors::default() {
-            notes.push(format!("the /health probe failed: {errors}"));
+    let probe_p99_us = probe.and_then(|probe| match probe {
+        Ok(probe) => {
+            let probe = probe.finish();
+            if probe.errors.total() > 0 {
+                notes.push(format!("the /health probe failed: {}", probe.errors));
+            }
+            Latency::from_histogram(&probe.latency).map(|latency| latency.p99_us)
         }
-        Latency::from_histogram(latency).map(|latency| latency.p99_us)
+        Err(error) => {
+            notes.push(format!("no /health probe: {error}"));
+            None
+        }
     });
     let slow_cut_off = slow.map(SlowClients::stop);
     let idle_closed = idle.as_ref().map(|idle| {
@@ -287,11 +293,12 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     };
 
     if let Some(server) = server {
-        let (lines, tail) = server.take_stderr();
-        if lines > 0 {
+        let stderr = server.stderr();
+        if stderr.lines() > 0 {
             notes.push(format!(
-                "the server logged {lines} line(s) on stderr; the last: {}",
-                tail.last().map_or("", String::as_str)
+                "the server logged {} line(s) on stderr; the last: {}",
+                stderr.lines(),
+                stderr.tail(1).join("")
             ));
         }
         let stopped = server.stop()?;
@@ -315,11 +322,11 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     });
     Ok(RunResult {
         spec: spec.clone(),
-        requests_per_second: result.requests_per_second(),
+        requests_per_second: result.ok as f64 / settings.duration.as_secs_f64(),
         ok: result.ok,
         latency: Latency::from_histogram(&result.latency),
         errors: result.errors,
-        peaks: watched.and(peaks),
+        peaks,
         server_cpu_percent,
         client_cpu_percent,
         other_cpu_percent,
@@ -339,7 +346,7 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
         .as_ref()
         .ok_or("ceiling rows planned without the compiled ceilings")?;
     let threads = spec.pool.unwrap_or(settings.wrk_threads);
-    let cache_audit = settings.bin_dir.join(crate::stages::CACHE_AUDIT_BINARY);
+    let cache_audit = settings.bin_dir.join(stages::CACHE_AUDIT);
     let rate = reference::run_spawn(&ceilings.spawn, &cache_audit, &settings.loop_trace, threads)?;
     Ok(RunResult {
         spec: spec.clone(),
@@ -362,15 +369,10 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
     })
 }
 
-/// Watches a load until its window closes: samples the server's
-/// `/proc/PID/status` every [`SAMPLE_INTERVAL`], reads CPU times as the
-/// window opens and closes, and moves a progress bar (drawn on stderr, and
-/// only when stderr is a terminal).
-fn monitor(
-    load: &Load,
-    watched: Option<Watched>,
-    label: &str,
-) -> (Option<Peaks>, CpuSnapshot, CpuSnapshot) {
+/// Watches a load until its window closes: reads CPU times as the window
+/// opens and closes, and moves a progress bar (drawn on stderr, and only
+/// when stderr is a terminal).
+fn monitor(load: &Load, watched: Option<Watched>, label: &str) -> (CpuSnapshot, CpuSnapshot) {
     let started = Instant::now();
     let total = load.window_end.saturating_duration_since(started);
     let bar = ProgressBar::new(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
@@ -378,8 +380,6 @@ fn monitor(
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_prefix(label.to_owned());
-
-    let mut peaks: Option<Peaks> = None;
     let mut start_cpu = None;
     loop {
         let now = Instant::now();
@@ -388,9 +388,6 @@ fn monitor(
         }
         if now >= load.window_end {
             break;
-        }
-        if let Some(status) = watched.and_then(Watched::status) {
-            peaks.get_or_insert_with(Peaks::default).add(status);
         }
         bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(0));
         if now < load.window_start {
@@ -403,21 +400,19 @@ fn monitor(
                 stats::format_count(rate.round() as u64)
             ));
         }
-        // Wake for the next sample, or exactly when the window opens or closes.
+        // Wake for the next update, or exactly when the window opens or closes.
         let boundary = if start_cpu.is_none() {
             load.window_start
         } else {
             load.window_end
         };
-        let wake = (now + SAMPLE_INTERVAL).min(boundary);
+        let wake = (now + PROGRESS_INTERVAL).min(boundary);
         thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
     let end_cpu = CpuSnapshot::take(watched);
-    // One last sample, for VmHWM at the very end.
-    if let Some(status) = watched.and_then(Watched::status) {
-        peaks.get_or_insert_with(Peaks::default).add(status);
-    }
     bar.finish_and_clear();
-    let start_cpu = start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched));
-    (peaks, start_cpu, end_cpu)
+    (
+        start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched)),
+        end_cpu,
+    )
 }

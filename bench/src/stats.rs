@@ -1,20 +1,6 @@
-//! Latency histograms, error counts, and how their numbers are printed.
-
-use std::fmt;
+//! Latency percentiles, and how the numbers are printed.
 
 use hdrhistogram::Histogram;
-
-/// The largest latency a histogram records, in µs (60 s). Longer values are
-/// clamped to it; the client's timeout is far shorter.
-pub const MAX_LATENCY_US: u64 = 60_000_000;
-
-/// An empty latency histogram in µs, from 1 µs to [`MAX_LATENCY_US`], with 3
-/// significant digits (every value within 0.1 %).
-pub fn new_histogram() -> Histogram<u64> {
-    // The bounds are constants that satisfy hdrhistogram's rules
-    // (low >= 1, high >= 2 * low, sigfig <= 5), so this cannot fail.
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant, valid histogram bounds")
-}
 
 /// The latency percentiles of the successful requests of one run, in µs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,64 +27,6 @@ impl Latency {
             p99_us: histogram.value_at_quantile(0.99),
             max_us: histogram.max(),
         })
-    }
-}
-
-/// Why requests failed, counted by kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Errors {
-    /// `connect` refused (ECONNREFUSED): nothing listening, or the listen
-    /// queue overflowed and the kernel answered with a reset.
-    pub refused: u64,
-    /// The connection was reset (ECONNRESET, EPIPE) or closed before a
-    /// whole status line arrived.
-    pub reset: u64,
-    /// No answer within the client's timeout (connect, write or read).
-    pub timeout: u64,
-    /// A complete response whose status code is not 2xx (e.g. 503 when the
-    /// pool's queue is full, 501 from stage 04's simulator).
-    pub non_2xx: u64,
-    /// Errors on the client's side, not the server's: no free local port
-    /// (EADDRNOTAVAIL) or no free file descriptor (EMFILE, ENFILE). These
-    /// mean the load generator, not the server, ran out of something.
-    pub client: u64,
-    /// Anything else: a response that is not HTTP, another OS error.
-    pub other: u64,
-}
-
-impl Errors {
-    /// Adds `other`'s counts to these.
-    pub fn add(&mut self, other: &Errors) {
-        self.refused += other.refused;
-        self.reset += other.reset;
-        self.timeout += other.timeout;
-        self.non_2xx += other.non_2xx;
-        self.client += other.client;
-        self.other += other.other;
-    }
-}
-
-impl fmt::Display for Errors {
-    /// `0`, or the non-zero kinds: `12 timeout, 3 reset`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kinds = [
-            (self.refused, "refused"),
-            (self.reset, "reset"),
-            (self.timeout, "timeout"),
-            (self.non_2xx, "non-2xx"),
-            (self.client, "client"),
-            (self.other, "other"),
-        ];
-        let parts: Vec<String> = kinds
-            .iter()
-            .filter(|(count, _)| *count > 0)
-            .map(|(count, kind)| format!("{count} {kind}"))
-            .collect();
-        if parts.is_empty() {
-            write!(f, "0")
-        } else {
-            write!(f, "{}", parts.join(", "))
-        }
     }
 }
 
@@ -141,7 +69,7 @@ mod tests {
 
     #[test]
     fn percentiles_of_a_known_distribution() {
-        let mut histogram = new_histogram();
+        let mut histogram = Histogram::<u64>::new(3).unwrap();
         // 1..=1000 µs, once each.
         for us in 1..=1000 {
             histogram.record(us).unwrap();
@@ -151,7 +79,7 @@ mod tests {
         assert_eq!(latency.p90_us, 900);
         assert_eq!(latency.p99_us, 990);
         assert_eq!(latency.max_us, 1000);
-        assert_eq!(Latency::from_histogram(&new_histogram()), None);
+        assert_eq!(Latency::from_histogram(&Histogram::new(3).unwrap()), None);
     }
 
     #[test]
@@ -170,18 +98,5 @@ mod tests {
         assert_eq!(format_count(24_310), "24,310");
         assert_eq!(format_count(1_234_567), "1,234,567");
         assert_eq!(format_mib(2560), "2.5");
-    }
-
-    #[test]
-    fn errors_list_only_what_happened() {
-        let mut errors = Errors::default();
-        assert_eq!(errors.to_string(), "0");
-        errors.add(&Errors {
-            timeout: 12,
-            reset: 3,
-            ..Errors::default()
-        });
-        errors.client += 1;
-        assert_eq!(errors.to_string(), "3 reset, 12 timeout, 1 client");
     }
 }

@@ -14,21 +14,14 @@ pub struct WrkResult {
     pub requests_per_second: f64,
     /// The `99%` line of `--latency`, in µs.
     pub p99_us: Option<u64>,
-    /// `Non-2xx or 3xx responses:`.
-    pub non_2xx: u64,
-    /// The sum of `Socket errors: connect N, read N, write N, timeout N`.
-    pub socket_errors: u64,
 }
 
 impl WrkResult {
-    /// The average of two runs: requests/s and p99 averaged (p99 only when
-    /// both have one), errors added up.
+    /// The average of two runs (p99 only when both have one).
     pub fn mean(&self, other: &WrkResult) -> WrkResult {
         WrkResult {
             requests_per_second: (self.requests_per_second + other.requests_per_second) / 2.0,
             p99_us: self.p99_us.zip(other.p99_us).map(|(a, b)| (a + b) / 2),
-            non_2xx: self.non_2xx + other.non_2xx,
-            socket_errors: self.socket_errors + other.socket_errors,
         }
     }
 }
@@ -67,18 +60,8 @@ pub fn command_line(
 /// # Errors
 /// A message if wrk is not installed, fails, or prints no `Requests/sec:`.
 pub fn run(args: &[String]) -> Result<WrkResult, String> {
-    let output = Command::new("wrk")
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run wrk ({error}); on Debian: apt-get install wrk"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "wrk failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    let stdout = crate::reference::output(Command::new("wrk").args(args))
+        .map_err(|error| format!("{error} (on Debian: apt-get install wrk)"))?;
     parse_output(&stdout)
 }
 
@@ -95,22 +78,9 @@ pub fn parse_output(text: &str) -> Result<WrkResult, String> {
         .and_then(|value| value.parse::<f64>().ok())
         .ok_or_else(|| format!("no 'Requests/sec:' in wrk's output:\n{text}"))?;
     let p99_us = value_after("99%").and_then(parse_wrk_time_us);
-    let non_2xx = value_after("Non-2xx or 3xx responses:")
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0);
-    let socket_errors = value_after("Socket errors:")
-        .map(|value| {
-            value
-                .split(',')
-                .filter_map(|part| part.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
     Ok(WrkResult {
         requests_per_second,
         p99_us,
-        non_2xx,
-        socket_errors,
     })
 }
 
@@ -133,26 +103,6 @@ fn parse_wrk_time_us(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mean_averages_rates_and_adds_errors() {
-        let before = WrkResult {
-            requests_per_second: 20_000.0,
-            p99_us: Some(5_000),
-            non_2xx: 1,
-            socket_errors: 2,
-        };
-        let after = WrkResult {
-            requests_per_second: 22_000.0,
-            p99_us: None,
-            non_2xx: 3,
-            socket_errors: 0,
-        };
-        let mean = before.mean(&after);
-        assert_eq!(mean.requests_per_second, 21_000.0);
-        assert_eq!(mean.p99_us, None);
-        assert_eq!((mean.non_2xx, mean.socket_errors), (4, 2));
-    }
 
     const OUTPUT: &str = "\
 Running 5s test @ http://127.0.0.1:40021/health
@@ -179,8 +129,6 @@ Transfer/sec:      4.10MB
             Ok(WrkResult {
                 requests_per_second: 28127.32,
                 p99_us: Some(6110),
-                non_2xx: 12,
-                socket_errors: 5,
             })
         );
         assert!(parse_output("unable to connect to 127.0.0.1:1").is_err());
@@ -196,39 +144,15 @@ Transfer/sec:      4.10MB
 
     #[test]
     fn same_load_as_ours() {
-        let args = command_line(
-            "http://127.0.0.1:1/health",
-            64,
-            2,
-            Duration::from_secs(5),
-            Duration::from_millis(1500),
-            Mode::Close,
-        );
+        let url = "http://127.0.0.1:1/health";
+        let (five, two) = (Duration::from_secs(5), Duration::from_millis(1500));
+        let close = command_line(url, 64, 2, five, two, Mode::Close).join(" ");
+        let expected = "-t2 -c64 -d5s --timeout=2s --latency -H Connection: close";
+        assert_eq!(close, format!("{expected} {url}"));
+        let keep_alive = command_line(url, 1, 2, five, two, Mode::KeepAlive).join(" ");
         assert_eq!(
-            args.join(" "),
-            "-t2 -c64 -d5s --timeout=2s --latency -H Connection: close http://127.0.0.1:1/health"
-        );
-        let args = command_line(
-            "http://127.0.0.1:1/health",
-            64,
-            2,
-            Duration::from_secs(5),
-            Duration::from_secs(2),
-            Mode::KeepAlive,
-        );
-        assert_eq!(
-            args.join(" "),
-            "-t2 -c64 -d5s --timeout=2s --latency http://127.0.0.1:1/health"
-        );
-        assert!(
-            command_line(
-                "u",
-                1,
-                2,
-                Duration::from_millis(200),
-                Duration::from_secs(1),
-                Mode::Close
-            )[0] == "-t1"
+            keep_alive,
+            format!("-t1 -c1 -d5s --timeout=2s --latency {url}")
         );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! The conformance suite (`tests/`), the benchmark (`bench/`), the reliability suite
 //! (`reliability/`) and the scale-out runs (`scale-out/`) all start stage binaries, wait for
-//! their readiness line, talk raw HTTP to them and read `/proc`. Each of those is written once,
+//! their readiness line, talk raw HTTP to them, read `/proc` and apply load. Each of those is written once,
 //! here, one concept per module; each tool keeps only what is its own.
 //!
 //! | module | what it holds |
@@ -13,11 +13,13 @@
 //! | [`client`] | a raw HTTP/1.1 client, with `httparse` as the oracle for responses |
 //! | [`slow`] | clients that hold a server without finishing: slowloris and idle keep-alive |
 //! | [`scripts`] | fake `cache-audit` backends written as shell scripts |
+//! | [`load`] | the load generator: closed or open loop, per connection or persistent |
 //!
 //! Nothing here sleeps to synchronise: waits are for a readiness line, a socket event, a
 //! child exit, or a condition polled with [`wait_until`], always with a bound.
 
 pub mod client;
+pub mod load;
 pub mod proc;
 pub mod scripts;
 pub mod server;

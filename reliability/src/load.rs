@@ -10,15 +10,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use harness::client::Response;
+use harness::load::{Failure, Load, Mode, Outcome, Pace, Plan, Tally as Counts, Target};
 use harness::proc::{Sampler, Watched, descriptors};
 use harness::server::describe_exit;
 use harness::stages::Stage;
@@ -39,27 +36,8 @@ pub struct LoadSettings {
     pub before_signal: Duration,
 }
 
-/// How one request ended, from the client's side.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// A complete response with this status code.
-    Complete(u16),
-    /// The connection was refused: nobody listens any more.
-    Refused,
-    /// The connection was reset before a single byte of answer: it was
-    /// never accepted (it was in the listen queue when the listener closed).
-    ResetBeforeAnswer,
-    /// The server closed the connection cleanly without a byte of answer.
-    /// Only a server that accepted the connection (and read the request, or
-    /// there would be unread bytes and a reset) can do that: a lost request.
-    ClosedBeforeAnswer,
-    /// Some bytes of an answer, but not all of it.
-    Incomplete,
-    /// Anything else (timeout, connect error).
-    Failed,
-}
-
-/// Counts of outcomes.
+/// Counts of outcomes, by name: `2xx`, `HTTP 503`, `refused`, `closed`, …
+/// (see [`harness::load::Failure`]).
 pub type Tally = BTreeMap<String, usize>;
 
 /// What the load and shutdown did.
@@ -102,113 +80,37 @@ const SIMULATIONS: [&str; 4] = [
     "/run-cache-sim?policy=lfu&trace=scan&cache_size=100",
 ];
 
-/// How long a client waits for one whole answer.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client waits for a connection, a write or a read.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Sends one request on a new connection, with `Connection: close`, and reads until the server
-/// closes.
-fn one_request(addr: SocketAddr, target: &str) -> Outcome {
-    let mut stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
-        Ok(stream) => stream,
-        Err(error) if error.kind() == ErrorKind::ConnectionRefused => return Outcome::Refused,
-        Err(_) => return Outcome::Failed,
-    };
-    if stream.set_read_timeout(Some(ANSWER_TIMEOUT)).is_err() {
-        return Outcome::Failed;
-    }
-    // One request per connection: say so, or a server that keeps connections
-    // open (stage 07) would hold this one until its idle timeout.
-    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if let Err(error) = stream.write_all(request.as_bytes()) {
-        return match error.kind() {
-            ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => Outcome::ResetBeforeAnswer,
-            _ => Outcome::Failed,
-        };
-    }
-    let mut bytes = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match stream.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(count) => bytes.extend_from_slice(&chunk[..count]),
-            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-            Err(error) if error.kind() == ErrorKind::ConnectionReset && bytes.is_empty() => {
-                return Outcome::ResetBeforeAnswer;
+/// Three `/health` to one simulation, the simulations in turn; each
+/// client starts at a different place in the list.
+fn target(addr: SocketAddr) -> Target {
+    let paths: Vec<&str> = (0..16)
+        .map(|n| {
+            if n % 4 == 3 {
+                SIMULATIONS[n / 4]
+            } else {
+                "/health"
             }
-            Err(error) if error.kind() == ErrorKind::ConnectionReset => break,
-            Err(_) => return Outcome::Failed,
-        }
-    }
-    match Response::parse(&bytes) {
-        Ok(response) if response.is_complete() => Outcome::Complete(response.status),
-        _ if bytes.is_empty() => Outcome::ClosedBeforeAnswer,
-        _ => Outcome::Incomplete,
-    }
-}
-
-/// The key an outcome is counted under.
-fn key(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Complete(status) => status.to_string(),
-        Outcome::Refused => "refused".to_string(),
-        Outcome::ResetBeforeAnswer => "reset before any answer".to_string(),
-        Outcome::ClosedBeforeAnswer => "closed before any answer".to_string(),
-        Outcome::Incomplete => "incomplete answer".to_string(),
-        Outcome::Failed => "failed".to_string(),
-    }
-}
-
-/// Runs `connections` client threads until `stop` is set, or (with
-/// `until_refused`) until each has been refused once.
-fn clients(
-    addr: SocketAddr,
-    connections: usize,
-    stop: &Arc<AtomicBool>,
-    until_refused: bool,
-) -> Vec<thread::JoinHandle<Tally>> {
-    (0..connections)
-        .map(|client| {
-            let stop = Arc::clone(stop);
-            thread::spawn(move || {
-                let mut tally = Tally::new();
-                let mut sent = client;
-                while !stop.load(Ordering::SeqCst) {
-                    let target = if sent % 4 == 3 {
-                        SIMULATIONS[(sent / 4) % SIMULATIONS.len()]
-                    } else {
-                        "/health"
-                    };
-                    sent += 1;
-                    let outcome = one_request(addr, target);
-                    *tally.entry(key(outcome)).or_default() += 1;
-                    if until_refused && outcome == Outcome::Refused {
-                        break;
-                    }
-                }
-                tally
-            })
         })
-        .collect()
+        .collect();
+    Target::get(addr, "localhost", &paths, Mode::Close)
 }
 
-/// Joins the client threads and adds up their tallies.
-fn gather(threads: Vec<thread::JoinHandle<Tally>>) -> Tally {
-    let mut total = Tally::new();
-    for thread in threads {
-        for (outcome, count) in thread.join().unwrap_or_default() {
-            *total.entry(outcome).or_default() += count;
-        }
-    }
-    total
-}
-
-/// Complete answers in a tally: every key that is a status code.
-fn complete(tally: &Tally) -> usize {
-    tally
+/// The load engine's counts by name, for the report.
+fn by_name(counts: &Counts) -> Tally {
+    let ok = [("2xx".to_owned(), counts.ok)]
+        .into_iter()
+        .filter(|(_, n)| *n > 0);
+    let errors = counts
+        .errors
+        .0
         .iter()
-        .filter(|(outcome, _)| outcome.parse::<u16>().is_ok())
-        .map(|(_, count)| count)
-        .sum()
+        .map(|(outcome, &n)| (outcome.to_string(), n));
+    ok.chain(errors)
+        .map(|(name, n)| (name, n as usize))
+        .collect()
 }
 
 /// Runs the load and the shutdown against `stage` (the full server).
@@ -241,13 +143,17 @@ pub fn run(
 
     // The measured load.
     let sampler = Sampler::start(Watched::alone(pid), Duration::from_millis(100));
-    let stop = Arc::new(AtomicBool::new(false));
     let began = Instant::now();
-    let threads = clients(addr, settings.connections, &stop, false);
-    // The load's length: the clients run meanwhile.
-    thread::sleep(settings.duration);
-    stop.store(true, Ordering::SeqCst);
-    let load = gather(threads);
+    let mut plan = Plan {
+        connections: settings.connections,
+        pace: Pace::Closed,
+        warmup: Duration::ZERO,
+        duration: settings.duration,
+        timeout: TIMEOUT,
+        stop_when_refused: false,
+    };
+    let start = |plan| Load::start(&target(addr), plan).map_err(|e| format!("load: {e}"));
+    let load = start(plan)?.finish();
     let load_time = began.elapsed();
     let samples = sampler.stop();
     let mut fds_after = usize::MAX;
@@ -269,15 +175,17 @@ pub fn run(
         .max()
         .unwrap_or(0);
 
-    // Shutdown under load.
-    let stop = Arc::new(AtomicBool::new(false));
-    let threads = clients(addr, settings.connections, &stop, true);
+    // Shutdown under load: each client stops once refused (nobody listens
+    // any more); the window is only a bound.
+    plan.duration = Duration::from_secs(120);
+    plan.stop_when_refused = true;
+    let shutdown = start(plan)?;
+    // The load's length before the signal: the clients run meanwhile.
     thread::sleep(settings.before_signal);
     server.signal(libc::SIGTERM)?;
     let exit = server.wait_exit(Duration::from_secs(30));
-    // Clients stop once refused; any still trying after the exit are told to stop.
-    stop.store(true, Ordering::SeqCst);
-    let shutdown = gather(threads);
+    shutdown.stop();
+    let shutdown = shutdown.finish();
 
     let log = fs::read_to_string(&log_path).unwrap_or_default();
     let server_answered = log.lines().filter(|line| is_access_line(line)).count();
@@ -285,25 +193,22 @@ pub fn run(
         .lines()
         .filter(|line| line.contains("reading the request head"))
         .count();
-    // The warm-up `/health` is in the server's log too.
-    let clients_answered = 1 + complete(&load) + complete(&shutdown);
-
-    let requests: usize = load.values().sum();
-    let unexpected: usize = load
-        .iter()
-        .filter(|(outcome, _)| !outcome.starts_with('2'))
-        .map(|(_, count)| count)
-        .sum();
-    let shutdown_unexpected: usize = shutdown
-        .iter()
-        .filter(|(outcome, _)| {
-            !outcome.starts_with('2')
-                // A draining server answers `/health` 503 (stage 07): balancers stop sending.
-                && *outcome != "503"
-                && *outcome != "refused"
-                && *outcome != "reset before any answer"
-        })
-        .map(|(_, count)| count)
+    // Complete answers, whatever their status; the warm-up `/health` is in
+    // the server's log too.
+    let answered = |counts: &Counts| (counts.ok + counts.errors.non_2xx()) as usize;
+    let clients_answered = 1 + answered(&load) + answered(&shutdown);
+    let requests = load.requests() as usize;
+    let unexpected = load.errors.total();
+    // A draining server answers `/health` 503 (stage 07: balancers stop
+    // sending); refused and reset connections were never accepted.
+    let expected = [
+        Outcome::Answered(503),
+        Outcome::Failed(Failure::Refused),
+        Outcome::Failed(Failure::Reset),
+    ];
+    let shutdown_unexpected: u64 = (shutdown.errors.0.iter())
+        .filter(|(outcome, _)| !expected.contains(outcome))
+        .map(|(_, n)| n)
         .sum();
     let limit = warm + warm / 10;
     let exit_text = describe_exit(&exit);
@@ -347,11 +252,11 @@ pub fn run(
     ];
     Ok(LoadResult {
         settings,
-        load,
+        load: by_name(&load),
         requests,
         rss_kib: (warm, most),
         fds: (fds_before, samples.descriptors, fds_after),
-        shutdown,
+        shutdown: by_name(&shutdown),
         server_answered,
         clients_answered,
         exit: exit_text,
