@@ -421,27 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn peaks_keep_the_maximum() {
-        let mut peaks = Peaks::default();
-        peaks.add(Status {
-            threads: 5,
-            rss_kib: 100,
-            peak_rss_kib: 300,
-        });
-        peaks.add(Status {
-            threads: 2,
-            rss_kib: 400,
-            peak_rss_kib: 400,
-        });
-        let expected = Peaks {
-            threads: 5,
-            rss_kib: 400,
-            samples: 2,
-        };
-        assert_eq!(peaks, expected);
-    }
-
-    #[test]
     fn reads_this_process() {
         let me = std::process::id();
         assert!(status(me).is_ok_and(|status| status.threads >= 1 && status.rss_kib > 0));

@@ -220,14 +220,6 @@ mod tests {
     }
 
     #[test]
-    fn features_and_names() {
-        assert_eq!(ALL[2].to_string(), "03");
-        assert!(ALL[2].has_pool() && !ALL[1].has_pool());
-        assert!(ALL[4].runs_simulations() && !ALL[3].runs_simulations());
-        assert!(ALL[6].keeps_alive() && !ALL[5].keeps_alive());
-    }
-
-    #[test]
     fn command_lines() {
         let extra = ["--quiet".into()];
         let path = Path::new("x");

@@ -241,7 +241,7 @@ pub fn probe_health(addr: SocketAddr, stop: &AtomicBool) -> ProbeStats {
             connection.read_response_within(PROBE_TIMEOUT)
         });
         match answer {
-            Ok(response) if response.status == 200 && response.is_complete() => {
+            Ok(response) if response.status == 200 && response.expect_complete().is_ok() => {
                 stats.successes += 1;
                 let ms = began.elapsed().as_secs_f64() * 1000.0;
                 stats.latencies_ms.push(ms);

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::{ACCEPT_BOUND, hold_connections};
+use crate::cases::{ACCEPT_BOUND, hold_connections, joined};
 use crate::target::Target;
 use harness::client::{self, Connection};
 use harness::server::Server;
@@ -182,7 +182,8 @@ fn fill_to_capacity(
     baseline: usize,
     capacity: usize,
 ) -> Result<Vec<Connection>, String> {
-    let answered = |connection: &Connection| connection.has_answered().unwrap_or(true);
+    let answered =
+        |connection: &Connection| connection.answers_within(Duration::ZERO).unwrap_or(true);
     let mut held: Vec<Connection> = Vec::new();
     let mut refused = 0;
     for _ in 0..MAX_FILL_ATTEMPTS {
@@ -237,10 +238,7 @@ pub fn full_queue_503(target: &Target) -> Result<(), String> {
         .map(|_| thread::spawn(move || client::get(addr, "/health")))
         .collect();
     for (index, client) in clients.into_iter().enumerate() {
-        let outcome = client
-            .join()
-            .unwrap_or_else(|_| Err("client thread panicked".into()));
-        let check = outcome.and_then(|response| {
+        let check = joined(client).and_then(|response| {
             response.expect_status(503)?;
             if response.reason != "Service Unavailable" {
                 return Err(format!("reason phrase {:?}", response.reason));

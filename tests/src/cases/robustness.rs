@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::expect_health;
+use crate::cases::{expect_health, joined};
 use crate::target::Target;
 use harness::client::{Connection, Response};
 use harness::server::Server;
@@ -120,9 +120,7 @@ pub fn unread_body_discarded_before_close(target: &Target) -> Result<(), String>
         let connection = Connection::open(server.addr())?;
         let writer = send_in_background(&connection, [head.as_bytes(), &body].concat())?;
         let read = connection.read_response();
-        let wrote = writer
-            .join()
-            .unwrap_or_else(|_| Err("writer panicked".into()));
+        let wrote = joined(writer);
         let fail = |what: String| {
             let wrote = match &wrote {
                 Ok(()) => "the whole body was written".to_string(),
