@@ -48,12 +48,13 @@ impl Mode {
     }
 }
 
-/// Who attacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Who attacks (also the values of `--attacker`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Attacker {
-    /// `slowhttptest`, which must be on `PATH`.
+    /// slowhttptest (apt-get install slowhttptest): slowloris and slow read.
     Slowhttptest,
-    /// The harness's [`SlowClients`]: slowloris only, no external tool.
+    /// The harness's slow clients (slowloris only), which keep every connection open by
+    /// reconnecting.
     Builtin,
 }
 
