@@ -66,20 +66,11 @@ fn expect_success(response: &Response, expected: &Expected) -> Result<(), String
     response.expect_header_prefix("Content-Type", "application/json")?;
     response.expect_complete()?;
     let text = response.body_text();
-    let mut previous: Option<(usize, &str)> = None;
-    for key in SUCCESS_KEYS {
-        let Some(position) = text.find(&format!("\"{key}\"")) else {
-            return Err(format!("key {key:?} missing from {text:?}"));
-        };
-        if let Some((before, previous_key)) = previous {
-            if position < before {
-                return Err(format!(
-                    "key {key:?} comes before {previous_key:?}; expected the order {SUCCESS_KEYS:?} \
-                     in {text:?}"
-                ));
-            }
-        }
-        previous = Some((position, key));
+    let positions = SUCCESS_KEYS.map(|key| text.find(&format!("\"{key}\"")));
+    if positions.contains(&None) || !positions.is_sorted() {
+        return Err(format!(
+            "expected the keys {SUCCESS_KEYS:?} in this order: {text:?}"
+        ));
     }
 
     let json = response.json()?;

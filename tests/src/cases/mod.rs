@@ -290,13 +290,9 @@ pub fn run_case(case: &Case, target: &Target) -> Result<(), String> {
 
 /// The text of a panic payload (`&str` or `String`), for messages.
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "(non-text panic payload)".to_string()
-    }
+    let text = payload.downcast_ref::<&str>().copied();
+    let text = text.or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    text.unwrap_or("(non-text panic payload)").to_string()
 }
 
 /// Starts a server with default arguments, sends `request` on one connection, and checks that
