@@ -244,9 +244,6 @@ impl Server {
     /// # Errors
     /// The process exited first, printed something else first, or stayed silent.
     pub fn wait_ready(&mut self) -> Result<SocketAddr, String> {
-        if let Some(addr) = self.addr {
-            return Ok(addr);
-        }
         let line = match self.stdout_lines.recv_timeout(READY_TIMEOUT) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {

@@ -151,23 +151,17 @@ pub fn missing_build(stages: &[Stage], needs_cache_audit: bool, bin_dir: &Path) 
     if needs_cache_audit {
         missing.push((bin_dir.join(CACHE_AUDIT), CACHE_AUDIT));
     }
-    missing.retain(|(path, _)| !path.is_file());
-    if missing.is_empty() {
+    let (mut paths, mut packages) = (String::new(), String::new());
+    for (path, package) in missing.iter().filter(|(path, _)| !path.is_file()) {
+        paths.push_str(&format!("  {}\n", path.display()));
+        packages.push_str(&format!(" -p {package}"));
+    }
+    if paths.is_empty() {
         return None;
     }
-    let paths: Vec<String> = missing
-        .iter()
-        .map(|(path, _)| format!("  {}\n", path.display()))
-        .collect();
-    let packages: Vec<String> = missing
-        .iter()
-        .map(|(_, package)| format!("-p {package}"))
-        .collect();
     Some(format!(
-        "missing binaries:\n{}build them with:\n  cargo build --release --workspace\n\
-         or only these:\n  cargo build --release {}",
-        paths.concat(),
-        packages.join(" ")
+        "missing binaries:\n{paths}build them with:\n  cargo build --release --workspace\n\
+         or only these:\n  cargo build --release{packages}"
     ))
 }
 
