@@ -130,9 +130,10 @@ impl Launch<'_> {
         self
     }
 
-    /// Appends one argument, e.g. `--header-timeout`.
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
-        self.args.push(arg.as_ref().to_os_string());
+    /// Appends arguments, e.g. `["--header-timeout", "1"]`.
+    pub fn args<A: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        let args = args.into_iter().map(|arg| arg.as_ref().to_os_string());
+        self.args.extend(args);
         self
     }
 

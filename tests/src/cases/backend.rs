@@ -221,11 +221,7 @@ fn launch_with_script(
     args: &[&str],
 ) -> Result<FakeBackend, String> {
     let script = scripts.script("fake-cache-audit.sh", body)?;
-    let mut launch = target.launch().cache_audit(script);
-    for arg in args {
-        launch = launch.arg(arg);
-    }
-    let server = launch.start()?;
+    let server = target.launch().cache_audit(script).args(args).start()?;
     Ok(FakeBackend { server, scripts })
 }
 

@@ -36,8 +36,7 @@ fn start_small_pool(target: &Target) -> Result<Server, String> {
     target
         .launch()
         .threads(SMALL_POOL)
-        .arg("--queue-size")
-        .arg(queue)
+        .args(["--queue-size", &queue])
         .start()
 }
 
@@ -120,8 +119,7 @@ pub fn threads_bounded_by_pool(target: &Target) -> Result<(), String> {
     let server = target
         .launch()
         .threads(POOL_THREADS)
-        .arg("--queue-size")
-        .arg("64")
+        .args(["--queue-size", "64"])
         .start()?;
     let baseline = server.sockets()?;
     let limit = u64::from(POOL_THREADS) + EXTRA_THREADS;
@@ -289,8 +287,7 @@ pub fn header_deadline_counts_from_accept(target: &Target) -> Result<(), String>
     let server = target
         .launch()
         .threads(1)
-        .arg("--header-timeout")
-        .arg("1")
+        .args(["--header-timeout", "1"])
         .start()?;
     let connected = Instant::now();
     let mut idle = Vec::new();

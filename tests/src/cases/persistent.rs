@@ -168,7 +168,7 @@ pub fn connection_close_honoured(target: &Target) -> Result<(), String> {
 /// With `--idle-timeout 1`, a persistent connection idle after its response is closed by the
 /// server without a byte (RFC 9112 §9.5).
 pub fn idle_timeout_closes(target: &Target) -> Result<(), String> {
-    let server = target.launch().arg("--idle-timeout").arg("1").start()?;
+    let server = target.launch().args(["--idle-timeout", "1"]).start()?;
     let mut connection = Connection::open(server.addr())?;
     get_on(&mut connection, "/health", RESPONSES_BOUND)?;
     expect_closed(connection, "idle after its response with --idle-timeout 1")
@@ -303,7 +303,7 @@ pub fn idle_connections_do_not_stop_health(target: &Target) -> Result<(), String
             "this test needs {wanted} descriptors; the hard limit is {limit}"
         ));
     }
-    let server = target.launch().arg("--idle-timeout").arg("60").start()?;
+    let server = target.launch().args(["--idle-timeout", "60"]).start()?;
     let mut idle = Vec::with_capacity(IDLE_PERSISTENT);
     for index in 0..IDLE_PERSISTENT {
         let mut connection = Connection::open(server.addr())?;
@@ -360,10 +360,7 @@ pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(),
 pub fn drain_closes_silent_and_bounds_partial_heads(target: &Target) -> Result<(), String> {
     let mut server = target
         .launch()
-        .arg("--header-timeout")
-        .arg("30")
-        .arg("--drain-timeout")
-        .arg("30")
+        .args(["--header-timeout", "30", "--drain-timeout", "30"])
         .start()?;
     let baseline = server.sockets()?;
     let silent = Connection::open(server.addr())?;
@@ -387,7 +384,7 @@ pub fn drain_closes_silent_and_bounds_partial_heads(target: &Target) -> Result<(
 /// 503 with `Connection: close` (a load balancer stops sending), and new connections are still
 /// accepted during the delay.
 pub fn health_503_while_draining(target: &Target) -> Result<(), String> {
-    let mut server = target.launch().arg("--drain-delay").arg("2").start()?;
+    let mut server = target.launch().args(["--drain-delay", "2"]).start()?;
     let mut open = Connection::open(server.addr())?;
     get_on(&mut open, "/health", RESPONSES_BOUND)?;
     server.signal(libc::SIGTERM)?;
@@ -408,7 +405,7 @@ pub fn health_503_while_draining(target: &Target) -> Result<(), String> {
 /// With `--max-connections 2` and two connections open, a third is answered 503 with
 /// `Connection: close`; once one closes, a new one is served.
 pub fn max_connections_503(target: &Target) -> Result<(), String> {
-    let server = target.launch().arg("--max-connections").arg("2").start()?;
+    let server = target.launch().args(["--max-connections", "2"]).start()?;
     let mut first = Connection::open(server.addr())?;
     let mut second = Connection::open(server.addr())?;
     for connection in [&mut first, &mut second] {

@@ -21,7 +21,7 @@ const TIMEOUT_ANSWER_BOUND: Duration = Duration::from_secs(3);
 /// Starts a server with `--header-timeout 1`.
 fn start_with_header_timeout(target: &Target) -> Result<Server, String> {
     let seconds = HEADER_TIMEOUT_SECS.to_string();
-    target.launch().arg("--header-timeout").arg(seconds).start()
+    target.launch().args(["--header-timeout", &seconds]).start()
 }
 
 /// A client that connects and sends nothing gets 408 Request Timeout after `--header-timeout`

@@ -199,8 +199,7 @@ pub fn silent_connections_closed_at_once(target: &Target) -> Result<(), String> 
     let mut server = target
         .launch()
         .threads(2)
-        .arg("--header-timeout")
-        .arg("60")
+        .args(["--header-timeout", "60"])
         .start()?;
     let why = "the silent connections were not all accepted";
     let mut silent = hold_connections(&server, SILENT_AT_SHUTDOWN, b"", why)?;
@@ -242,8 +241,7 @@ pub fn partial_heads_get_one_more_second(target: &Target) -> Result<(), String> 
     let mut server = target
         .launch()
         .threads(SLOW_AT_SHUTDOWN as u32)
-        .arg("--header-timeout")
-        .arg("60")
+        .args(["--header-timeout", "60"])
         .start()?;
     let why = "the slow connections were not all accepted";
     let slow = hold_connections(&server, SLOW_AT_SHUTDOWN, b"GET /health HTTP/1.1\r\n", why)?;
