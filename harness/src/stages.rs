@@ -214,20 +214,6 @@ mod tests {
     }
 
     #[test]
-    fn command_lines() {
-        let extra = ["--quiet".into()];
-        let path = Path::new("x");
-        assert_eq!(
-            arguments(3, Some(2), &extra, path, path),
-            ["0", "2", "--quiet"]
-        );
-        assert_eq!(
-            arguments(5, None, &[], path, path),
-            ["0", "--cache-audit", "x", "--traces-dir", "x"]
-        );
-    }
-
-    #[test]
     fn names_the_missing_build() {
         let nowhere = Path::new("/nonexistent/target/release");
         let message = missing_build(&ALL[4..5], true, nowhere).unwrap();

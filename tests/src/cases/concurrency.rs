@@ -254,26 +254,17 @@ pub fn full_queue_503(target: &Target) -> Result<(), String> {
 
     // Free the server; a client retrying after 503 (as Retry-After invites) gets in again.
     drop(held);
-    let mut last = String::new();
-    let recovered = wait_until(ACCEPT_BOUND, || match client::get(addr, "/health") {
-        Ok(response) if response.status == 200 => true,
-        Ok(response) => {
-            last = response.summary();
-            false
-        }
-        Err(e) => {
-            last = e;
-            false
-        }
+    let mut last = Ok(());
+    wait_until(ACCEPT_BOUND, || {
+        last = client::get(addr, "/health").and_then(|response| response.expect_status(200));
+        last.is_ok()
     });
-    if recovered {
-        Ok(())
-    } else {
-        Err(format!(
+    last.map_err(|last| {
+        format!(
             "after the idle connections closed, /health did not answer 200 within \
-             {ACCEPT_BOUND:?} (last answer: {last})"
-        ))
-    }
+             {ACCEPT_BOUND:?}: {last}"
+        )
+    })
 }
 
 /// Idle connections queued behind each other for the one worker of `--header-timeout 1`.

@@ -341,9 +341,7 @@ pub(crate) fn hold_connections(
     let mut held = Vec::new();
     for _ in 0..count {
         let mut connection = Connection::open(server.addr())?;
-        if !opening.is_empty() {
-            connection.send(opening)?;
-        }
+        connection.send(opening)?;
         held.push(connection);
     }
     wait_for_sockets(server, baseline + count, why)?;

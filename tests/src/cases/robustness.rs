@@ -119,28 +119,24 @@ pub fn unread_body_discarded_before_close(target: &Target) -> Result<(), String>
     for attempt in 1..=BODY_TRIES {
         let connection = Connection::open(server.addr())?;
         let writer = send_in_background(&connection, [head.as_bytes(), &body].concat())?;
-        let read = connection.read_response();
+        let checked = connection.read_response().and_then(|response| {
+            response.expect_complete()?;
+            if response.reset_after {
+                return Err(format!(
+                    "the response ({}) was followed by a connection reset: the server closed \
+                     with the body unread",
+                    response.summary()
+                ));
+            }
+            Ok(())
+        });
         let wrote = joined(writer);
-        let fail = |what: String| {
-            let wrote = match &wrote {
+        if let Err(what) = checked {
+            let wrote = match wrote {
                 Ok(()) => "the whole body was written".to_string(),
                 Err(e) => format!("writing the body failed: {e}"),
             };
-            Err(format!("try {attempt} of {BODY_TRIES}: {what} ({wrote})"))
-        };
-        let response = match read {
-            Ok(response) => response,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = response.expect_complete() {
-            return fail(e);
-        }
-        if response.reset_after {
-            return fail(format!(
-                "the response ({}) was followed by a connection reset: the server closed with \
-                 the body unread",
-                response.summary()
-            ));
+            return Err(format!("try {attempt} of {BODY_TRIES}: {what} ({wrote})"));
         }
     }
     Ok(())
