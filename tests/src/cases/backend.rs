@@ -49,15 +49,22 @@ struct Expected<'a> {
     misses: u64,
 }
 
+impl<'a> Expected<'a> {
+    /// `policy` on `trace` with `cache_size` entries gives `hits` and `misses`.
+    const fn new(policy: &'a str, trace: &'a str, cache_size: u64, hits: u64, misses: u64) -> Self {
+        Expected {
+            policy,
+            trace,
+            cache_size,
+            hits,
+            misses,
+        }
+    }
+}
+
 /// What `/run-cache-sim?policy=lru` reports with the defaults (cache_size 32, trace loop), and
 /// what the fake simulators of [`start_with_sleeper`] report for it.
-const LRU_DEFAULT: Expected<'static> = Expected {
-    policy: "lru",
-    trace: "loop",
-    cache_size: 32,
-    hits: 570,
-    misses: 30,
-};
+const LRU_DEFAULT: Expected<'static> = Expected::new("lru", "loop", 32, 570, 30);
 
 /// Checks a 200 success body: JSON content type, the keys in the original's order (read from the
 /// raw text, since a JSON parser forgets order), and each value (read by parsing).
@@ -123,16 +130,7 @@ pub fn sim_arc_hot_cold_ok(target: &Target) -> Result<(), String> {
     let server = target.start()?;
     let query = "/run-cache-sim?policy=arc&trace=hot_cold&cache_size=10";
     let response = client::get(server.addr(), query)?;
-    expect_success(
-        &response,
-        &Expected {
-            policy: "arc",
-            trace: "hot_cold",
-            cache_size: 10,
-            hits: 220,
-            misses: 605,
-        },
-    )
+    expect_success(&response, &Expected::new("arc", "hot_cold", 10, 220, 605))
 }
 
 /// The cache sizes of the golden file checked through HTTP (every row of it is checked
@@ -158,13 +156,7 @@ pub fn sim_matches_golden(target: &Target) -> Result<(), String> {
             continue;
         }
         let query = format!("/run-cache-sim?policy={policy}&trace={trace}&cache_size={cache_size}");
-        let expected = Expected {
-            policy,
-            trace,
-            cache_size,
-            hits,
-            misses,
-        };
+        let expected = Expected::new(policy, trace, cache_size, hits, misses);
         if let Err(e) =
             client::get(server.addr(), &query).and_then(|r| expect_success(&r, &expected))
         {
@@ -342,17 +334,8 @@ fn expect_flood_answered(target: &Target, body: &str, pipe: &str) -> Result<(), 
     let before = backend.server.status()?.peak_rss_kib;
     let query = "/run-cache-sim?policy=fifo&trace=scan&cache_size=7";
     let response = client::get(backend.server.addr(), query)?;
-    expect_success(
-        &response,
-        &Expected {
-            policy: "fifo",
-            trace: "scan",
-            cache_size: 7,
-            hits: 123,
-            misses: 456,
-        },
-    )
-    .map_err(|e| format!("with 100 MiB on {pipe}: {e}"))?;
+    expect_success(&response, &Expected::new("fifo", "scan", 7, 123, 456))
+        .map_err(|e| format!("with 100 MiB on {pipe}: {e}"))?;
     let growth = backend.server.status()?.peak_rss_kib.saturating_sub(before);
     if growth > FLOOD_RSS_GROWTH_KIB {
         return Err(format!(
