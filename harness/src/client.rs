@@ -49,7 +49,7 @@ impl Connection {
 
     /// `sent: "GET / HTTP/1.1\r\n…"`: the first bytes this connection sent, escaped, for a
     /// failure message (empty if nothing was sent).
-    pub fn sent_excerpt(&self) -> String {
+    fn sent_excerpt(&self) -> String {
         if self.sent_total == 0 {
             return String::new();
         }
