@@ -5,7 +5,6 @@
 //! return an error message rather than panicking: the process may exit at any moment.
 
 use std::fs;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -168,6 +167,8 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 pub struct ProcInfo {
     /// Its process id.
     pub pid: u32,
+    /// Its parent's process id.
+    pub ppid: u32,
     /// Its state letter (see [`Stat::state`]).
     pub state: char,
     /// Its command line, arguments separated by spaces (empty for a zombie).
@@ -181,53 +182,43 @@ impl ProcInfo {
     }
 }
 
-/// Every process currently in `/proc`, with its parent's pid. A process that is gone by the
+/// Every process currently in `/proc`. A process that is gone by the
 /// time its files are read is simply not listed.
-fn all_processes() -> Vec<(ProcInfo, u32)> {
+fn all_processes() -> Vec<ProcInfo> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
-        .flatten()
-        .filter_map(|entry| {
-            let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = stat(pid).ok()?;
-            let cmdline = read_cmdline(&entry.path());
-            let info = ProcInfo {
-                pid,
-                state: stat.state,
-                cmdline,
-            };
-            Some((info, stat.ppid))
+    let processes = entries.flatten().filter_map(|entry| {
+        let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+        let stat = stat(pid).ok()?;
+        // `/proc/PID/cmdline` separates the arguments with NULs.
+        let bytes = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        let args: Vec<&str> = text.split('\0').filter(|arg| !arg.is_empty()).collect();
+        let (state, ppid, cmdline) = (stat.state, stat.ppid, args.join(" "));
+        Some(ProcInfo {
+            pid,
+            ppid,
+            state,
+            cmdline,
         })
-        .collect()
-}
-
-/// `/proc/PID/cmdline` with its NUL separators turned into spaces.
-fn read_cmdline(proc_dir: &Path) -> String {
-    let bytes = fs::read(proc_dir.join("cmdline")).unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes);
-    let args: Vec<&str> = text.split('\0').filter(|arg| !arg.is_empty()).collect();
-    args.join(" ")
+    });
+    processes.collect()
 }
 
 /// The child processes of `parent`, zombies included.
 pub fn children(parent: u32) -> Vec<ProcInfo> {
-    all_processes()
-        .into_iter()
-        .filter(|(_, ppid)| *ppid == parent)
-        .map(|(info, _)| info)
-        .collect()
+    let mut processes = all_processes();
+    processes.retain(|info| info.ppid == parent);
+    processes
 }
 
 /// Every live (non-zombie) process whose command line contains `needle`, wherever it was
 /// re-parented.
 pub fn processes_mentioning(needle: &str) -> Vec<ProcInfo> {
-    all_processes()
-        .into_iter()
-        .map(|(info, _)| info)
-        .filter(|info| !info.is_zombie() && info.cmdline.contains(needle))
-        .collect()
+    let mut processes = all_processes();
+    processes.retain(|info| !info.is_zombie() && info.cmdline.contains(needle));
+    processes
 }
 
 /// Raises this process's soft limit on descriptors (`RLIMIT_NOFILE`, getrlimit(2)) to its
@@ -418,27 +409,6 @@ mod tests {
         assert_eq!(parse_busy_ticks(stat), Some(100 + 5 + 50 + 3 + 7 + 1));
         assert_eq!(parse_busy_ticks("cpu0 1 2 3\n"), None);
         assert_eq!(parse_busy_ticks("cpu  1 2 x 4 5 6 7 8\n"), None);
-    }
-
-    #[test]
-    fn peaks_keep_the_maximum() {
-        let mut peaks = Peaks::default();
-        peaks.add(Status {
-            threads: 5,
-            rss_kib: 100,
-            peak_rss_kib: 300,
-        });
-        peaks.add(Status {
-            threads: 2,
-            rss_kib: 400,
-            peak_rss_kib: 400,
-        });
-        let expected = Peaks {
-            threads: 5,
-            rss_kib: 400,
-            samples: 2,
-        };
-        assert_eq!(peaks, expected);
     }
 
     #[test]

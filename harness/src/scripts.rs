@@ -37,11 +37,6 @@ impl ScriptDir {
         self.dir.path()
     }
 
-    /// The directory's path as text, to search command lines for.
-    pub fn marker(&self) -> String {
-        self.dir.path().to_string_lossy().into_owned()
-    }
-
     /// Writes an executable script `name` whose body (after `#!/bin/sh`) is `body`.
     pub fn script(&self, name: &str, body: &str) -> Result<PathBuf, String> {
         let path = self.dir.path().join(name);
@@ -71,10 +66,9 @@ impl ScriptDir {
     /// Waits at most `bound` until no process but `server` (whose own command line names the
     /// script) mentions this directory, and lists any left.
     pub fn leftovers_after(&self, bound: Duration, server: Option<u32>) -> Vec<proc::ProcInfo> {
-        let marker = self.marker();
         let mut left = Vec::new();
         wait_until(bound, || {
-            left = proc::processes_mentioning(&marker);
+            left = proc::processes_mentioning(&self.path().to_string_lossy());
             left.retain(|process| Some(process.pid) != server);
             left.is_empty()
         });
@@ -87,7 +81,7 @@ impl Drop for ScriptDir {
         // These processes were started for this case (by the server, on our request); a failed
         // case must not leave a `sleep 30` behind for the next one to trip over. The server
         // itself has been killed already: every case drops its `Server` before its `ScriptDir`.
-        for leftover in proc::processes_mentioning(&self.marker()) {
+        for leftover in proc::processes_mentioning(&self.path().to_string_lossy()) {
             if let Ok(pid) = libc::pid_t::try_from(leftover.pid) {
                 // SAFETY: kill(2) has no memory-safety preconditions.
                 unsafe {

@@ -133,8 +133,6 @@ pub struct Server {
     addr: Option<SocketAddr>,
     /// Stdout lines, forwarded by the stdout thread as they are printed.
     stdout_lines: Receiver<String>,
-    /// Every stdout line received so far.
-    stdout_seen: Vec<String>,
     stderr: StderrLog,
     /// The exit status once reaped.
     exit: Option<ExitStatus>,
@@ -184,7 +182,6 @@ impl Server {
             child,
             addr: None,
             stdout_lines,
-            stdout_seen: Vec::new(),
             exit: None,
             group: false,
         }
@@ -247,9 +244,6 @@ impl Server {
     /// # Errors
     /// The process exited first, printed something else first, or stayed silent.
     pub fn wait_ready(&mut self) -> Result<SocketAddr, String> {
-        if let Some(addr) = self.addr {
-            return Ok(addr);
-        }
         let line = match self.stdout_lines.recv_timeout(READY_TIMEOUT) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {
@@ -265,7 +259,6 @@ impl Server {
                 ));
             }
         };
-        self.stdout_seen.push(line.clone());
         let addr = parse_ready_line(&line).ok_or_else(|| {
             format!("first stdout line is {line:?}, expected \"{READY_PREFIX}ADDR:PORT\"")
         })?;
@@ -290,15 +283,16 @@ impl Server {
         self.stderr.clone()
     }
 
-    /// Every stdout line seen so far, after draining whatever arrives within `bound` (stops
-    /// early when the server closes stdout).
+    /// The stdout lines not yet read (the readiness line is, by [`Server::wait_ready`]) and
+    /// whatever arrives within `bound` (stops early when the server closes stdout).
     pub fn stdout_lines(&mut self, bound: Duration) -> Vec<String> {
         let deadline = Instant::now() + bound;
         let left = || deadline.saturating_duration_since(Instant::now());
+        let mut lines = Vec::new();
         while let Ok(line) = self.stdout_lines.recv_timeout(left()) {
-            self.stdout_seen.push(line);
+            lines.push(line);
         }
-        self.stdout_seen.clone()
+        lines
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server process.

@@ -100,7 +100,7 @@ fn round(
             return;
         }
         let alive = match slot {
-            Some(connection) if connection.has_answered().unwrap_or(true) => {
+            Some(connection) if connection.answers_within(Duration::ZERO).unwrap_or(true) => {
                 *cut_off += 1;
                 false
             }
@@ -125,7 +125,7 @@ const IDLE_OPEN_ALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle persistent connections, closed when dropped. A server that gives each connection a
 /// thread or a fixed buffer pays for every one of them; an event loop a few kilobytes each.
 pub struct IdleConnections {
-    streams: Vec<TcpStream>,
+    connections: Vec<Connection>,
     /// Connections that could not be opened, or whose request was not answered 2xx.
     pub failed: usize,
 }
@@ -138,7 +138,7 @@ impl IdleConnections {
         let request = format!("GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n");
         let deadline = Instant::now() + IDLE_OPEN_ALL_TIMEOUT;
         let mut idle = IdleConnections {
-            streams: Vec::with_capacity(count),
+            connections: Vec::with_capacity(count),
             failed: 0,
         };
         for _ in 0..count {
@@ -150,10 +150,10 @@ impl IdleConnections {
                 connection.send(request.as_bytes())?;
                 let responses = connection.read_responses(1, IDLE_OPEN_TIMEOUT)?;
                 let ok = (200..300).contains(&responses[0].status);
-                Ok(ok.then(|| connection.into_stream()))
+                Ok(ok.then_some(connection))
             });
             match opened {
-                Ok(Some(stream)) => idle.streams.push(stream),
+                Ok(Some(connection)) => idle.connections.push(connection),
                 _ => idle.failed += 1,
             }
         }
@@ -162,22 +162,22 @@ impl IdleConnections {
 
     /// How many are open.
     pub fn len(&self) -> usize {
-        self.streams.len()
+        self.connections.len()
     }
 
     /// Whether none is open.
     pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
+        self.connections.is_empty()
     }
 
     /// How many the server has closed (or reset) meanwhile: those that poll(2) finds
     /// readable, since an idle connection gets no byte unless the server ends it.
     pub fn closed_by_server(&self) -> usize {
         let mut fds: Vec<libc::pollfd> = self
-            .streams
+            .connections
             .iter()
-            .map(|stream| libc::pollfd {
-                fd: stream.as_raw_fd(),
+            .map(|connection| libc::pollfd {
+                fd: connection.stream().as_raw_fd(),
                 events: libc::POLLIN | libc::POLLRDHUP,
                 revents: 0,
             })

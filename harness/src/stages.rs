@@ -151,23 +151,17 @@ pub fn missing_build(stages: &[Stage], needs_cache_audit: bool, bin_dir: &Path) 
     if needs_cache_audit {
         missing.push((bin_dir.join(CACHE_AUDIT), CACHE_AUDIT));
     }
-    missing.retain(|(path, _)| !path.is_file());
-    if missing.is_empty() {
+    let (mut paths, mut packages) = (String::new(), String::new());
+    for (path, package) in missing.iter().filter(|(path, _)| !path.is_file()) {
+        paths.push_str(&format!("  {}\n", path.display()));
+        packages.push_str(&format!(" -p {package}"));
+    }
+    if paths.is_empty() {
         return None;
     }
-    let paths: Vec<String> = missing
-        .iter()
-        .map(|(path, _)| format!("  {}\n", path.display()))
-        .collect();
-    let packages: Vec<String> = missing
-        .iter()
-        .map(|(_, package)| format!("-p {package}"))
-        .collect();
     Some(format!(
-        "missing binaries:\n{}build them with:\n  cargo build --release --workspace\n\
-         or only these:\n  cargo build --release {}",
-        paths.concat(),
-        packages.join(" ")
+        "missing binaries:\n{paths}build them with:\n  cargo build --release --workspace\n\
+         or only these:\n  cargo build --release{packages}"
     ))
 }
 
@@ -217,28 +211,6 @@ mod tests {
         assert!(parse_list("08").unwrap_err().contains("\"08\""));
         assert!(parse_list("1,,2").is_err());
         assert!(parse_list("three").is_err());
-    }
-
-    #[test]
-    fn features_and_names() {
-        assert_eq!(ALL[2].to_string(), "03");
-        assert!(ALL[2].has_pool() && !ALL[1].has_pool());
-        assert!(ALL[4].runs_simulations() && !ALL[3].runs_simulations());
-        assert!(ALL[6].keeps_alive() && !ALL[5].keeps_alive());
-    }
-
-    #[test]
-    fn command_lines() {
-        let extra = ["--quiet".into()];
-        let path = Path::new("x");
-        assert_eq!(
-            arguments(3, Some(2), &extra, path, path),
-            ["0", "2", "--quiet"]
-        );
-        assert_eq!(
-            arguments(5, None, &[], path, path),
-            ["0", "--cache-audit", "x", "--traces-dir", "x"]
-        );
     }
 
     #[test]

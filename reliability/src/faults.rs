@@ -104,103 +104,112 @@ const RESET_MID_RESPONSE: &str = "client resets mid-response";
 const OUT_OF_FDS: &str = "out of descriptors (ulimit -n 64, 200 connections)";
 const LOG_READER_GONE: &str = "log reader gone (stderr a closed pipe)";
 
-/// A server's descriptor count once it has served one `/health` (so that
-/// anything opened lazily on the first request is counted).
-fn warm_baseline(server: &Server) -> Result<usize, String> {
-    client::get(server.addr(), "/health")?.expect_status(200)?;
-    server.descriptors()
-}
+/// How most faults start the server: with its defaults and its log off.
+const QUIET: Setup<'static> = Setup {
+    args: &["--quiet"],
+    backend: None,
+    shell: None,
+};
 
-/// Ends every fault: adds the common checks (descriptors back to `before`,
-/// no zombie child, `/health` still 200) to `checks` and makes the result.
-fn conclude(
+/// A server about to suffer one fault, and its descriptor count before the fault.
+struct Trial {
     stage: Stage,
     fault: &'static str,
-    server: &Server,
+    server: Server,
     before: usize,
-    answer: String,
-    mut checks: Vec<Check>,
-) -> FaultResult {
-    let mut after = usize::MAX;
-    // At most `before`: that count may include the warm-up's connection,
-    // which a server with persistent connections (stage 07) closes only
-    // once it sees the client's FIN.
-    wait_until(SETTLE_BOUND, || {
-        after = server.descriptors().unwrap_or(usize::MAX);
-        after <= before
-    });
-    let mut zombies = 0;
-    wait_until(REAP_BOUND, || {
-        zombies = server.children().iter().filter(|c| c.is_zombie()).count();
-        zombies == 0
-    });
-    let health = client::get(server.addr(), "/health")
-        .map_or_else(|error| error, |response| response.status.to_string());
-    checks.extend([
-        Check::new(
-            format!("descriptors back to {before}"),
-            after.to_string(),
-            after <= before,
-        ),
-        Check::new("no zombie child", zombies.to_string(), zombies == 0),
-        Check::new("/health answers 200 afterwards", &health, health == "200"),
-    ]);
-    FaultResult {
-        stage,
-        fault,
-        answer,
-        fds: (before, after),
-        zombies,
-        checks,
+}
+
+impl Trial {
+    /// Starts `stage` as `setup` says and counts its descriptors once it has served one
+    /// `/health` (so that anything opened lazily on the first request is counted).
+    fn start(
+        stage: Stage,
+        fault: &'static str,
+        bin_dir: &Path,
+        setup: Setup<'_>,
+    ) -> Result<Trial, String> {
+        let server = start(stage, bin_dir, setup)?;
+        client::get(server.addr(), "/health")?.expect_status(200)?;
+        let before = server.descriptors()?;
+        Ok(Trial {
+            stage,
+            fault,
+            server,
+            before,
+        })
     }
-}
 
-/// Starts `stage` quietly with `body` (a `#!/bin/sh` body) as its backend, plus `args`.
-fn start_with_backend(
-    stage: Stage,
-    bin_dir: &Path,
-    scripts: &ScriptDir,
-    body: &str,
-    args: &[&str],
-) -> Result<Server, String> {
-    let backend = scripts.script("cache-audit.sh", body)?;
-    let args = [&["--quiet"], args].concat();
-    let setup = Setup {
-        args: &args,
-        backend: Some(&backend),
-        shell: None,
-    };
-    start(stage, bin_dir, setup)
-}
+    /// Starts `stage` quietly with `body` (a `#!/bin/sh` body) as its backend, plus `args`.
+    fn with_backend(
+        stage: Stage,
+        fault: &'static str,
+        bin_dir: &Path,
+        scripts: &ScriptDir,
+        body: &str,
+        args: &[&str],
+    ) -> Result<Trial, String> {
+        let backend = scripts.script("cache-audit.sh", body)?;
+        let args = [&["--quiet"], args].concat();
+        let setup = Setup {
+            args: &args,
+            backend: Some(&backend),
+            shell: None,
+        };
+        Trial::start(stage, fault, bin_dir, setup)
+    }
 
-/// Starts `stage` quietly with its usual backend.
-fn start_quiet(stage: Stage, bin_dir: &Path) -> Result<Server, String> {
-    let setup = Setup {
-        args: &["--quiet"],
-        ..Setup::default()
-    };
-    start(stage, bin_dir, setup)
+    /// Ends the fault: adds the common checks (descriptors back to their count before, no
+    /// zombie child, `/health` still 200) to `checks` and makes the result.
+    fn conclude(self, answer: String, mut checks: Vec<Check>) -> FaultResult {
+        let (server, before) = (&self.server, self.before);
+        let mut after = usize::MAX;
+        // At most `before`: that count may include the warm-up's connection, which a server
+        // with persistent connections (stage 07) closes only once it sees the client's FIN.
+        wait_until(SETTLE_BOUND, || {
+            after = server.descriptors().unwrap_or(usize::MAX);
+            after <= before
+        });
+        let mut zombies = 0;
+        wait_until(REAP_BOUND, || {
+            zombies = server.children().iter().filter(|c| c.is_zombie()).count();
+            zombies == 0
+        });
+        let health = client::get(server.addr(), "/health")
+            .map_or_else(|error| error, |response| response.status.to_string());
+        checks.extend([
+            Check::new(
+                format!("descriptors back to {before}"),
+                after.to_string(),
+                after <= before,
+            ),
+            Check::new("no zombie child", zombies.to_string(), zombies == 0),
+            Check::new("/health answers 200 afterwards", &health, health == "200"),
+        ]);
+        FaultResult {
+            stage: self.stage,
+            fault: self.fault,
+            answer,
+            fds: (before, after),
+            zombies,
+            checks,
+        }
+    }
 }
 
 /// One `/run-cache-sim` request, answered within `bound`: checks that its
 /// status is `status` and, unless that is 200, that its body is a JSON error.
-/// Returns the status for the table.
-fn simulate(
-    server: &Server,
-    status: u16,
-    bound: Duration,
-    checks: &mut Vec<Check>,
-) -> Result<String, String> {
+/// Returns the status for the table, and the checks.
+fn simulate(server: &Server, status: u16, bound: Duration) -> Result<(String, Vec<Check>), String> {
     let mut connection = Connection::open(server.addr())?;
     connection.send(&get_request("/run-cache-sim?policy=lru"))?;
     let response = connection.read_response_within(bound)?;
     response.expect_complete()?;
-    let got = response.status;
-    checks.push(Check::new(
+    let got = response.status.to_string();
+    let mut checks = vec![Check::new(
         format!("status {status}"),
-        got.to_string(),
-        got == status,
-    ));
+        &got,
+        response.status == status,
+    )];
     if status != 200 {
         let is_error = response.json().is_ok_and(|json| json["status"] == "error");
         checks.push(Check::new(
@@ -209,43 +218,26 @@ fn simulate(
             is_error,
         ));
     }
-    Ok(got.to_string())
+    Ok((got, checks))
 }
 
 /// The backend was there at start-up and is gone when a request comes: 500.
 pub fn backend_missing(stage: Stage, bin_dir: &Path) -> Result<FaultResult, String> {
     let scripts = ScriptDir::new()?;
-    let server = start_with_backend(stage, bin_dir, &scripts, "exit 0\n", &[])?;
-    let before = warm_baseline(&server)?;
+    let trial = Trial::with_backend(stage, BACKEND_MISSING, bin_dir, &scripts, "exit 0\n", &[])?;
     let script = scripts.path().join("cache-audit.sh");
     fs::remove_file(&script).map_err(|e| format!("removing {}: {e}", script.display()))?;
-    let mut checks = Vec::new();
-    let answer = simulate(&server, 500, ANSWER_BOUND, &mut checks)?;
-    Ok(conclude(
-        stage,
-        BACKEND_MISSING,
-        &server,
-        before,
-        answer,
-        checks,
-    ))
+    let (answer, checks) = simulate(&trial.server, 500, ANSWER_BOUND)?;
+    Ok(trial.conclude(answer, checks))
 }
 
 /// The backend kills itself with SIGKILL: 500 naming the signal.
 pub fn backend_killed(stage: Stage, bin_dir: &Path) -> Result<FaultResult, String> {
     let scripts = ScriptDir::new()?;
-    let server = start_with_backend(stage, bin_dir, &scripts, "kill -KILL $$\n", &[])?;
-    let before = warm_baseline(&server)?;
-    let mut checks = Vec::new();
-    let answer = simulate(&server, 500, ANSWER_BOUND, &mut checks)?;
-    Ok(conclude(
-        stage,
-        BACKEND_KILLED,
-        &server,
-        before,
-        answer,
-        checks,
-    ))
+    let body = "kill -KILL $$\n";
+    let trial = Trial::with_backend(stage, BACKEND_KILLED, bin_dir, &scripts, body, &[])?;
+    let (answer, checks) = simulate(&trial.server, 500, ANSWER_BOUND)?;
+    Ok(trial.conclude(answer, checks))
 }
 
 /// The backend sleeps 30 s; with `--backend-timeout 1` the answer is 504
@@ -254,26 +246,16 @@ pub fn backend_hangs(stage: Stage, bin_dir: &Path) -> Result<FaultResult, String
     let scripts = ScriptDir::new()?;
     let sleep = scripts.sleep_command(30)?;
     let body = format!("{sleep}\n{}", scripts::answer_lines(1, 1));
-    let server = start_with_backend(stage, bin_dir, &scripts, &body, &["--backend-timeout", "1"])?;
-    let before = warm_baseline(&server)?;
-    let mut checks = Vec::new();
-    let answer = simulate(&server, 504, ANSWER_BOUND, &mut checks)?;
-    let leftovers = scripts
-        .leftovers_after(REAP_BOUND, Some(server.pid()))
-        .len();
+    let args = ["--backend-timeout", "1"];
+    let trial = Trial::with_backend(stage, BACKEND_HANGS, bin_dir, &scripts, &body, &args)?;
+    let (answer, mut checks) = simulate(&trial.server, 504, ANSWER_BOUND)?;
+    let leftovers = scripts.leftovers_after(REAP_BOUND, Some(trial.server.pid()));
     checks.push(Check::new(
         "no process of the backend left",
-        leftovers.to_string(),
-        leftovers == 0,
+        leftovers.len().to_string(),
+        leftovers.is_empty(),
     ));
-    Ok(conclude(
-        stage,
-        BACKEND_HANGS,
-        &server,
-        before,
-        answer,
-        checks,
-    ))
+    Ok(trial.conclude(answer, checks))
 }
 
 /// Where a flooding backend writes its 100 MiB.
@@ -306,19 +288,15 @@ pub fn backend_floods(stage: Stage, bin_dir: &Path, flood: Flood) -> Result<Faul
         ),
     };
     // A generous timeout: producing 100 MiB through a shell pipe takes a while.
-    let flood_bound = Duration::from_secs(60);
-    let server = start_with_backend(
-        stage,
-        bin_dir,
-        &scripts,
-        &body,
-        &["--backend-timeout", "60"],
-    )?;
-    let before = warm_baseline(&server)?;
-    let rss_before = server.status()?.rss_kib;
-    let mut checks = Vec::new();
-    let answer = simulate(&server, status, flood_bound, &mut checks)?;
-    let growth = server.status()?.peak_rss_kib.saturating_sub(rss_before);
+    let args = ["--backend-timeout", "60"];
+    let trial = Trial::with_backend(stage, fault, bin_dir, &scripts, &body, &args)?;
+    let rss_before = trial.server.status()?.rss_kib;
+    let (answer, mut checks) = simulate(&trial.server, status, Duration::from_secs(60))?;
+    let growth = trial
+        .server
+        .status()?
+        .peak_rss_kib
+        .saturating_sub(rss_before);
     checks.push(Check::new(
         format!(
             "peak memory growth under {} MiB",
@@ -327,7 +305,7 @@ pub fn backend_floods(stage: Stage, bin_dir: &Path, flood: Flood) -> Result<Faul
         format!("{growth} KiB"),
         growth < FLOOD_RSS_GROWTH_KIB,
     ));
-    Ok(conclude(stage, fault, &server, before, answer, checks))
+    Ok(trial.conclude(answer, checks))
 }
 
 /// How many times each reset fault is repeated.
@@ -336,22 +314,13 @@ const RESETS: usize = 20;
 /// Clients send half a head, then reset (RST), 20 times. Nobody is left to
 /// answer: the server must simply close its side, and keep serving.
 pub fn reset_mid_request(stage: Stage, bin_dir: &Path) -> Result<FaultResult, String> {
-    let server = start_quiet(stage, bin_dir)?;
-    let before = warm_baseline(&server)?;
+    let trial = Trial::start(stage, RESET_MID_REQUEST, bin_dir, QUIET)?;
     for _ in 0..RESETS {
-        let mut connection = Connection::open(server.addr())?;
+        let mut connection = Connection::open(trial.server.addr())?;
         connection.send(b"GET /health HTTP/1.1\r\nHo")?;
         connection.reset()?;
     }
-    let answer = "clean close".to_string();
-    Ok(conclude(
-        stage,
-        RESET_MID_REQUEST,
-        &server,
-        before,
-        answer,
-        Vec::new(),
-    ))
+    Ok(trial.conclude("clean close".to_string(), Vec::new()))
 }
 
 /// Clients send a whole request and reset before the answer is written: the
@@ -361,14 +330,18 @@ pub fn reset_mid_request(stage: Stage, bin_dir: &Path) -> Result<FaultResult, St
 /// before, it is `/health` and the reset races the answer.
 pub fn reset_mid_response(stage: Stage, bin_dir: &Path) -> Result<FaultResult, String> {
     let scripts = ScriptDir::new()?;
-    let (server, request) = if stage.runs_simulations() {
+    let (trial, request) = if stage.runs_simulations() {
         let body = format!("sleep 0.3\n{}", scripts::answer_lines(570, 30));
-        let server = start_with_backend(stage, bin_dir, &scripts, &body, &[])?;
-        (server, "/run-cache-sim?policy=lru")
+        let fault = RESET_MID_RESPONSE;
+        let trial = Trial::with_backend(stage, fault, bin_dir, &scripts, &body, &[])?;
+        (trial, "/run-cache-sim?policy=lru")
     } else {
-        (start_quiet(stage, bin_dir)?, "/health")
+        (
+            Trial::start(stage, RESET_MID_RESPONSE, bin_dir, QUIET)?,
+            "/health",
+        )
     };
-    let before = warm_baseline(&server)?;
+    let server = &trial.server;
     for _ in 0..RESETS {
         let mut connection = Connection::open(server.addr())?;
         connection.send(&get_request(request))?;
@@ -378,15 +351,7 @@ pub fn reset_mid_response(stage: Stage, bin_dir: &Path) -> Result<FaultResult, S
         }
         connection.reset()?;
     }
-    let answer = "clean close".to_string();
-    Ok(conclude(
-        stage,
-        RESET_MID_RESPONSE,
-        &server,
-        before,
-        answer,
-        Vec::new(),
-    ))
+    Ok(trial.conclude("clean close".to_string(), Vec::new()))
 }
 
 /// The descriptor limit the server runs under.
@@ -418,8 +383,8 @@ pub fn out_of_descriptors(stage: Stage, bin_dir: &Path) -> Result<FaultResult, S
         backend: None,
         shell: Some(&shell),
     };
-    let server = start(stage, bin_dir, setup)?;
-    let before = warm_baseline(&server)?;
+    let trial = Trial::start(stage, OUT_OF_FDS, bin_dir, setup)?;
+    let server = &trial.server;
     let log = server.stderr();
 
     // Once the server stops accepting, the kernel queues connections in the
@@ -490,7 +455,7 @@ pub fn out_of_descriptors(stage: Stage, bin_dir: &Path) -> Result<FaultResult, S
     } else {
         recovered
     };
-    Ok(conclude(stage, OUT_OF_FDS, &server, before, answer, checks))
+    Ok(trial.conclude(answer, checks))
 }
 
 /// The server's stderr is a pipe nobody reads any more (a log shipper that

@@ -67,10 +67,7 @@ pub fn failures(checks: &[Check]) -> String {
 /// Checks that `stage` (and from stage 05 on, `cache-audit`) is built in `bin_dir`, with a
 /// message that says how to build what is missing.
 pub fn check_built(stage: Stage, bin_dir: &Path) -> Result<(), String> {
-    match stages::missing_build(&[stage], stage.runs_simulations(), bin_dir) {
-        Some(message) => Err(message),
-        None => Ok(()),
-    }
+    stages::missing_build(&[stage], stage.runs_simulations(), bin_dir).map_or(Ok(()), Err)
 }
 
 /// How to start a stage for a scenario.

@@ -33,15 +33,6 @@ enum Part {
     Load,
 }
 
-/// Which tool attacks in the slow-client part.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum AttackerArg {
-    /// slowhttptest (apt-get install slowhttptest): slowloris and slow read.
-    Slowhttptest,
-    /// The built-in slowloris (no slow read), which keeps every connection open by reconnecting.
-    Builtin,
-}
-
 /// NetServe's reliability suite: slow clients, faults, load and shutdown.
 ///
 /// Required (exit status 1 otherwise): every fault check on every stage
@@ -71,7 +62,7 @@ struct Cli {
 
     /// Attacker for the slow-client part [default: both; --short: builtin]
     #[arg(long, value_enum)]
-    attacker: Option<AttackerArg>,
+    attacker: Option<Attacker>,
 
     /// Attacking connections
     #[arg(long, default_value_t = 500)]
@@ -136,8 +127,8 @@ fn main() -> ExitCode {
         ];
         let with_builtin = [(Attacker::Builtin, Mode::Slowloris)];
         let attacks: Vec<(Attacker, Mode)> = match (cli.attacker, cli.short) {
-            (Some(AttackerArg::Slowhttptest), _) => with_slowhttptest.to_vec(),
-            (Some(AttackerArg::Builtin), _) | (None, true) => with_builtin.to_vec(),
+            (Some(Attacker::Slowhttptest), _) => with_slowhttptest.to_vec(),
+            (Some(Attacker::Builtin), _) | (None, true) => with_builtin.to_vec(),
             (None, false) => [&with_slowhttptest[..], &with_builtin[..]].concat(),
         };
         let length =

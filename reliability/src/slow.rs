@@ -48,12 +48,13 @@ impl Mode {
     }
 }
 
-/// Who attacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Who attacks (also the values of `--attacker`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Attacker {
-    /// `slowhttptest`, which must be on `PATH`.
+    /// slowhttptest (apt-get install slowhttptest): slowloris and slow read.
     Slowhttptest,
-    /// The harness's [`SlowClients`]: slowloris only, no external tool.
+    /// The harness's slow clients (slowloris only), which keep every connection open by
+    /// reconnecting.
     Builtin,
 }
 
@@ -241,7 +242,7 @@ pub fn probe_health(addr: SocketAddr, stop: &AtomicBool) -> ProbeStats {
             connection.read_response_within(PROBE_TIMEOUT)
         });
         match answer {
-            Ok(response) if response.status == 200 && response.is_complete() => {
+            Ok(response) if response.status == 200 && response.expect_complete().is_ok() => {
                 stats.successes += 1;
                 let ms = began.elapsed().as_secs_f64() * 1000.0;
                 stats.latencies_ms.push(ms);

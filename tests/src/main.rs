@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
@@ -125,7 +125,7 @@ fn main() -> ExitCode {
         .cache_audit
         .unwrap_or_else(|| default_cache_audit(cli.command.first()));
     let traces_dir = cli.traces_dir.unwrap_or_else(harness::default_traces_dir);
-    let target = Arc::new(Target::new(cli.stage, cli.command, cache_audit, traces_dir));
+    let target = Target::new(cli.stage, cli.command, cache_audit, traces_dir);
     let jobs = cli.jobs.unwrap_or_else(|| {
         thread::available_parallelism()
             .map(|n| n.get())
@@ -211,55 +211,55 @@ fn default_cache_audit(program: Option<&OsString>) -> PathBuf {
 /// as soon as it and every case before it have finished.
 fn run_all(
     selected: &[&'static Case],
-    target: &Arc<Target>,
+    target: &Target,
     jobs: usize,
     mut report: impl FnMut(CaseResult),
 ) {
-    let stage = target.stage;
-    let next = Arc::new(AtomicUsize::new(0));
-    let work: Arc<Vec<&'static Case>> = Arc::new(selected.to_vec());
+    let next = AtomicUsize::new(0);
     let (sender, receiver) = mpsc::channel();
-    for _ in 0..jobs {
-        let (next, work, target, sender) =
-            (next.clone(), work.clone(), target.clone(), sender.clone());
-        thread::spawn(move || {
-            loop {
-                let index = next.fetch_add(1, Ordering::SeqCst);
-                let Some(case) = work.get(index) else { break };
-                let began = Instant::now();
-                let outcome = match case.applies_to(stage) {
-                    // `run_case` catches panics, so every case reports back.
-                    Applies::Yes => match cases::run_case(case, &target) {
-                        Ok(()) => Outcome::Passed,
-                        Err(reason) => Outcome::Failed(reason),
-                    },
-                    Applies::NotYet => {
-                        Outcome::Skipped(format!("stage {:02} brings it", case.since))
-                    }
-                    Applies::Never => Outcome::Skipped(case.scope()),
-                };
-                let result = CaseResult {
-                    name: case.full_name(),
-                    stage: case.stage(),
-                    outcome,
-                    seconds: began.elapsed().as_secs_f64(),
-                };
-                if sender.send((index, result)).is_err() {
-                    break;
+    thread::scope(|scope| {
+        for _ in 0..jobs {
+            let (next, sender) = (&next, sender.clone());
+            scope.spawn(move || {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(case) = selected.get(index) else {
+                        break;
+                    };
+                    let began = Instant::now();
+                    let outcome = match case.applies_to(target.stage) {
+                        // `run_case` catches panics, so every case reports back.
+                        Applies::Yes => match cases::run_case(case, target) {
+                            Ok(()) => Outcome::Passed,
+                            Err(reason) => Outcome::Failed(reason),
+                        },
+                        Applies::NotYet => {
+                            Outcome::Skipped(format!("stage {:02} brings it", case.since))
+                        }
+                        Applies::Never => Outcome::Skipped(case.scope()),
+                    };
+                    let result = CaseResult {
+                        name: case.full_name(),
+                        stage: case.stage(),
+                        outcome,
+                        seconds: began.elapsed().as_secs_f64(),
+                    };
+                    // The receiver outlives every worker: the scope ends after it.
+                    let _ = sender.send((index, result));
                 }
-            }
-        });
-    }
-    drop(sender);
-
-    // Outcomes arrive in completion order; hold each until all earlier cases are reported.
-    let mut finished: Vec<Option<CaseResult>> = selected.iter().map(|_| None).collect();
-    let mut reported = 0;
-    for (index, result) in receiver {
-        finished[index] = Some(result);
-        while let Some(result) = finished.get_mut(reported).and_then(Option::take) {
-            report(result);
-            reported += 1;
+            });
         }
-    }
+        drop(sender);
+
+        // Outcomes arrive in completion order; hold each until all earlier cases are reported.
+        let mut finished: Vec<Option<CaseResult>> = selected.iter().map(|_| None).collect();
+        let mut reported = 0;
+        for (index, result) in receiver {
+            finished[index] = Some(result);
+            while let Some(result) = finished.get_mut(reported).and_then(Option::take) {
+                report(result);
+                reported += 1;
+            }
+        }
+    });
 }

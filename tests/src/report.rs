@@ -202,19 +202,13 @@ pub fn junit(run: &Run) -> String {
     let (passed, failed, skipped) = run.counts();
     let total = passed + failed + skipped;
     let suite = format!("conformance.stage{:02}", run.stage);
+    let counts = format!(
+        "tests=\"{total}\" failures=\"{failed}\" skipped=\"{skipped}\" errors=\"0\" time=\"{:.3}\"",
+        run.seconds
+    );
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        xml,
-        "<testsuites name=\"conformance\" tests=\"{total}\" failures=\"{failed}\" \
-         skipped=\"{skipped}\" errors=\"0\" time=\"{:.3}\">",
-        run.seconds
-    );
-    let _ = writeln!(
-        xml,
-        "  <testsuite name=\"{suite}\" tests=\"{total}\" failures=\"{failed}\" \
-         skipped=\"{skipped}\" errors=\"0\" time=\"{:.3}\">",
-        run.seconds
-    );
+    let _ = writeln!(xml, "<testsuites name=\"conformance\" {counts}>");
+    let _ = writeln!(xml, "  <testsuite name=\"{suite}\" {counts}>");
     for result in &run.results {
         let _ = write!(
             xml,

@@ -1,9 +1,9 @@
 //! The server under test: its command, the stage it claims, and how to start it.
 
 use std::ffi::{OsStr, OsString};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use harness::server::{Server, StderrLog};
 use harness::stages;
@@ -77,10 +77,7 @@ impl Target {
 
     /// The last lines of stderr of every server started for this case, to append to a failure.
     pub fn failure_context(&self) -> String {
-        let logs = match self.logs.lock() {
-            Ok(logs) => logs,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
         let mut context = String::new();
         for (index, log) in logs.iter().enumerate() {
             if let Some(panic) = log.first_panic() {
@@ -106,13 +103,6 @@ impl Target {
             }
         }
         context
-    }
-
-    fn remember(&self, log: StderrLog) {
-        match self.logs.lock() {
-            Ok(mut logs) => logs.push(log),
-            Err(poisoned) => poisoned.into_inner().push(log),
-        }
     }
 }
 
@@ -140,9 +130,10 @@ impl Launch<'_> {
         self
     }
 
-    /// Appends one argument, e.g. `--header-timeout`.
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
-        self.args.push(arg.as_ref().to_os_string());
+    /// Appends arguments, e.g. `["--header-timeout", "1"]`.
+    pub fn args<A: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = A>) -> Self {
+        let args = args.into_iter().map(|arg| arg.as_ref().to_os_string());
+        self.args.extend(args);
         self
     }
 
@@ -163,15 +154,14 @@ impl Launch<'_> {
     /// every stage's command line (`harness::stages::arguments`).
     fn arguments(&self) -> Result<Vec<OsString>, String> {
         let target = self.target;
-        let cache_audit = match &self.cache_audit {
-            Some(path) => path.clone(),
-            None if target.stage >= 5 => {
-                // The default simulator is a workspace binary; name the fix, not the symptom.
-                check_exists(&target.cache_audit)?;
-                target.cache_audit.clone()
-            }
-            None => target.cache_audit.clone(),
-        };
+        let cache_audit = self.cache_audit.as_ref().unwrap_or(&target.cache_audit);
+        // The default simulator is a workspace binary; name the fix, not the symptom.
+        if target.stage >= 5 && self.cache_audit.is_none() && !cache_audit.is_file() {
+            return Err(format!(
+                "no cache-audit at {}: build it first: cargo build -p cache-audit",
+                cache_audit.display()
+            ));
+        }
         let traces_dir = self.traces_dir.as_ref().unwrap_or(&target.traces_dir);
         if target.stage >= 5 && self.traces_dir.is_none() && !traces_dir.is_dir() {
             return Err(format!(
@@ -184,7 +174,7 @@ impl Launch<'_> {
             target.stage,
             self.threads,
             &self.args,
-            &cache_audit,
+            cache_audit,
             traces_dir,
         ));
         Ok(args)
@@ -198,7 +188,12 @@ impl Launch<'_> {
         let mut command = Command::new(program);
         command.args(self.arguments()?);
         let server = Server::spawn(command)?;
-        self.target.remember(server.stderr());
+        let mut logs = self
+            .target
+            .logs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        logs.push(server.stderr());
         Ok(server)
     }
 
@@ -207,18 +202,6 @@ impl Launch<'_> {
         let mut server = self.spawn()?;
         server.wait_ready()?;
         Ok(server)
-    }
-}
-
-/// The cache-audit binary must exist before stages 05–07 can start at all.
-fn check_exists(cache_audit: &Path) -> Result<(), String> {
-    if cache_audit.is_file() {
-        Ok(())
-    } else {
-        Err(format!(
-            "no cache-audit at {}: build it first: cargo build -p cache-audit",
-            cache_audit.display()
-        ))
     }
 }
 

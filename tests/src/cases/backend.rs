@@ -8,12 +8,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cases::expect_health;
+use serde_json::json;
+
 use crate::cases::routing::expect_json_error;
+use crate::cases::{expect_exit, expect_health, joined, wait_for_simulations};
 use crate::target::Target;
 use harness::client::{self, Response};
 use harness::scripts::{self, ScriptDir};
-use harness::server::{Server, describe_exit};
+use harness::server::Server;
 use harness::wait_until;
 
 /// The original simulator's hits and misses on the bundled traces:
@@ -47,14 +49,22 @@ struct Expected<'a> {
     misses: u64,
 }
 
-/// hits / (hits + misses) rounded to 4 decimals (DESIGN "/run-cache-sim").
-fn hit_rate(hits: u64, misses: u64) -> f64 {
-    let total = hits + misses;
-    if total == 0 {
-        return 0.0;
+impl<'a> Expected<'a> {
+    /// `policy` on `trace` with `cache_size` entries gives `hits` and `misses`.
+    const fn new(policy: &'a str, trace: &'a str, cache_size: u64, hits: u64, misses: u64) -> Self {
+        Expected {
+            policy,
+            trace,
+            cache_size,
+            hits,
+            misses,
+        }
     }
-    (hits as f64 / total as f64 * 10_000.0).round() / 10_000.0
 }
+
+/// What `/run-cache-sim?policy=lru` reports with the defaults (cache_size 32, trace loop), and
+/// what the fake simulators of [`start_with_sleeper`] report for it.
+const LRU_DEFAULT: Expected<'static> = Expected::new("lru", "loop", 32, 570, 30);
 
 /// Checks a 200 success body: JSON content type, the keys in the original's order (read from the
 /// raw text, since a JSON parser forgets order), and each value (read by parsing).
@@ -63,75 +73,42 @@ fn expect_success(response: &Response, expected: &Expected) -> Result<(), String
     response.expect_header_prefix("Content-Type", "application/json")?;
     response.expect_complete()?;
     let text = response.body_text();
-    let mut previous: Option<(usize, &str)> = None;
-    for key in SUCCESS_KEYS {
-        let Some(position) = text.find(&format!("\"{key}\"")) else {
-            return Err(format!("key {key:?} missing from {text:?}"));
-        };
-        if let Some((before, previous_key)) = previous {
-            if position < before {
-                return Err(format!(
-                    "key {key:?} comes before {previous_key:?}; expected the order {SUCCESS_KEYS:?} \
-                     in {text:?}"
-                ));
-            }
-        }
-        previous = Some((position, key));
+    let positions = SUCCESS_KEYS.map(|key| text.find(&format!("\"{key}\"")));
+    if positions.contains(&None) || !positions.is_sorted() {
+        return Err(format!(
+            "expected the keys {SUCCESS_KEYS:?} in this order: {text:?}"
+        ));
     }
 
     let json = response.json()?;
-    let Some(object) = json.as_object() else {
-        return Err(format!("body is not a JSON object: {text:?}"));
-    };
-    if object.len() != SUCCESS_KEYS.len() {
+    if json.as_object().map(|object| object.len()) != Some(SUCCESS_KEYS.len()) {
         return Err(format!(
             "expected exactly the keys {SUCCESS_KEYS:?}: {text:?}"
         ));
     }
-    let string = |key: &str| object.get(key).and_then(|v| v.as_str());
-    let integer = |key: &str| object.get(key).and_then(|v| v.as_u64());
-    let rate = hit_rate(expected.hits, expected.misses);
-    let checks = [
-        (
-            string("status") == Some("ok"),
-            "\"status\":\"ok\"".to_string(),
-        ),
-        (
-            string("policy") == Some(expected.policy),
-            format!("\"policy\":{:?}", expected.policy),
-        ),
-        (
-            integer("cache_size") == Some(expected.cache_size),
-            format!("\"cache_size\":{}", expected.cache_size),
-        ),
-        (
-            string("trace") == Some(expected.trace),
-            format!("\"trace\":{:?}", expected.trace),
-        ),
-        (
-            object
-                .get("hit_rate")
-                .and_then(|v| v.as_f64())
-                .is_some_and(|actual| (actual - rate).abs() < 1e-9),
-            format!("\"hit_rate\":{rate}"),
-        ),
-        (
-            integer("hits") == Some(expected.hits),
-            format!("\"hits\":{}", expected.hits),
-        ),
-        (
-            integer("misses") == Some(expected.misses),
-            format!("\"misses\":{}", expected.misses),
-        ),
-        (
-            integer("runtime_ms").is_some(),
-            "\"runtime_ms\" a non-negative integer".to_string(),
-        ),
-    ];
-    let wrong: Vec<String> = checks
-        .into_iter()
-        .filter(|(ok, _)| !ok)
-        .map(|(_, want)| want)
+    // hits / (hits + misses) rounded to 4 decimals (DESIGN "/run-cache-sim").
+    let total = (expected.hits + expected.misses).max(1) as f64;
+    let rate = (expected.hits as f64 / total * 10_000.0).round() / 10_000.0;
+    let want = json!({
+        "status": "ok",
+        "policy": expected.policy,
+        "cache_size": expected.cache_size,
+        "trace": expected.trace,
+        "hit_rate": rate,
+        "hits": expected.hits,
+        "misses": expected.misses,
+        "runtime_ms": "a non-negative integer",
+    });
+    let wrong: Vec<String> = SUCCESS_KEYS
+        .iter()
+        .filter(|&&key| match key {
+            "hit_rate" => json[key]
+                .as_f64()
+                .is_none_or(|actual| (actual - rate).abs() > 1e-9),
+            "runtime_ms" => !json[key].is_u64(),
+            _ => json[key] != want[key],
+        })
+        .map(|key| format!("\"{key}\":{}", want[key]))
         .collect();
     if wrong.is_empty() {
         Ok(())
@@ -145,16 +122,7 @@ fn expect_success(response: &Response, expected: &Expected) -> Result<(), String
 pub fn sim_lru_default_ok(target: &Target) -> Result<(), String> {
     let server = target.start()?;
     let response = client::get(server.addr(), "/run-cache-sim?policy=lru")?;
-    expect_success(
-        &response,
-        &Expected {
-            policy: "lru",
-            trace: "loop",
-            cache_size: 32,
-            hits: 570,
-            misses: 30,
-        },
-    )
+    expect_success(&response, &LRU_DEFAULT)
 }
 
 /// ARC on hot_cold with 10 entries: hit_rate 0.2667, 220 hits, 605 misses (DESIGN "cache-audit").
@@ -162,16 +130,7 @@ pub fn sim_arc_hot_cold_ok(target: &Target) -> Result<(), String> {
     let server = target.start()?;
     let query = "/run-cache-sim?policy=arc&trace=hot_cold&cache_size=10";
     let response = client::get(server.addr(), query)?;
-    expect_success(
-        &response,
-        &Expected {
-            policy: "arc",
-            trace: "hot_cold",
-            cache_size: 10,
-            hits: 220,
-            misses: 605,
-        },
-    )
+    expect_success(&response, &Expected::new("arc", "hot_cold", 10, 220, 605))
 }
 
 /// The cache sizes of the golden file checked through HTTP (every row of it is checked
@@ -197,13 +156,7 @@ pub fn sim_matches_golden(target: &Target) -> Result<(), String> {
             continue;
         }
         let query = format!("/run-cache-sim?policy={policy}&trace={trace}&cache_size={cache_size}");
-        let expected = Expected {
-            policy,
-            trace,
-            cache_size,
-            hits,
-            misses,
-        };
+        let expected = Expected::new(policy, trace, cache_size, hits, misses);
         if let Err(e) =
             client::get(server.addr(), &query).and_then(|r| expect_success(&r, &expected))
         {
@@ -260,11 +213,7 @@ fn launch_with_script(
     args: &[&str],
 ) -> Result<FakeBackend, String> {
     let script = scripts.script("fake-cache-audit.sh", body)?;
-    let mut launch = target.launch().cache_audit(script);
-    for arg in args {
-        launch = launch.arg(arg);
-    }
-    let server = launch.start()?;
+    let server = target.launch().cache_audit(script).args(args).start()?;
     Ok(FakeBackend { server, scripts })
 }
 
@@ -275,14 +224,23 @@ fn timed_simulation(backend: &FakeBackend) -> Result<(Response, Duration), Strin
     Ok((response, began.elapsed()))
 }
 
-/// What the fake simulators of [`start_with_sleeper`] report for the default request.
-const SLEEPER_REPORT: Expected<'static> = Expected {
-    policy: "lru",
-    trace: "loop",
-    cache_size: 32,
-    hits: 570,
-    misses: 30,
-};
+/// Waits until no process of `scripts` but `server` is left; `why` starts the error, which
+/// names each one left.
+pub(crate) fn expect_no_leftovers(
+    scripts: &ScriptDir,
+    server: Option<u32>,
+    why: &str,
+) -> Result<(), String> {
+    let leftovers = scripts.leftovers_after(REAP_BOUND, server);
+    if leftovers.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = leftovers
+        .iter()
+        .map(|p| format!("pid {} `{}`", p.pid, p.cmdline))
+        .collect();
+    Err(format!("{why}: {}", list.join(", ")))
+}
 
 /// Waits until the server has no zombie child (every child it started has been reaped).
 fn expect_no_zombie(server: &Server) -> Result<(), String> {
@@ -354,20 +312,9 @@ pub fn backend_timeout_504(target: &Target) -> Result<(), String> {
             "the 504 took {took:?} with --backend-timeout 1 (expected under {TIMEOUT_ANSWER_BOUND:?})"
         ));
     }
-    let leftovers = backend
-        .scripts
-        .leftovers_after(REAP_BOUND, Some(backend.server.pid()));
-    if !leftovers.is_empty() {
-        let list: Vec<String> = leftovers
-            .iter()
-            .map(|p| format!("pid {} `{}`", p.pid, p.cmdline))
-            .collect();
-        return Err(format!(
-            "after the 504 these processes of the timed-out backend still run: {} (kill the \
-             child's whole process group, not just the child)",
-            list.join(", ")
-        ));
-    }
+    let why = "after the 504 these processes of the timed-out backend still run (kill the \
+               child's whole process group, not just the child)";
+    expect_no_leftovers(&backend.scripts, Some(backend.server.pid()), why)?;
     expect_no_zombie(&backend.server)?;
     expect_health(backend.server.addr())
 }
@@ -387,17 +334,8 @@ fn expect_flood_answered(target: &Target, body: &str, pipe: &str) -> Result<(), 
     let before = backend.server.status()?.peak_rss_kib;
     let query = "/run-cache-sim?policy=fifo&trace=scan&cache_size=7";
     let response = client::get(backend.server.addr(), query)?;
-    expect_success(
-        &response,
-        &Expected {
-            policy: "fifo",
-            trace: "scan",
-            cache_size: 7,
-            hits: 123,
-            misses: 456,
-        },
-    )
-    .map_err(|e| format!("with 100 MiB on {pipe}: {e}"))?;
+    expect_success(&response, &Expected::new("fifo", "scan", 7, 123, 456))
+        .map_err(|e| format!("with 100 MiB on {pipe}: {e}"))?;
     let growth = backend.server.status()?.peak_rss_kib.saturating_sub(before);
     if growth > FLOOD_RSS_GROWTH_KIB {
         return Err(format!(
@@ -525,7 +463,7 @@ pub fn backend_setsid_grandchild_ok(target: &Target) -> Result<(), String> {
     let idle = (server.status()?.threads, server.descriptors()?);
 
     let (response, took) = timed_simulation(&backend)?;
-    expect_success(&response, &SLEEPER_REPORT)?;
+    expect_success(&response, &LRU_DEFAULT)?;
     if took > GRANDCHILD_ANSWER_BOUND {
         return Err(format!(
             "the answer took {took:?} with --backend-timeout 2: the server waited for a \
@@ -584,13 +522,11 @@ fn expect_startup_refused(mut server: Server, what: &str) -> Result<(), String> 
     if let Some(line) = lines.iter().find(|l| l.starts_with("listening on")) {
         return Err(format!("with {what} the server printed {line:?}"));
     }
-    match status {
-        Ok(status) if status.code() == Some(2) => Ok(()),
-        other => Err(format!(
-            "with {what} the server should exit with status 2, got {}",
-            describe_exit(&other)
-        )),
-    }
+    expect_exit(
+        &status,
+        2,
+        &format!("with {what} the server should exit with status 2"),
+    )
 }
 
 /// A `--cache-audit` path that does not exist: exit status 2 before listening (DESIGN "Command
@@ -648,22 +584,15 @@ pub fn backend_inconsistent_report_500(target: &Target) -> Result<(), String> {
 pub fn backend_straggler_stopped(target: &Target) -> Result<(), String> {
     let backend = start_with_sleeper(target, 30, "{sleep} &", &["--backend-timeout", "5"])?;
     let (response, took) = timed_simulation(&backend)?;
-    expect_success(&response, &SLEEPER_REPORT)?;
+    expect_success(&response, &LRU_DEFAULT)?;
     if took > TIMEOUT_ANSWER_BOUND {
         return Err(format!(
             "the answer took {took:?}: the server waited for the background process to close \
              the child's stdout instead of stopping it once the child had exited"
         ));
     }
-    let leftovers = backend
-        .scripts
-        .leftovers_after(REAP_BOUND, Some(backend.server.pid()));
-    if !leftovers.is_empty() {
-        return Err(format!(
-            "the child's background process still runs after the answer: pid {}",
-            leftovers[0].pid
-        ));
-    }
+    let why = "the child's background process still runs after the answer";
+    expect_no_leftovers(&backend.scripts, Some(backend.server.pid()), why)?;
     expect_no_zombie(&backend.server)
 }
 
@@ -687,9 +616,7 @@ pub fn busy_pool_503(target: &Target) -> Result<(), String> {
     let backend = start_with_sleeper(target, 2, "{sleep}", &["1", "--queue-size", "1"])?;
     let addr = backend.server.addr();
     let first = std::thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
-    if !wait_until(REAP_BOUND, || backend.server.live_children() >= 1) {
-        return Err("the first simulation never started".into());
-    }
+    wait_for_simulations(&backend.server, 1)?;
 
     let began = Instant::now();
     let others: Vec<_> = (0..OVERFLOW_REQUESTS)
@@ -697,9 +624,7 @@ pub fn busy_pool_503(target: &Target) -> Result<(), String> {
         .collect();
     let mut refused = 0;
     for other in others {
-        let response = other
-            .join()
-            .unwrap_or_else(|_| Err("client thread panicked".into()))?;
+        let response = joined(other)?;
         response.expect_complete()?;
         match response.status {
             503 => {

@@ -104,7 +104,7 @@ pub fn pipelined_requests_first_answered(target: &Target) -> Result<(), String> 
 /// `--help` exits 0 and prints the PORT argument's line indented like the others (the help of
 /// a stage reads as one aligned table).
 pub fn help_lines_are_indented(target: &Target) -> Result<(), String> {
-    let mut server = target.launch().arg("--help").spawn()?;
+    let mut server = target.launch().args(["--help"]).spawn()?;
     let status = server.wait_exit(Duration::from_secs(10))?;
     if !status.success() {
         return Err(format!("--help exited with {status}"));

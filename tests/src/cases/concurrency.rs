@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::{ACCEPT_BOUND, hold_connections};
+use crate::cases::{ACCEPT_BOUND, hold_connections, joined};
 use crate::target::Target;
 use harness::client::{self, Connection};
 use harness::server::Server;
@@ -36,8 +36,7 @@ fn start_small_pool(target: &Target) -> Result<Server, String> {
     target
         .launch()
         .threads(SMALL_POOL)
-        .arg("--queue-size")
-        .arg(queue)
+        .args(["--queue-size", &queue])
         .start()
 }
 
@@ -120,8 +119,7 @@ pub fn threads_bounded_by_pool(target: &Target) -> Result<(), String> {
     let server = target
         .launch()
         .threads(POOL_THREADS)
-        .arg("--queue-size")
-        .arg("64")
+        .args(["--queue-size", "64"])
         .start()?;
     let baseline = server.sockets()?;
     let limit = u64::from(POOL_THREADS) + EXTRA_THREADS;
@@ -182,7 +180,8 @@ fn fill_to_capacity(
     baseline: usize,
     capacity: usize,
 ) -> Result<Vec<Connection>, String> {
-    let answered = |connection: &Connection| connection.has_answered().unwrap_or(true);
+    let answered =
+        |connection: &Connection| connection.answers_within(Duration::ZERO).unwrap_or(true);
     let mut held: Vec<Connection> = Vec::new();
     let mut refused = 0;
     for _ in 0..MAX_FILL_ATTEMPTS {
@@ -237,10 +236,7 @@ pub fn full_queue_503(target: &Target) -> Result<(), String> {
         .map(|_| thread::spawn(move || client::get(addr, "/health")))
         .collect();
     for (index, client) in clients.into_iter().enumerate() {
-        let outcome = client
-            .join()
-            .unwrap_or_else(|_| Err("client thread panicked".into()));
-        let check = outcome.and_then(|response| {
+        let check = joined(client).and_then(|response| {
             response.expect_status(503)?;
             if response.reason != "Service Unavailable" {
                 return Err(format!("reason phrase {:?}", response.reason));
@@ -258,26 +254,17 @@ pub fn full_queue_503(target: &Target) -> Result<(), String> {
 
     // Free the server; a client retrying after 503 (as Retry-After invites) gets in again.
     drop(held);
-    let mut last = String::new();
-    let recovered = wait_until(ACCEPT_BOUND, || match client::get(addr, "/health") {
-        Ok(response) if response.status == 200 => true,
-        Ok(response) => {
-            last = response.summary();
-            false
-        }
-        Err(e) => {
-            last = e;
-            false
-        }
+    let mut last = Ok(());
+    wait_until(ACCEPT_BOUND, || {
+        last = client::get(addr, "/health").and_then(|response| response.expect_status(200));
+        last.is_ok()
     });
-    if recovered {
-        Ok(())
-    } else {
-        Err(format!(
+    last.map_err(|last| {
+        format!(
             "after the idle connections closed, /health did not answer 200 within \
-             {ACCEPT_BOUND:?} (last answer: {last})"
-        ))
-    }
+             {ACCEPT_BOUND:?}: {last}"
+        )
+    })
 }
 
 /// Idle connections queued behind each other for the one worker of `--header-timeout 1`.
@@ -291,8 +278,7 @@ pub fn header_deadline_counts_from_accept(target: &Target) -> Result<(), String>
     let server = target
         .launch()
         .threads(1)
-        .arg("--header-timeout")
-        .arg("1")
+        .args(["--header-timeout", "1"])
         .start()?;
     let connected = Instant::now();
     let mut idle = Vec::new();

@@ -5,10 +5,12 @@
 //! independent, so they can run in parallel.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::process::ExitStatus;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use harness::client::{self, Connection, Response};
-use harness::server::Server;
+use harness::server::{Server, describe_exit};
 use harness::wait_until;
 
 use crate::target::Target;
@@ -288,13 +290,9 @@ pub fn run_case(case: &Case, target: &Target) -> Result<(), String> {
 
 /// The text of a panic payload (`&str` or `String`), for messages.
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text.to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "(non-text panic payload)".to_string()
-    }
+    let text = payload.downcast_ref::<&str>().copied();
+    let text = text.or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    text.unwrap_or("(non-text panic payload)").to_string()
 }
 
 /// Starts a server with default arguments, sends `request` on one connection, and checks that
@@ -343,20 +341,54 @@ pub(crate) fn hold_connections(
     let mut held = Vec::new();
     for _ in 0..count {
         let mut connection = Connection::open(server.addr())?;
-        if !opening.is_empty() {
-            connection.send(opening)?;
-        }
+        connection.send(opening)?;
         held.push(connection);
     }
     wait_for_sockets(server, baseline + count, why)?;
     Ok(held)
 }
 
+/// How long the children of simulation requests may take to appear.
+pub(crate) const SPAWN_BOUND: Duration = Duration::from_secs(3);
+
+/// Waits until the server runs `count` simulations (live child processes).
+pub(crate) fn wait_for_simulations(server: &Server, count: usize) -> Result<(), String> {
+    let mut running = 0;
+    let started = wait_until(SPAWN_BOUND, || {
+        running = server.live_children();
+        running >= count
+    });
+    if started {
+        return Ok(());
+    }
+    Err(format!(
+        "only {running} of {count} simulations started within {SPAWN_BOUND:?}"
+    ))
+}
+
+/// Checks an exit status (from [`Server::wait_exit`]); `why` starts the error.
+pub(crate) fn expect_exit(
+    status: &Result<ExitStatus, String>,
+    code: i32,
+    why: &str,
+) -> Result<(), String> {
+    match status {
+        Ok(status) if status.code() == Some(code) => Ok(()),
+        other => Err(format!("{why}: {}", describe_exit(other))),
+    }
+}
+
+/// What a client thread returned; a panic in it is a failure.
+pub(crate) fn joined<T>(thread: JoinHandle<Result<T, String>>) -> Result<T, String> {
+    thread
+        .join()
+        .unwrap_or_else(|_| Err("a client thread panicked".into()))
+}
+
 /// Checks that `/health` still answers 200 (after a case has tried to upset the server).
 pub(crate) fn expect_health(addr: std::net::SocketAddr) -> Result<(), String> {
-    let response = client::get(addr, "/health").map_err(|e| format!("/health afterwards: {e}"))?;
-    response
-        .expect_status(200)
+    client::get(addr, "/health")
+        .and_then(|response| response.expect_status(200))
         .map_err(|e| format!("/health afterwards: {e}"))
 }
 
@@ -396,40 +428,17 @@ mod tests {
     }
 
     #[test]
-    fn stages_parse_with_or_without_a_leading_zero() {
-        assert_eq!(parse_stage("3"), Ok(3));
-        assert_eq!(parse_stage("03"), Ok(3));
-        assert_eq!(parse_stage(&format!("{MAX_STAGE:02}")), Ok(MAX_STAGE));
-        assert!(parse_stage("0").is_err());
-        assert!(parse_stage(&(MAX_STAGE + 1).to_string()).is_err());
-        assert!(parse_stage("x").is_err());
-    }
-
-    #[test]
-    fn limitation_cases_apply_to_their_stage_alone() {
-        let case = limitation("x", 2, |_| Ok(()));
-        assert_eq!(case.full_name(), "s02::x");
-        assert_eq!(case.applies_to(1), Applies::Never);
-        assert_eq!(case.applies_to(2), Applies::Yes);
-        assert_eq!(case.applies_to(3), Applies::Never);
-    }
-
-    #[test]
-    fn bounded_cases_stop_applying_after_their_last_stage() {
-        let case = bounded("x", 3, 5, |_| Ok(()));
-        assert_eq!(case.full_name(), "s03::x");
-        assert_eq!(case.applies_to(2), Applies::NotYet);
-        assert_eq!(case.applies_to(5), Applies::Yes);
-        assert_eq!(case.applies_to(6), Applies::Never);
-        assert_eq!(case.scope(), "stages 03-05 only");
-    }
-
-    #[test]
-    fn later_cases_are_not_yet_and_earlier_ones_apply() {
-        let case = case("x", 4, |_| Ok(()));
-        assert_eq!(case.applies_to(3), Applies::NotYet);
-        assert_eq!(case.applies_to(4), Applies::Yes);
-        assert_eq!(case.applies_to(6), Applies::Yes);
+    fn which_stages_a_case_applies_to() {
+        let applies = |case: Case| [1, 2, 3, 4, 5, 6].map(|stage| case.applies_to(stage));
+        let (yes, not_yet, never) = (Applies::Yes, Applies::NotYet, Applies::Never);
+        let later = case("x", 4, |_| Ok(()));
+        assert_eq!(applies(later), [not_yet, not_yet, not_yet, yes, yes, yes]);
+        let only_02 = limitation("x", 2, |_| Ok(()));
+        assert_eq!(only_02.full_name(), "s02::x");
+        assert_eq!(applies(only_02), [never, yes, never, never, never, never]);
+        let until_05 = bounded("x", 3, 5, |_| Ok(()));
+        assert_eq!(applies(until_05), [not_yet, not_yet, yes, yes, yes, never]);
+        assert_eq!(until_05.scope(), "stages 03-05 only");
     }
 
     #[test]

@@ -3,21 +3,25 @@
 //! bounds what a client can make it hold, and drains its connections on a signal.
 
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::cases::backend::start_with_sleeper;
-use crate::cases::expect_health;
-use crate::cases::wait_for_sockets;
+use crate::cases::{expect_exit, expect_health, wait_for_simulations, wait_for_sockets};
 use crate::target::Target;
-use harness::client::{self, Connection, End};
-use harness::server::describe_exit;
+use harness::client::{self, Connection, End, Response};
 
 /// How long a batch of responses may take to arrive.
 const RESPONSES_BOUND: Duration = Duration::from_secs(10);
 
 /// How long the server may take to close a connection it has decided to close.
 const CLOSE_BOUND: Duration = Duration::from_secs(3);
+
+/// Sends `GET path` on a persistent connection and reads its one response within `bound`.
+fn get_on(connection: &mut Connection, path: &str, bound: Duration) -> Result<Response, String> {
+    connection.send(&client::get_request(path))?;
+    Ok(connection.read_responses(1, bound)?.remove(0))
+}
 
 /// Checks that the server closes `connection` within [`CLOSE_BOUND`] without sending more.
 fn expect_closed(mut connection: Connection, after: &str) -> Result<(), String> {
@@ -50,11 +54,7 @@ pub fn two_requests_on_one_connection(target: &Target) -> Result<(), String> {
     let server = target.start()?;
     let mut connection = Connection::open(server.addr())?;
     for round in 1..=2 {
-        connection.send(&client::get_request("/health"))?;
-        let response = connection
-            .read_responses(1, RESPONSES_BOUND)?
-            .pop()
-            .ok_or("no response")?;
+        let response = get_on(&mut connection, "/health", RESPONSES_BOUND)?;
         response.expect_status(200)?;
         if response.header("Connection").is_some() {
             return Err(format!(
@@ -143,8 +143,7 @@ pub fn http10_closes_unless_asked(target: &Target) -> Result<(), String> {
         let response = asking
             .read_responses(1, RESPONSES_BOUND)
             .map_err(|e| format!("HTTP/1.0 keep-alive request {round}: {e}"))?
-            .pop()
-            .ok_or("no response")?;
+            .remove(0);
         response.expect_status(200)?;
         response.expect_header("Connection", "keep-alive")?;
     }
@@ -168,10 +167,9 @@ pub fn connection_close_honoured(target: &Target) -> Result<(), String> {
 /// With `--idle-timeout 1`, a persistent connection idle after its response is closed by the
 /// server without a byte (RFC 9112 §9.5).
 pub fn idle_timeout_closes(target: &Target) -> Result<(), String> {
-    let server = target.launch().arg("--idle-timeout").arg("1").start()?;
+    let server = target.launch().args(["--idle-timeout", "1"]).start()?;
     let mut connection = Connection::open(server.addr())?;
-    connection.send(&client::get_request("/health"))?;
-    connection.read_responses(1, RESPONSES_BOUND)?;
+    get_on(&mut connection, "/health", RESPONSES_BOUND)?;
     expect_closed(connection, "idle after its response with --idle-timeout 1")
 }
 
@@ -195,7 +193,8 @@ pub fn half_close_still_answered(target: &Target) -> Result<(), String> {
         bytes.extend_from_slice(&client::get_request(path));
     }
     connection.send(&bytes)?;
-    connection.finish_sending()?;
+    let half_close = connection.stream().shutdown(Shutdown::Write);
+    half_close.map_err(|e| format!("shutdown(Write): {e}"))?;
     let responses = connection.read_responses(HALF_CLOSE_REQUESTS, RESPONSES_BOUND)?;
     for response in &responses {
         response.expect_status(200)?;
@@ -277,24 +276,17 @@ pub fn simulation_does_not_delay_health(target: &Target) -> Result<(), String> {
     let mut simulation = Connection::open(addr)?;
     simulation.send(&client::get_request("/run-cache-sim?policy=lru"))?;
     let started = Instant::now();
-    if !harness::wait_until(Duration::from_secs(2), || {
-        backend.server.live_children() >= 1
-    }) {
-        return Err("the simulation never started".into());
-    }
-    let mut health = Connection::open(addr)?;
-    health.send(&client::get_request("/health"))?;
-    health
-        .read_responses(1, Duration::from_secs(1))
-        .map_err(|e| format!("/health while a simulation runs on the same loop: {e}"))?;
+    wait_for_simulations(&backend.server, 1)?;
+    get_on(
+        &mut Connection::open(addr)?,
+        "/health",
+        Duration::from_secs(1),
+    )
+    .map_err(|e| format!("/health while a simulation runs on the same loop: {e}"))?;
     if started.elapsed() >= Duration::from_secs(2) {
         return Err("/health was answered only after the simulation".into());
     }
-    let response = simulation
-        .read_responses(1, RESPONSES_BOUND)?
-        .pop()
-        .ok_or("no response")?;
-    response.expect_status(200)
+    simulation.read_responses(1, RESPONSES_BOUND)?[0].expect_status(200)
 }
 
 /// Idle persistent connections in [`idle_connections_do_not_stop_health`].
@@ -310,26 +302,23 @@ pub fn idle_connections_do_not_stop_health(target: &Target) -> Result<(), String
             "this test needs {wanted} descriptors; the hard limit is {limit}"
         ));
     }
-    let server = target.launch().arg("--idle-timeout").arg("60").start()?;
+    let server = target.launch().args(["--idle-timeout", "60"]).start()?;
     let mut idle = Vec::with_capacity(IDLE_PERSISTENT);
     for index in 0..IDLE_PERSISTENT {
-        let mut connection =
-            Connection::open(server.addr()).map_err(|e| format!("connection {index}: {e}"))?;
-        connection.send(&client::get_request("/health"))?;
-        connection
-            .read_responses(1, RESPONSES_BOUND)
+        let mut connection = Connection::open(server.addr())?;
+        get_on(&mut connection, "/health", RESPONSES_BOUND)
             .map_err(|e| format!("connection {index}: {e}"))?;
         idle.push(connection);
     }
-    let mut fresh = Connection::open(server.addr())?;
-    fresh.send(&client::get_request("/health"))?;
-    fresh
-        .read_responses(1, Duration::from_secs(1))
-        .map_err(|e| format!("/health with {IDLE_PERSISTENT} idle connections open: {e}"))?;
+    get_on(
+        &mut Connection::open(server.addr())?,
+        "/health",
+        Duration::from_secs(1),
+    )
+    .map_err(|e| format!("/health with {IDLE_PERSISTENT} idle connections open: {e}"))?;
     // And the idle ones are still served.
     let last = idle.last_mut().ok_or("no idle connection")?;
-    last.send(&client::get_request("/health"))?;
-    last.read_responses(1, Duration::from_secs(1))
+    get_on(last, "/health", Duration::from_secs(1))
         .map_err(|e| format!("an idle connection's second request: {e}"))?;
     Ok(())
 }
@@ -343,17 +332,12 @@ pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(),
     let mut idle = Vec::new();
     for _ in 0..5 {
         let mut connection = Connection::open(addr)?;
-        connection.send(&client::get_request("/health"))?;
-        connection.read_responses(1, RESPONSES_BOUND)?;
+        get_on(&mut connection, "/health", RESPONSES_BOUND)?;
         idle.push(connection);
     }
     let mut busy = Connection::open(addr)?;
     busy.send(&client::get_request("/run-cache-sim?policy=lru"))?;
-    if !harness::wait_until(Duration::from_secs(2), || {
-        backend.server.live_children() >= 1
-    }) {
-        return Err("the simulation never started".into());
-    }
+    wait_for_simulations(&backend.server, 1)?;
     backend.server.signal(libc::SIGTERM)?;
     for (index, connection) in idle.into_iter().enumerate() {
         expect_closed(
@@ -365,13 +349,8 @@ pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(),
     response.expect_status(200)?;
     response.expect_header("Connection", "close")?;
     let status = backend.server.wait_exit(Duration::from_secs(3));
-    match status {
-        Ok(status) if status.code() == Some(0) => Ok(()),
-        other => Err(format!(
-            "after SIGTERM and the in-flight simulation the server should exit 0: {}",
-            describe_exit(&other)
-        )),
-    }
+    let why = "after SIGTERM and the in-flight simulation the server should exit 0";
+    expect_exit(&status, 0, why)
 }
 
 /// At SIGTERM, a connection that has sent no byte is closed at once, one with a partial head
@@ -380,10 +359,7 @@ pub fn sigterm_closes_idle_and_finishes_in_flight(target: &Target) -> Result<(),
 pub fn drain_closes_silent_and_bounds_partial_heads(target: &Target) -> Result<(), String> {
     let mut server = target
         .launch()
-        .arg("--header-timeout")
-        .arg("30")
-        .arg("--drain-timeout")
-        .arg("30")
+        .args(["--header-timeout", "30", "--drain-timeout", "30"])
         .start()?;
     let baseline = server.sockets()?;
     let silent = Connection::open(server.addr())?;
@@ -396,26 +372,20 @@ pub fn drain_closes_silent_and_bounds_partial_heads(target: &Target) -> Result<(
     let response = partial.read_response_within(Duration::from_secs(3))?;
     response.expect_status(408)?;
     let status = server.wait_exit(Duration::from_secs(3));
-    match status {
-        Ok(status) if status.code() == Some(0) && signalled.elapsed() < Duration::from_secs(4) => {
-            Ok(())
-        }
-        other => Err(format!(
-            "the drain should end with exit 0 within about a second: {} after {:?}",
-            describe_exit(&other),
-            signalled.elapsed()
-        )),
+    let took = signalled.elapsed();
+    if took >= Duration::from_secs(4) {
+        return Err(format!("the drain took {took:?}, not about a second"));
     }
+    expect_exit(&status, 0, "the drain should end with exit 0")
 }
 
 /// With `--drain-delay 2`, right after SIGTERM /health on an open persistent connection answers
 /// 503 with `Connection: close` (a load balancer stops sending), and new connections are still
 /// accepted during the delay.
 pub fn health_503_while_draining(target: &Target) -> Result<(), String> {
-    let mut server = target.launch().arg("--drain-delay").arg("2").start()?;
+    let mut server = target.launch().args(["--drain-delay", "2"]).start()?;
     let mut open = Connection::open(server.addr())?;
-    open.send(&client::get_request("/health"))?;
-    open.read_responses(1, RESPONSES_BOUND)?;
+    get_on(&mut open, "/health", RESPONSES_BOUND)?;
     server.signal(libc::SIGTERM)?;
     let unhealthy = harness::wait_until(Duration::from_secs(1), || {
         client::get(server.addr(), "/health").is_ok_and(|r| r.status == 503)
@@ -428,24 +398,17 @@ pub fn health_503_while_draining(target: &Target) -> Result<(), String> {
     response.expect_status(503)?;
     response.expect_header("Connection", "close")?;
     let status = server.wait_exit(Duration::from_secs(5));
-    match status {
-        Ok(status) if status.code() == Some(0) => Ok(()),
-        other => Err(format!(
-            "after the drain delay the server should exit 0: {}",
-            describe_exit(&other)
-        )),
-    }
+    expect_exit(&status, 0, "after the drain delay the server should exit 0")
 }
 
 /// With `--max-connections 2` and two connections open, a third is answered 503 with
 /// `Connection: close`; once one closes, a new one is served.
 pub fn max_connections_503(target: &Target) -> Result<(), String> {
-    let server = target.launch().arg("--max-connections").arg("2").start()?;
+    let server = target.launch().args(["--max-connections", "2"]).start()?;
     let mut first = Connection::open(server.addr())?;
     let mut second = Connection::open(server.addr())?;
     for connection in [&mut first, &mut second] {
-        connection.send(&client::get_request("/health"))?;
-        connection.read_responses(1, RESPONSES_BOUND)?;
+        get_on(connection, "/health", RESPONSES_BOUND)?;
     }
     let third = client::get(server.addr(), "/health")?;
     third.expect_status(503)?;

@@ -6,7 +6,7 @@ use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::expect_health;
+use crate::cases::{expect_health, joined};
 use crate::target::Target;
 use harness::client::{Connection, Response};
 use harness::server::Server;
@@ -21,7 +21,7 @@ const TIMEOUT_ANSWER_BOUND: Duration = Duration::from_secs(3);
 /// Starts a server with `--header-timeout 1`.
 fn start_with_header_timeout(target: &Target) -> Result<Server, String> {
     let seconds = HEADER_TIMEOUT_SECS.to_string();
-    target.launch().arg("--header-timeout").arg(seconds).start()
+    target.launch().args(["--header-timeout", &seconds]).start()
 }
 
 /// A client that connects and sends nothing gets 408 Request Timeout after `--header-timeout`
@@ -119,30 +119,24 @@ pub fn unread_body_discarded_before_close(target: &Target) -> Result<(), String>
     for attempt in 1..=BODY_TRIES {
         let connection = Connection::open(server.addr())?;
         let writer = send_in_background(&connection, [head.as_bytes(), &body].concat())?;
-        let read = connection.read_response();
-        let wrote = writer
-            .join()
-            .unwrap_or_else(|_| Err("writer panicked".into()));
-        let fail = |what: String| {
-            let wrote = match &wrote {
+        let checked = connection.read_response().and_then(|response| {
+            response.expect_complete()?;
+            if response.reset_after {
+                return Err(format!(
+                    "the response ({}) was followed by a connection reset: the server closed \
+                     with the body unread",
+                    response.summary()
+                ));
+            }
+            Ok(())
+        });
+        let wrote = joined(writer);
+        if let Err(what) = checked {
+            let wrote = match wrote {
                 Ok(()) => "the whole body was written".to_string(),
                 Err(e) => format!("writing the body failed: {e}"),
             };
-            Err(format!("try {attempt} of {BODY_TRIES}: {what} ({wrote})"))
-        };
-        let response = match read {
-            Ok(response) => response,
-            Err(e) => return fail(e),
-        };
-        if let Err(e) = response.expect_complete() {
-            return fail(e);
-        }
-        if response.reset_after {
-            return fail(format!(
-                "the response ({}) was followed by a connection reset: the server closed with \
-                 the body unread",
-                response.summary()
-            ));
+            return Err(format!("try {attempt} of {BODY_TRIES}: {what} ({wrote})"));
         }
     }
     Ok(())

@@ -1,8 +1,6 @@
 //! Stage 04: requests parsed into method, path and query, routed; 405 with Allow; HEAD; and the
 //! validation of `/run-cache-sim`'s query (DESIGN "/run-cache-sim").
 
-use std::net::SocketAddr;
-
 use crate::cases::expect_status;
 use crate::target::Target;
 use harness::client::{self, Response};
@@ -91,18 +89,17 @@ pub(crate) fn expect_json_error(
     Ok(())
 }
 
-/// Sends `GET /run-cache-sim?{query}` and checks for a 400 JSON error naming `parameter`.
-fn expect_rejected(addr: SocketAddr, query: &str, parameter: &str) -> Result<(), String> {
-    let response = client::get(addr, &format!("/run-cache-sim?{query}"))?;
-    expect_json_error(&response, 400, parameter).map_err(|e| format!("?{query}: {e}"))
-}
-
-/// Runs [`expect_rejected`] for each query on one server and reports every one that failed.
+/// Sends `GET /run-cache-sim?{query}` for each query to one server, checks for a 400 JSON
+/// error naming `parameter` and reports every query that did not get one.
 fn expect_all_rejected(target: &Target, queries: &[&str], parameter: &str) -> Result<(), String> {
     let server = target.start()?;
+    let rejected = |query: &str| {
+        let response = client::get(server.addr(), &format!("/run-cache-sim?{query}"))?;
+        expect_json_error(&response, 400, parameter).map_err(|e| format!("?{query}: {e}"))
+    };
     let failures: Vec<String> = queries
         .iter()
-        .filter_map(|query| expect_rejected(server.addr(), query, parameter).err())
+        .filter_map(|query| rejected(query).err())
         .collect();
     if failures.is_empty() {
         Ok(())

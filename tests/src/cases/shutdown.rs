@@ -7,14 +7,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::backend::start_with_sleeper;
-use crate::cases::hold_connections;
+use crate::cases::backend::{expect_no_leftovers, start_with_sleeper};
 use crate::cases::routing::expect_json_error;
+use crate::cases::{expect_exit, hold_connections, joined, wait_for_simulations};
 use crate::target::Target;
 use harness::client::{self, Connection, End, Response};
 use harness::scripts::{self, ScriptDir};
-use harness::server::describe_exit;
-use harness::wait_until;
 
 /// How many simulations are in flight when the signal arrives.
 const IN_FLIGHT: usize = 3;
@@ -24,9 +22,6 @@ const STOP_ACCEPTING_BOUND: Duration = Duration::from_secs(2);
 
 /// How long after the signal the process must be gone (in-flight work takes ~1 s).
 const EXIT_BOUND: Duration = Duration::from_secs(3);
-
-/// How long the children of in-flight requests may take to appear.
-const SPAWN_BOUND: Duration = Duration::from_secs(3);
 
 /// Starts 3 simulations whose backend takes 1 s, waits until the 3 children run, sends `signal`:
 /// the server stops accepting within 2 s (a connection accepted meanwhile is answered), all
@@ -47,15 +42,7 @@ fn drains_in_flight(target: &Target, signal: libc::c_int, name: &str) -> Result<
     let requests: Vec<_> = (0..IN_FLIGHT)
         .map(|_| thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru")))
         .collect();
-    let mut running = 0;
-    if !wait_until(SPAWN_BOUND, || {
-        running = server.live_children();
-        running >= IN_FLIGHT
-    }) {
-        return Err(format!(
-            "only {running} of {IN_FLIGHT} simulations started within {SPAWN_BOUND:?}"
-        ));
-    }
+    wait_for_simulations(&server, IN_FLIGHT)?;
 
     let signalled = Instant::now();
     server.signal(signal)?;
@@ -118,23 +105,14 @@ fn drains_in_flight(target: &Target, signal: libc::c_int, name: &str) -> Result<
     }
 
     for (index, request) in requests.into_iter().enumerate() {
-        let outcome: Result<Response, String> = request
-            .join()
-            .unwrap_or_else(|_| Err("request thread panicked".into()));
-        outcome
+        joined(request)
             .and_then(|r| r.expect_status(200))
             .map_err(|e| format!("in-flight request {} of {IN_FLIGHT}: {e}", index + 1))?;
     }
 
-    let left = EXIT_BOUND.saturating_sub(signalled.elapsed());
-    let status = server.wait_exit(left);
-    match status {
-        Ok(status) if status.code() == Some(0) => Ok(()),
-        other => Err(format!(
-            "after {name} and the drain the server should exit 0 within {EXIT_BOUND:?}: {}",
-            describe_exit(&other)
-        )),
-    }
+    let status = server.wait_exit(EXIT_BOUND.saturating_sub(signalled.elapsed()));
+    let why = format!("after {name} and the drain the server should exit 0 within {EXIT_BOUND:?}");
+    expect_exit(&status, 0, &why)
 }
 
 /// Whether a connection to `addr` is refused now.
@@ -167,13 +145,11 @@ pub fn sigterm_idle_exits_0(target: &Target) -> Result<(), String> {
     let mut server = target.start()?;
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(Duration::from_secs(1));
-    match status {
-        Ok(status) if status.code() == Some(0) => Ok(()),
-        other => Err(format!(
-            "an idle server should exit 0 within 1 s of SIGTERM: {}",
-            describe_exit(&other)
-        )),
-    }
+    expect_exit(
+        &status,
+        0,
+        "an idle server should exit 0 within 1 s of SIGTERM",
+    )
 }
 
 /// How long a server with `--drain-timeout 1` may take to give up on a hung child and exit.
@@ -189,48 +165,24 @@ pub fn drain_timeout_kills_backend(target: &Target) -> Result<(), String> {
     let server = &mut backend.server;
     let addr = server.addr();
     let request = thread::spawn(move || client::get(addr, "/run-cache-sim?policy=lru"));
-    if !wait_until(SPAWN_BOUND, || server.live_children() >= 1) {
-        return Err(format!(
-            "the simulation did not start within {SPAWN_BOUND:?}"
-        ));
-    }
+    wait_for_simulations(server, 1)?;
 
     let signalled = Instant::now();
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(DRAIN_GIVE_UP_BOUND);
     // The killed simulation is still answered: 503, the server is going away.
-    let answer = request
-        .join()
-        .map_err(|_| "the client thread panicked".to_owned())?
+    let answer = joined(request)
         .map_err(|error| format!("the request in flight got no complete answer: {error}"))?;
     expect_json_error(&answer, 503, "")
         .map_err(|error| format!("the simulation stopped by the drain timeout: {error}"))?;
-    match &status {
-        Ok(code) if code.code() == Some(1) => {}
-        other => {
-            return Err(format!(
-                "with --drain-timeout 1 and a hung simulation the server should exit with \
-                 status 1 within {DRAIN_GIVE_UP_BOUND:?}: {} ({:?} after SIGTERM)",
-                describe_exit(other),
-                signalled.elapsed()
-            ));
-        }
-    }
-    let leftovers = backend
-        .scripts
-        .leftovers_after(Duration::from_secs(2), None);
-    if leftovers.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = leftovers
-            .iter()
-            .map(|p| format!("pid {} `{}`", p.pid, p.cmdline))
-            .collect();
-        Err(format!(
-            "after the server exited, its simulation still runs: {}",
-            list.join(", ")
-        ))
-    }
+    let why = format!(
+        "with --drain-timeout 1 and a hung simulation the server should exit with status 1 \
+         within {DRAIN_GIVE_UP_BOUND:?} ({:?} after SIGTERM)",
+        signalled.elapsed()
+    );
+    expect_exit(&status, 1, &why)?;
+    let why = "after the server exited, its simulation still runs";
+    expect_no_leftovers(&backend.scripts, None, why)
 }
 
 /// Connections held open during SIGTERM that have sent nothing.
@@ -247,26 +199,19 @@ pub fn silent_connections_closed_at_once(target: &Target) -> Result<(), String> 
     let mut server = target
         .launch()
         .threads(2)
-        .arg("--header-timeout")
-        .arg("60")
+        .args(["--header-timeout", "60"])
         .start()?;
     let why = "the silent connections were not all accepted";
     let mut silent = hold_connections(&server, SILENT_AT_SHUTDOWN, b"", why)?;
     let signalled = Instant::now();
     server.signal(libc::SIGTERM)?;
     let status = server.wait_exit(SILENT_EXIT_BOUND);
-    match status {
-        Ok(status) if status.code() == Some(0) => {}
-        other => {
-            return Err(format!(
-                "with {SILENT_AT_SHUTDOWN} connections that sent nothing and --header-timeout 60 \
-                 the server should exit 0 within {SILENT_EXIT_BOUND:?} of SIGTERM: {} ({:?} after \
-                 SIGTERM)",
-                describe_exit(&other),
-                signalled.elapsed()
-            ));
-        }
-    }
+    let why = format!(
+        "with {SILENT_AT_SHUTDOWN} connections that sent nothing and --header-timeout 60 the \
+         server should exit 0 within {SILENT_EXIT_BOUND:?} of SIGTERM ({:?} after SIGTERM)",
+        signalled.elapsed()
+    );
+    expect_exit(&status, 0, &why)?;
     for (index, connection) in silent.iter_mut().enumerate() {
         let raw = connection
             .read_to_close(client::RESPONSE_TIMEOUT)
@@ -296,8 +241,7 @@ pub fn partial_heads_get_one_more_second(target: &Target) -> Result<(), String> 
     let mut server = target
         .launch()
         .threads(SLOW_AT_SHUTDOWN as u32)
-        .arg("--header-timeout")
-        .arg("60")
+        .args(["--header-timeout", "60"])
         .start()?;
     let why = "the slow connections were not all accepted";
     let slow = hold_connections(&server, SLOW_AT_SHUTDOWN, b"GET /health HTTP/1.1\r\n", why)?;
@@ -316,14 +260,11 @@ pub fn partial_heads_get_one_more_second(target: &Target) -> Result<(), String> 
                 )
             })?;
     }
-    match &status {
-        Ok(code) if code.code() == Some(0) => Ok(()),
-        other => Err(format!(
-            "with heads still arriving at SIGTERM the server should answer them 408 after one \
-             second and exit 0 within {PARTIAL_HEAD_BOUND:?}, whatever --header-timeout says: {} \
-             ({:?} after SIGTERM)",
-            describe_exit(other),
-            signalled.elapsed()
-        )),
-    }
+    let why = format!(
+        "with heads still arriving at SIGTERM the server should answer them 408 after one \
+         second and exit 0 within {PARTIAL_HEAD_BOUND:?}, whatever --header-timeout says \
+         ({:?} after SIGTERM)",
+        signalled.elapsed()
+    );
+    expect_exit(&status, 0, &why)
 }
