@@ -1,15 +1,16 @@
-//! The fault scenarios of `reliability::faults` that no conformance case
-//! covers, as `cargo test` cases against the stage binaries built next to this
-//! test (`target/debug/` under `cargo test --workspace`, which builds every
-//! stage binary first). The backend faults and the reset mid-request are the
-//! conformance suite's `backend_*` and `reset_connections_tolerated` cases.
+//! The fault scenarios of `reliability::faults`, as `cargo test` cases
+//! against the stage binaries built next to this test (`target/debug/` under
+//! `cargo test --workspace`, which builds every stage binary first). Beyond
+//! the conformance suite's `backend_*` and `reset_connections_tolerated`
+//! cases, each checks that descriptors come back to their count and that no
+//! child is left a zombie.
 //!
 //! The full table, every fault on every stage, is `reliability faults`.
 
 use std::path::PathBuf;
 
 use harness::stages::{self, LAST, Stage};
-use reliability::faults::{self, FaultResult};
+use reliability::faults::{self, FaultResult, Flood};
 
 /// Where `cargo test` put the stage binaries; fails with the command that
 /// builds them when they are missing (`cargo test -p reliability` alone does
@@ -58,6 +59,36 @@ fn log_reader_gone_stage_03() {
 #[test]
 fn log_reader_gone_stage_07() {
     expect_passed(faults::log_reader_gone(LAST, &bin_dir()));
+}
+
+#[test]
+fn backend_missing() {
+    expect_passed(faults::backend_missing(LAST, &bin_dir()));
+}
+
+#[test]
+fn backend_killed() {
+    expect_passed(faults::backend_killed(LAST, &bin_dir()));
+}
+
+#[test]
+fn backend_hangs() {
+    expect_passed(faults::backend_hangs(LAST, &bin_dir()));
+}
+
+#[test]
+fn backend_floods_stdout() {
+    expect_passed(faults::backend_floods(LAST, &bin_dir(), Flood::Stdout));
+}
+
+#[test]
+fn backend_floods_stderr() {
+    expect_passed(faults::backend_floods(LAST, &bin_dir(), Flood::Stderr));
+}
+
+#[test]
+fn client_resets_mid_request() {
+    expect_passed(faults::reset_mid_request(LAST, &bin_dir()));
 }
 
 #[test]
