@@ -15,7 +15,7 @@ use crate::cases::{expect_exit, expect_health, joined, wait_for_simulations};
 use crate::target::Target;
 use harness::client::{self, Response};
 use harness::scripts::{self, ScriptDir};
-use harness::server::Server;
+use harness::server::{READY_PREFIX, Server};
 use harness::wait_until;
 
 /// The original simulator's hits and misses on the bundled traces:
@@ -519,7 +519,7 @@ const STARTUP_EXIT_BOUND: Duration = Duration::from_secs(10);
 fn expect_startup_refused(mut server: Server, what: &str) -> Result<(), String> {
     let status = server.wait_exit(STARTUP_EXIT_BOUND);
     let lines = server.stdout_lines(Duration::from_secs(1));
-    if let Some(line) = lines.iter().find(|l| l.starts_with("listening on")) {
+    if let Some(line) = lines.iter().find(|l| l.starts_with(READY_PREFIX)) {
         return Err(format!("with {what} the server printed {line:?}"));
     }
     expect_exit(
