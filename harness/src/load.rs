@@ -32,7 +32,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,9 +47,6 @@ const BUFFER: usize = 16 * 1024;
 
 /// The largest latency recorded, in µs (60 s); longer values are clamped.
 const MAX_LATENCY_US: u64 = 60_000_000;
-
-/// How late an open-loop request may start before it counts as late.
-const LATE: Duration = Duration::from_millis(100);
 
 /// How often a client waiting for its next due time checks for the end.
 const STOP_CHECK: Duration = Duration::from_millis(20);
@@ -73,55 +70,6 @@ impl Mode {
     }
 }
 
-/// A `GET` of `path` (origin form, query included) with `Host` (RFC 9112
-/// §3.2) and, in [`Mode::Close`], `Connection: close`, so that a server
-/// with persistent connections closes too (§9.6).
-pub fn get_request(host: &str, path: &str, mode: Mode) -> Arc<[u8]> {
-    let connection = match mode {
-        Mode::Close => "Connection: close\r\n",
-        Mode::KeepAlive => "",
-    };
-    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n")
-        .into_bytes()
-        .into()
-}
-
-/// A parsed `http://HOST:PORT[/PATH]`: only plain http, which is all the
-/// stages speak.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Url {
-    /// `HOST:PORT` as written, for the `Host` field and labels.
-    pub authority: String,
-    /// The first address the host resolves to.
-    pub addr: SocketAddr,
-    /// The path and query; `None` for none or `/`.
-    pub path: Option<String>,
-}
-
-impl Url {
-    /// Parses and resolves `text`.
-    ///
-    /// # Errors
-    /// A message naming what is wrong.
-    pub fn parse(text: &str) -> Result<Url, String> {
-        let rest = text
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("{text:?}: only http:// URLs are supported"))?;
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let addr = authority
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| format!("{authority:?} is not HOST:PORT that resolves"))?;
-        let path = (path.len() > 1).then(|| path.to_owned());
-        Ok(Url {
-            authority: authority.to_owned(),
-            addr,
-            path,
-        })
-    }
-}
-
 /// Where the load goes and what it sends.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -135,11 +83,19 @@ pub struct Target {
 }
 
 impl Target {
-    /// `GET` requests of `paths` with `Host: host`.
+    /// A `GET` of each of `paths` (origin form, query included) with `Host`
+    /// (RFC 9112 §3.2) and, in [`Mode::Close`], `Connection: close`, so that
+    /// a server with persistent connections closes too (§9.6).
     pub fn get(addr: SocketAddr, host: &str, paths: &[&str], mode: Mode) -> Target {
+        let connection = if mode == Mode::Close {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        let request = |path| format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n");
         let requests = paths
             .iter()
-            .map(|path| get_request(host, path, mode))
+            .map(|path| request(path).into_bytes().into())
             .collect();
         Target {
             addr,
@@ -294,9 +250,6 @@ pub struct Tally {
     pub ok: u64,
     /// Everything else.
     pub errors: Errors,
-    /// Open loop: requests that started more than 100 ms after they were
-    /// due (every client thread was busy: the rate was not held).
-    pub late: u64,
     /// The slowest request, whatever its outcome.
     pub slowest: Duration,
 }
@@ -309,7 +262,6 @@ impl Tally {
             latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid bounds"),
             ok: 0,
             errors: Errors::default(),
-            late: 0,
             slowest: Duration::ZERO,
         }
     }
@@ -338,7 +290,6 @@ impl Tally {
         for (&outcome, n) in &other.errors.0 {
             *self.errors.0.entry(outcome).or_default() += n;
         }
-        self.late += other.late;
         self.slowest = self.slowest.max(other.slowest);
     }
 }
@@ -520,9 +471,6 @@ fn client(shared: &Shared, index: usize) -> Tally {
             break;
         }
         let started = Instant::now();
-        if started > due + LATE {
-            tally.late += 1;
-        }
         let request = shared.target.request(count);
         let outcome = connection.request(&shared.target, request, shared.plan.timeout);
         if !shared.record(&mut tally, outcome, started) {
@@ -546,60 +494,48 @@ struct Head {
     closes: bool,
 }
 
-/// Parses the response head at the start of `bytes`; `Ok(None)` until the
-/// empty line that ends it has arrived.
+/// Parses the response head at the start of `bytes` with `httparse`;
+/// `Ok(None)` until the empty line that ends it has arrived.
 ///
 /// # Errors
-/// [`Failure::Other`] for a head that is not HTTP/1.x, a chunked body, or a
-/// `Content-Length` that is not a number (the stages and nginx send it).
+/// [`Failure::Other`] for a head that is not HTTP/1.x (or has more than 32
+/// fields), a chunked body, or a `Content-Length` that is not a number (the
+/// stages and nginx send it).
 fn parse_head(bytes: &[u8]) -> Result<Option<Head>, Failure> {
-    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
+    let mut fields = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut fields);
+    let len = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(Failure::Other),
     };
-    let head = &bytes[..end + 4];
-    let status = (head.strip_prefix(b"HTTP/1."))
-        .and_then(|rest| rest.get(1..5))
-        .filter(|code| code[0] == b' ' && code[1..].iter().all(u8::is_ascii_digit))
-        .map(|code| {
-            code[1..]
-                .iter()
-                .fold(0, |n, d| n * 10 + u16::from(d - b'0'))
-        })
-        .ok_or(Failure::Other)?;
-    let fields = || {
-        head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
-            let colon = line.iter().position(|&b| b == b':')?;
-            Some((
-                line[..colon].to_ascii_lowercase(),
-                line[colon + 1..].trim_ascii(),
-            ))
-        })
+    let values = |name: &'static str| {
+        (response.headers.iter())
+            .filter(move |field| field.name.eq_ignore_ascii_case(name))
+            .map(|field| field.value)
     };
-    let has = |name: &[u8], token: &str| {
-        fields().any(|(field, value)| {
-            field == name
-                && (value.split(|&b| b == b','))
-                    .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-        })
+    let has = |name, token: &str| {
+        values(name)
+            .flat_map(|value| value.split(|&b| b == b','))
+            .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
     };
-    if fields().any(|(name, _)| name == b"transfer-encoding") {
+    if values("transfer-encoding").next().is_some() {
         return Err(Failure::Other);
     }
-    let body = match fields().find(|(name, _)| name == b"content-length") {
-        Some((_, value)) => Some(
-            (std::str::from_utf8(value)
-                .ok()
-                .and_then(|text| text.parse().ok()))
-            .ok_or(Failure::Other)?,
+    let body = match values("content-length").next() {
+        Some(value) => Some(
+            (std::str::from_utf8(value).ok())
+                .and_then(|text| text.trim().parse().ok())
+                .ok_or(Failure::Other)?,
         ),
         None => None,
     };
-    let closes = has(b"connection", "close")
-        || (head.starts_with(b"HTTP/1.0") && !has(b"connection", "keep-alive"))
+    let closes = has("connection", "close")
+        || (response.version == Some(0) && !has("connection", "keep-alive"))
         || body.is_none();
     Ok(Some(Head {
-        status,
-        len: head.len(),
+        status: response.code.ok_or(Failure::Other)?,
+        len,
         body,
         closes,
     }))
@@ -903,34 +839,13 @@ mod tests {
         for (kind, seen, failure) in kinds {
             assert_eq!(classify(&kind.into(), seen), failure, "{kind:?}");
         }
-        let os = |code| classify(&io::Error::from_raw_os_error(code), false);
-        assert_eq!(
-            (os(libc::EMFILE), os(libc::EHOSTUNREACH)),
-            (Failure::Client, Failure::Other)
-        );
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        assert_eq!(classify(&emfile, false), Failure::Client);
     }
 
-    #[test]
-    fn urls() {
-        let url = Url::parse("http://127.0.0.1:8080/run-cache-sim?policy=arc").unwrap();
-        assert_eq!(
-            (url.authority.as_str(), url.addr.port()),
-            ("127.0.0.1:8080", 8080)
-        );
-        assert_eq!(url.path.as_deref(), Some("/run-cache-sim?policy=arc"));
-        assert_eq!(Url::parse("http://[::1]:9/").unwrap().path, None);
-        for bad in [
-            "https://127.0.0.1:1",
-            "127.0.0.1:8080",
-            "http:///health",
-            "http://x",
-        ] {
-            assert!(Url::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    /// Reads `count` responses from `bytes` arriving `piece` bytes at a time.
-    fn responses(bytes: &[u8], piece: usize, count: usize) -> Vec<Result<(u16, bool), Failure>> {
+    /// Reads responses from `bytes` arriving `piece` bytes at a time, until
+    /// the first failure.
+    fn responses(bytes: &[u8], piece: usize) -> Vec<Result<(u16, bool), Failure>> {
         struct Pieces<'a>(&'a [u8], usize);
         impl Read for Pieces<'_> {
             fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
@@ -941,14 +856,14 @@ mod tests {
             }
         }
         let (mut stream, mut reader) = (Pieces(bytes, piece), Reader::new());
-        let mut next = || {
-            reader
-                .receive(&mut stream)
-                .map(|h| h.map(|h| (h.status, h.closes)))
-        };
-        (0..count)
-            .map(|_| next().map(Option::unwrap_or_default))
-            .collect()
+        let mut read = Vec::new();
+        loop {
+            let next = reader.receive(&mut stream);
+            read.push(next.map(|head| head.map_or((0, false), |h| (h.status, h.closes))));
+            if read.last().is_some_and(Result::is_err) {
+                return read;
+            }
+        }
     }
 
     #[test]
@@ -957,7 +872,7 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Length: 40000\r\n\r\n{}",
             "x".repeat(40_000)
         );
-        let two = format!(
+        let three = format!(
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\n{big}\
              HTTP/1.1 503 Busy\r\ncontent-length: 2\r\nConnection: keep-alive, Close\r\n\r\nno"
         );
@@ -969,46 +884,30 @@ mod tests {
         ];
         for piece in [1, 7, 4096] {
             assert_eq!(
-                responses(two.as_bytes(), piece, 4),
+                responses(three.as_bytes(), piece),
                 expected,
                 "piece {piece}"
             );
         }
-        let cases: [(&[u8], _); 8] = [
-            (b"HTTP/1.1 200 OK\r\n\r\nto the close", Ok((200, true))),
+        let cases: [(&str, _); 5] = [
+            ("HTTP/1.1 200 OK\r\n\r\nto the close", Ok((200, true))),
             (
-                b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
                 Ok((200, true)),
             ),
             (
-                b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n",
-                Ok((200, false)),
-            ),
-            (
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
                 Err(Failure::Other),
             ),
             (
-                b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
-                Err(Failure::Other),
-            ),
-            (
-                b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nOK",
+                "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nOK",
                 Err(Failure::Incomplete),
             ),
-            (b"HTTP/1.1 20", Err(Failure::Incomplete)),
-            (b"SSH-2.0-OpenSSH\r\n\r\n", Err(Failure::Other)),
+            ("SSH-2.0-OpenSSH\r\n\r\n", Err(Failure::Other)),
         ];
-        for (bytes, expected) in cases {
-            assert_eq!(
-                responses(bytes, 5, 1),
-                [expected],
-                "{}",
-                String::from_utf8_lossy(bytes)
-            );
+        for (text, expected) in cases {
+            assert_eq!(responses(text.as_bytes(), 5)[0], expected, "{text}");
         }
-        let huge = responses(&[b'x'; BUFFER + 1], 4096, 1);
-        assert_eq!(huge, [Err(Failure::Other)], "a head larger than the buffer");
     }
 
     /// A listener that answers `answers[i]` requests on its i-th connection,
@@ -1019,15 +918,16 @@ mod tests {
         let thread = thread::spawn(move || {
             for count in answers {
                 let (mut stream, _) = listener.accept().unwrap();
-                for answer in 0..count.max(1) {
+                for answer in 1..=count.max(1) {
                     let _ = stream.read(&mut [0u8; 256]).unwrap();
-                    let connection = if answer + 1 == count {
+                    let close = if answer == count {
                         "close"
                     } else {
                         "keep-alive"
                     };
-                    let head = format!("HTTP/1.1 200 OK\r\nConnection: {connection}\r\n");
-                    let response = format!("{head}Content-Length: 3\r\n\r\nOK\n");
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nConnection: {close}\r\nContent-Length: 3\r\n\r\nOK\n"
+                    );
                     if count > 0 {
                         stream.write_all(response.as_bytes()).unwrap();
                     }
@@ -1054,9 +954,10 @@ mod tests {
         let (addr, server) = server(vec![3, 1, 0]);
         let target = Target::get(addr, "test", &["/health"], Mode::KeepAlive);
         let mut connection = Connection::new();
-        let mut request =
-            || connection.request(&target, &target.requests[0], Duration::from_secs(10));
-        let outcomes: Vec<Outcome> = (0..5).map(|_| request()).collect();
+        let timeout = Duration::from_secs(10);
+        let outcomes: Vec<Outcome> = (0..5)
+            .map(|_| connection.request(&target, &target.requests[0], timeout))
+            .collect();
         assert_eq!(outcomes[..4], [Outcome::Answered(200); 4]);
         assert_eq!(
             outcomes[4],
@@ -1084,10 +985,8 @@ mod tests {
     fn a_closed_loop_stops_when_refused() {
         let (addr, server) = server(vec![3, 3]);
         let target = Target::get(addr, "test", &["/health"], Mode::KeepAlive);
-        let load = Load::start(
-            &target,
-            plan(2, Pace::Closed, Duration::from_secs(60), true),
-        );
+        let plan = plan(2, Pace::Closed, Duration::from_secs(60), true);
+        let load = Load::start(&target, plan);
         server.join().unwrap();
         let tally = load.unwrap().finish();
         assert_eq!(tally.ok, 6);
