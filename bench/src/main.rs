@@ -88,14 +88,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     let bin_dir = (cli.bin_dir.clone()).unwrap_or_else(harness::stages::default_bin_dir);
-    if cli.url.is_none() {
-        let mut stages: Vec<_> = runs.iter().filter_map(RunSpec::stage).collect();
-        stages.sort();
-        stages.dedup();
-        let cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
-        if let Some(message) = harness::stages::missing_build(&stages, cache_audit, &bin_dir) {
-            return Err(message);
-        }
+    let mut stages: Vec<_> = runs.iter().filter_map(RunSpec::stage).collect();
+    stages.sort();
+    stages.dedup();
+    let cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
+    if let Some(message) = harness::stages::missing_build(&stages, cache_audit, &bin_dir) {
+        return Err(message);
     }
     let out = (cli.out.clone()).unwrap_or_else(|| repo.join("bench/out"));
     fs::create_dir_all(&out)
@@ -129,7 +127,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             // A reference server that fails to start costs its row, not
             // the stages' measurements.
-            Err(message) if !matches!(spec.server, ServerSpec::Stage(_) | ServerSpec::Url(_)) => {
+            Err(message) if spec.stage().is_none() => {
                 eprintln!("{label}: no row: {message}");
             }
             Err(message) => return Err(message),
@@ -163,7 +161,7 @@ fn run(cli: Cli) -> Result<(), String> {
         )?;
         let title = format!(
             "{name}: GET {}, {} s per run",
-            of_scenario[0].spec.path(),
+            scenario.path(),
             cli.duration.as_secs_f64()
         );
         chart::write_svg(&out.join(format!("{name}.svg")), &title, &of_scenario)?;
@@ -301,7 +299,7 @@ fn describe(results: &[RunResult], settings: &Settings) -> String {
     };
     format!(
         "GET {}, closed loop, {modes}, {} s measured after {} s warm-up{extra}{spawn}",
-        spec.path(),
+        spec.scenario.path(),
         settings.duration.as_secs_f64(),
         settings.warmup.as_secs_f64()
     )

@@ -231,7 +231,7 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
         let fields = [
             spec.scenario.name().to_owned(),
             spec.server_label(),
-            spec.path().to_owned(),
+            spec.scenario.path().to_owned(),
             spec.mode_label().to_owned(),
             optional(spec.pool.map(u64::from)),
             spec.connections.to_string(),
@@ -244,17 +244,15 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             optional(latency.map(|l| l.p90_us)),
             optional(latency.map(|l| l.p99_us)),
             optional(latency.map(|l| l.max_us)),
-            errors.of(Failure::Refused).to_string(),
+            errors.of(&[Failure::Refused]).to_string(),
             // No whole response: reset, closed, or cut short.
-            [Failure::Reset, Failure::Closed, Failure::Incomplete]
-                .map(|kind| errors.of(kind))
-                .iter()
-                .sum::<u64>()
+            errors
+                .of(&[Failure::Reset, Failure::Closed, Failure::Incomplete])
                 .to_string(),
-            errors.of(Failure::Timeout).to_string(),
+            errors.of(&[Failure::Timeout]).to_string(),
             errors.non_2xx().to_string(),
-            errors.of(Failure::Client).to_string(),
-            errors.of(Failure::Other).to_string(),
+            errors.of(&[Failure::Client]).to_string(),
+            errors.of(&[Failure::Other]).to_string(),
             optional(result.peaks.map(|peaks| peaks.threads)),
             optional(result.peaks.map(|peaks| peaks.rss_kib)),
             percent(result.server_cpu_percent),

@@ -71,8 +71,7 @@ pub struct RunResult {
     pub latency: Option<Latency>,
     /// Everything that was not a 2xx response.
     pub errors: Errors,
-    /// Peak threads and memory of the server; `None` when it could not be
-    /// sampled (`--url` without `--pid`).
+    /// Peak threads and memory of the server; `None` for spawn.c.
     pub peaks: Option<Peaks>,
     /// Server CPU time in the window as a percentage of one core (200 % =
     /// both cores of this machine), children included.
@@ -107,10 +106,10 @@ struct CpuSnapshot {
 }
 
 impl CpuSnapshot {
-    fn take(watched: Option<Watched>) -> CpuSnapshot {
+    fn take(watched: Watched) -> CpuSnapshot {
         CpuSnapshot {
             at: Instant::now(),
-            server: watched.and_then(|watched| watched.cpu_time().ok()),
+            server: watched.cpu_time().ok(),
             client: proc::own_cpu_time(),
             machine: proc::machine_busy_time(),
         }
@@ -162,7 +161,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 &cache_audit,
                 &traces,
             ));
-            (Some(Server::start(command)?), None)
+            (Server::start(command)?, None)
         }
         ServerSpec::Nginx => {
             let binary = settings
@@ -176,7 +175,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 spec.mode == Mode::KeepAlive || spec.scenario == Scenario::IdleConnections;
             let (server, dir) =
                 reference::start_nginx(binary, workers, keep_alive, all_connections)?;
-            (Some(server), Some(dir))
+            (server, Some(dir))
         }
         ServerSpec::Ka | ServerSpec::Spawn => {
             let ceilings = settings
@@ -184,25 +183,14 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 .as_ref()
                 .ok_or("ceiling rows planned without the compiled ceilings")?;
             let threads = spec.pool.unwrap_or(settings.wrk_threads);
-            (Some(reference::start_ka(&ceilings.ka, threads)?), None)
+            (reference::start_ka(&ceilings.ka, threads)?, None)
         }
-        ServerSpec::Url(_) => (None, None),
     };
-    let (addr, watched) = match (&server, &spec.server) {
-        (Some(server), _) => (
-            server.addr(),
-            Some(Watched {
-                pid: server.pid(),
-                // nginx's workers do the work; its master only watches.
-                children: spec.server == ServerSpec::Nginx,
-            }),
-        ),
-        (None, ServerSpec::Url(url)) => (url.addr, None),
-        (None, _) => return Err("no server was started".to_owned()),
-    };
-    let host = match &spec.server {
-        ServerSpec::Url(url) => url.authority.clone(),
-        _ => addr.to_string(),
+    let (addr, host) = (server.addr(), server.addr().to_string());
+    let watched = Watched {
+        pid: server.pid(),
+        // nginx's workers do the work; its master only watches.
+        children: spec.server == ServerSpec::Nginx,
     };
 
     let idle = (spec.idle > 0).then(|| IdleConnections::open(addr, &host, spec.idle as usize));
@@ -215,7 +203,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     let slow = (spec.slow_clients > 0)
         .then(|| SlowClients::start(addr, &host, spec.slow_clients as usize));
 
-    let target = Target::get(addr, &host, &[spec.path()], spec.mode);
+    let target = Target::get(addr, &host, &[spec.scenario.path()], spec.mode);
     let plan = Plan {
         connections: usize::try_from(spec.connections).unwrap_or(usize::MAX),
         pace: Pace::Closed,
@@ -228,7 +216,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     // two are averaged. Whichever load runs second meets a kernel still full
     // of the first one's TIME_WAIT sockets (about 100,000 after 5 s at
     // 20,000 requests/s); running wrk on both sides cancels that order.
-    let url = format!("http://{host}{}", spec.path());
+    let url = format!("http://{host}{}", spec.scenario.path());
     let wrk_args = wrk::command_line(
         &url,
         spec.connections,
@@ -252,9 +240,9 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     });
     let load = Load::start(&target, plan)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
-    let sampler = watched.map(|watched| Sampler::start(watched, SAMPLE_INTERVAL));
+    let sampler = Sampler::start(watched, SAMPLE_INTERVAL);
     let (start_cpu, end_cpu) = monitor(&load, watched, label);
-    let peaks = sampler.map(|sampler| sampler.stop().peaks);
+    let peaks = Some(sampler.stop().peaks);
     let result = load.finish();
     let probe_p99_us = probe.and_then(|probe| match probe {
         Ok(probe) => {
@@ -292,31 +280,28 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         _ => None,
     };
 
-    if let Some(server) = server {
-        let stderr = server.stderr();
-        if stderr.lines() > 0 {
-            notes.push(format!(
-                "the server logged {} line(s) on stderr; the last: {}",
-                stderr.lines(),
-                stderr.tail(1).join("")
-            ));
-        }
-        let stopped = server.stop()?;
-        if stopped.killed {
-            notes.push("the server did not exit within 5 s of SIGTERM and was killed".to_owned());
-        } else if spec.stage().is_some_and(|stage| stage.number >= 6) && !stopped.status.success() {
-            notes.push(format!(
-                "stage {} should drain and exit 0 on SIGTERM, but {}",
-                spec.server_label(),
-                stopped.status
-            ));
-        }
+    let stderr = server.stderr();
+    if stderr.lines() > 0 {
+        notes.push(format!(
+            "the server logged {} line(s) on stderr; the last: {}",
+            stderr.lines(),
+            stderr.tail(1).join("")
+        ));
+    }
+    let stopped = server.stop()?;
+    if stopped.killed {
+        notes.push("the server did not exit within 5 s of SIGTERM and was killed".to_owned());
+    } else if spec.stage().is_some_and(|stage| stage.number >= 6) && !stopped.status.success() {
+        notes.push(format!(
+            "stage {} should drain and exit 0 on SIGTERM, but {}",
+            spec.server_label(),
+            stopped.status
+        ));
     }
 
     let wall = end_cpu.at - start_cpu.at;
     let server_cpu_percent = cpu_percent(start_cpu.server, end_cpu.server, wall);
     let client_cpu_percent = cpu_percent(start_cpu.client, end_cpu.client, wall);
-    // Without the server's pid (--url alone) its CPU is part of "other".
     let other_cpu_percent = cpu_percent(start_cpu.machine, end_cpu.machine, wall).map(|machine| {
         (machine - server_cpu_percent.unwrap_or(0.0) - client_cpu_percent.unwrap_or(0.0)).max(0.0)
     });
@@ -372,7 +357,7 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
 /// Watches a load until its window closes: reads CPU times as the window
 /// opens and closes, and moves a progress bar (drawn on stderr, and only
 /// when stderr is a terminal).
-fn monitor(load: &Load, watched: Option<Watched>, label: &str) -> (CpuSnapshot, CpuSnapshot) {
+fn monitor(load: &Load, watched: Watched, label: &str) -> (CpuSnapshot, CpuSnapshot) {
     let started = Instant::now();
     let total = load.window_end.saturating_duration_since(started);
     let bar = ProgressBar::new(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
