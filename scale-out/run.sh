@@ -9,9 +9,8 @@
 #                               a few seconds of load; exit 1 if any request
 #                               is lost
 #
-# Options: --netserve PATH (default target/release/netserve, built here),
-# --out FILE (the Markdown table). The work directory, with every log, is
-# kept after a failure.
+# Option: --out FILE (the Markdown table). The work directory, with every
+# log, is kept after a failure.
 #
 # Every process this script starts is recorded by its pid and stopped on
 # exit, whatever happened (trap EXIT). Every wait is bounded.
@@ -24,13 +23,11 @@ PATH="$PATH:/usr/sbin"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHORT=0
-NETSERVE=""
 OUT="$ROOT/book/src/measurements/scale-out.md"
 
 while (($#)); do
     case $1 in
         --short) SHORT=1 ;;
-        --netserve) NETSERVE=$2; shift ;;
         --out) OUT=$2; shift ;;
         -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -59,26 +56,14 @@ for tool in haproxy nginx; do
 done
 
 # --- Build -----------------------------------------------------------------
-if [[ -z $NETSERVE ]]; then
-    (cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit)
-    NETSERVE="$ROOT/target/release/netserve"
-fi
-(cd "$ROOT" && cargo build --release --quiet --bin scale-out-load)
+(cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit --bin scale-out-load)
+NETSERVE="$ROOT/target/release/netserve"
 LOAD="$ROOT/target/release/scale-out-load"
 
 # One event loop (or worker) per instance: three instances on two cores are
 # already more than one per core.
 THREADS=1
-# Stage 07 has --drain-delay; stage 06 (an older `netserve`) closes its
-# listener at the signal, and HAProxy sees refused connections instead.
-SERVER_ARGS=(--quiet)
-HAS_DRAIN_DELAY=0
-TERM_LABEL="SIGTERM (no drain delay)"
-if "$NETSERVE" --help | grep -q -- --drain-delay; then
-    HAS_DRAIN_DELAY=1
-    SERVER_ARGS+=(--drain-delay "$DRAIN_DELAY")
-    TERM_LABEL="SIGTERM + drain delay"
-fi
+SERVER_ARGS=(--quiet --drain-delay "$DRAIN_DELAY")
 
 # --- Processes: started here, stopped by pid on exit -----------------------
 WORK=$(mktemp -d /tmp/netserve-scale-out.XXXXXX)
@@ -286,12 +271,8 @@ stop_load() {
     log "    $RESULT"
 }
 
-field() { # field KEY: the value of KEY in RESULT
-    local pair
-    for pair in $RESULT; do
-        [[ $pair == "$1="* ]] && { echo "${pair#*=}"; return; }
-    done
-}
+# field KEY: the value of KEY in RESULT, a line of KEY=VALUE pairs.
+field() { tr ' ' '\n' <<<"$RESULT" | sed -n "s/^$1=//p"; }
 
 # --- The runs --------------------------------------------------------------
 # rolling_restart BALANCER SIGNAL: each instance in turn gets SIGNAL, exits,
@@ -383,17 +364,11 @@ kill_and_watch() {
 # --- Main ------------------------------------------------------------------
 # The full run starts the instances without a drain delay: its first rolling
 # restart shows what the delay is for, and restarts them with it.
-FIRST_ARGS=("${SERVER_ARGS[@]}")
-if ((!SHORT && HAS_DRAIN_DELAY)); then
-    SERVER_ARGS=(--quiet --drain-delay 0)
-fi
+((SHORT)) || SERVER_ARGS=(--quiet --drain-delay 0)
 for i in 1 2 3; do start_instance "$i" 0; done
-SERVER_ARGS=("${FIRST_ARGS[@]}")
+SERVER_ARGS=(--quiet --drain-delay "$DRAIN_DELAY")
 start_balancers
 log "instances on ports ${INSTANCE_PORT[*]}; HAProxy on $HAPROXY_PORT (stats $STATS_PORT), nginx on $NGINX_PORT"
-if ((!HAS_DRAIN_DELAY)); then
-    log "note: $NETSERVE has no --drain-delay: it closes its listener at the signal"
-fi
 
 if ((SHORT)); then
     if run_restart "rolling restart through HAProxy (SIGTERM)" haproxy TERM "$HAPROXY_PORT"; then
@@ -404,11 +379,9 @@ if ((SHORT)); then
 fi
 
 run_restart "HAProxy, no restart (control)" haproxy none "$HAPROXY_PORT" || true
-if ((HAS_DRAIN_DELAY)); then
-    run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
-fi
-run_restart "HAProxy, $TERM_LABEL" haproxy TERM "$HAPROXY_PORT" || true
-run_restart "nginx, $TERM_LABEL" nginx TERM "$NGINX_PORT" || true
+run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
+run_restart "HAProxy, SIGTERM + drain delay" haproxy TERM "$HAPROXY_PORT" || true
+run_restart "nginx, SIGTERM + drain delay" nginx TERM "$NGINX_PORT" || true
 run_restart "HAProxy, SIGKILL" haproxy KILL "$HAPROXY_PORT" || true
 run_restart "nginx, SIGKILL" nginx KILL "$NGINX_PORT" || true
 kill_and_watch "HAProxy" haproxy "$HAPROXY_PORT"
@@ -423,30 +396,16 @@ throughput "nginx → 3 instances" "$NGINX_PORT"
 
 # The third contrast: no balancer, three instances sharing one port with
 # SO_REUSEPORT. The balancers are stopped first: their checks would count.
-REUSEPORT_NOTE=""
 for pid in "$HAPROXY_PID" "$NGINX_PID"; do
     kill -TERM "$pid"
     wait_exit "$pid" 10 || die "balancer $pid did not stop"
 done
 for i in 1 2 3; do stop_instance "$i" TERM; done
 free_port SHARED_PORT
-start_instance 1 "$SHARED_PORT"
-out="$WORK/reuseport-probe.out"
-"$NETSERVE" "$SHARED_PORT" "$THREADS" "${SERVER_ARGS[@]}" >"$out" 2>"$out.err" &
-probe=$!
-PIDS+=("$probe")
-if wait_exit "$probe" 2; then
-    REUSEPORT_NOTE="$(basename "$NETSERVE") does not bind with SO_REUSEPORT: a second instance on port $SHARED_PORT exits ($(head -n 1 "$out.err"))."
-    log "note: $REUSEPORT_NOTE"
-    stop_instance 1 TERM
-else
-    kill -TERM "$probe"
-    wait_exit "$probe" 30 || die "probe instance did not stop"
-    for i in 2 3; do start_instance "$i" "$SHARED_PORT"; done
-    run_restart "SO_REUSEPORT, no balancer, $TERM_LABEL" none TERM "$SHARED_PORT" || true
-    run_restart "SO_REUSEPORT, no balancer, SIGKILL" none KILL "$SHARED_PORT" || true
-    throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
-fi
+for i in 1 2 3; do start_instance "$i" "$SHARED_PORT"; done
+run_restart "SO_REUSEPORT, no balancer, SIGTERM + drain delay" none TERM "$SHARED_PORT" || true
+run_restart "SO_REUSEPORT, no balancer, SIGKILL" none KILL "$SHARED_PORT" || true
+throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
 
 # --- The Markdown table ----------------------------------------------------
 commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -469,17 +428,11 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted cha
     echo
     echo "<!-- ANCHOR: restarts -->"
     echo "Rolling restarts: each instance in turn is signalled, waited for, started again on its port and waited for until the balancer sends it traffic, while \`scale-out-load\` sends GET $LOAD_PATH at $RATE requests/s, one per connection. Lost = every request without a 2xx answer; n/a = not applicable; - = the instance was back before HAProxy marked it down. Attempts retried: HAProxy's retry and redispatch counters added up; nginx's failed upstream attempts (\`[error]\` lines of its log), each retried on the next server."
-    drain="Servers run with \`--drain-delay $DRAIN_DELAY\` (the first row: 0)"
-    ((HAS_DRAIN_DELAY)) || drain="The server has no \`--drain-delay\` (it closes its listener at the signal)"
-    echo "$drain; HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
+    echo "Servers run with \`--drain-delay $DRAIN_DELAY\` (the first row: 0); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
     echo
     echo "| run | requests | lost | non-2xx | refused | reset | timeout | slowest ms | attempts retried by the balancer | HAProxy marked it down after (ms, per instance) |"
     echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"
     printf '%s\n' "${ROWS[@]}"
-    if [[ -n $REUSEPORT_NOTE ]]; then
-        echo
-        echo "SO_REUSEPORT: $REUSEPORT_NOTE"
-    fi
     echo "<!-- ANCHOR_END: restarts -->"
     echo
     echo "<!-- ANCHOR: detection -->"
