@@ -167,7 +167,7 @@ fn bar_labels(results: &[RunResult]) -> Vec<String> {
     specs
         .iter()
         .map(|spec| {
-            let mut label = spec.server_label();
+            let mut label = spec.server.label();
             if show_mode && spec.mode == Mode::KeepAlive {
                 label.push_str(" ka");
             }

@@ -117,7 +117,7 @@ fn run(cli: Cli) -> Result<(), String> {
     for (index, spec) in runs.iter().enumerate() {
         let (count, scenario) = (runs.len(), spec.scenario.name());
         let label = format!("[{}/{count}] {scenario} {}", index + 1, spec.long_label());
-        match runner::execute(spec, &settings, &label) {
+        match runner::execute(spec, &settings) {
             Ok(result) => {
                 eprintln!("{}", summary_line(&label, &result));
                 for note in &result.notes {

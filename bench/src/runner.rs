@@ -8,11 +8,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::reference::{self, Ceilings};
-use crate::stats::{self, Latency};
+use crate::stats::Latency;
 use crate::wrk::{self, WrkResult};
 use harness::load::{Errors, Load, Pace, Plan, Target};
 use harness::proc::{self, Peaks, Sampler, Watched};
@@ -24,9 +22,6 @@ use harness::stages;
 /// enough to see stage 02's thread count climb, rarely enough to cost
 /// nothing measurable.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
-
-/// How often the progress bar moves.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Longest wait for a connection, a write or each read; longer counts as a
 /// timeout error.
@@ -122,11 +117,11 @@ fn cpu_percent(start: Option<Duration>, end: Option<Duration>, wall: Duration) -
     (wall > Duration::ZERO).then(|| used.as_secs_f64() / wall.as_secs_f64() * 100.0)
 }
 
-/// Performs one run. `label` prefixes the progress bar.
+/// Performs one run.
 ///
 /// # Errors
 /// A message if the server cannot be started or the load cannot be applied.
-pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunResult, String> {
+pub fn execute(spec: &RunSpec, settings: &Settings) -> Result<RunResult, String> {
     if spec.is_spawn_ceiling() {
         return spawn_ceiling(spec, settings);
     }
@@ -241,7 +236,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     let load = Load::start(&target, plan)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
     let sampler = Sampler::start(watched, SAMPLE_INTERVAL);
-    let (start_cpu, end_cpu) = monitor(&load, watched, label);
+    let (start_cpu, end_cpu) = monitor(&load, watched);
     let peaks = Some(sampler.stop().peaks);
     let result = load.finish();
     let probe_p99_us = probe.and_then(|probe| match probe {
@@ -294,7 +289,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     } else if spec.stage().is_some_and(|stage| stage.number >= 6) && !stopped.status.success() {
         notes.push(format!(
             "stage {} should drain and exit 0 on SIGTERM, but {}",
-            spec.server_label(),
+            spec.server.label(),
             stopped.status
         ));
     }
@@ -354,50 +349,11 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
     })
 }
 
-/// Watches a load until its window closes: reads CPU times as the window
-/// opens and closes, and moves a progress bar (drawn on stderr, and only
-/// when stderr is a terminal).
-fn monitor(load: &Load, watched: Watched, label: &str) -> (CpuSnapshot, CpuSnapshot) {
-    let started = Instant::now();
-    let total = load.window_end.saturating_duration_since(started);
-    let bar = ProgressBar::new(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
-    if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {msg}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(label.to_owned());
-    let mut start_cpu = None;
-    loop {
-        let now = Instant::now();
-        if start_cpu.is_none() && now >= load.window_start {
-            start_cpu = Some(CpuSnapshot::take(watched));
-        }
-        if now >= load.window_end {
-            break;
-        }
-        bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(0));
-        if now < load.window_start {
-            bar.set_message("warming up");
-        } else {
-            let seconds = (now - load.window_start).as_secs_f64().max(0.001);
-            let rate = load.ok_so_far() as f64 / seconds;
-            bar.set_message(format!(
-                "{} req/s",
-                stats::format_count(rate.round() as u64)
-            ));
-        }
-        // Wake for the next update, or exactly when the window opens or closes.
-        let boundary = if start_cpu.is_none() {
-            load.window_start
-        } else {
-            load.window_end
-        };
-        let wake = (now + PROGRESS_INTERVAL).min(boundary);
-        thread::sleep(wake.saturating_duration_since(Instant::now()));
-    }
-    let end_cpu = CpuSnapshot::take(watched);
-    bar.finish_and_clear();
-    (
-        start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched)),
-        end_cpu,
-    )
+/// Waits for a load's window to open and close, and reads the CPU times at
+/// both ends.
+fn monitor(load: &Load, watched: Watched) -> (CpuSnapshot, CpuSnapshot) {
+    thread::sleep(load.window_start.saturating_duration_since(Instant::now()));
+    let start = CpuSnapshot::take(watched);
+    thread::sleep(load.window_end.saturating_duration_since(Instant::now()));
+    (start, CpuSnapshot::take(watched))
 }

@@ -301,8 +301,6 @@ struct Shared {
     window_start: Instant,
     window_end: Instant,
     stop: Arc<AtomicBool>,
-    /// 2xx responses so far, for a progress bar.
-    ok: AtomicU64,
     /// Open loop: the index of the next request due.
     next: AtomicU64,
 }
@@ -334,9 +332,6 @@ impl Shared {
     fn record(&self, tally: &mut Tally, outcome: Outcome, started: Instant) -> bool {
         let ended = Instant::now();
         if ended >= self.window_start {
-            if let Outcome::Answered(200..=299) = outcome {
-                self.ok.fetch_add(1, Ordering::Relaxed);
-            }
             tally.record(outcome, ended - started);
         }
         !(self.plan.stop_when_refused && outcome == Outcome::Failed(Failure::Refused))
@@ -369,7 +364,6 @@ impl Load {
             window_start: started + plan.warmup,
             window_end: started + plan.warmup + plan.duration,
             stop: Arc::new(AtomicBool::new(false)),
-            ok: AtomicU64::new(0),
             next: AtomicU64::new(0),
         });
         let multiplexed = target.mode == Mode::KeepAlive && plan.pace == Pace::Closed;
@@ -406,11 +400,6 @@ impl Load {
             window_start,
             window_end,
         })
-    }
-
-    /// 2xx responses counted so far.
-    pub fn ok_so_far(&self) -> u64 {
-        self.shared.ok.load(Ordering::Relaxed)
     }
 
     /// The flag that closes the window early when set: [`Load::stop`], or a
