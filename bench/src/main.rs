@@ -142,7 +142,6 @@ fn run(cli: Cli) -> Result<(), String> {
         "results.csv",
         &report::csv(&results, settings.duration.as_secs_f64()),
     )?;
-    let mut scenarios = Vec::new();
     for scenario in Scenario::ALL {
         let of_scenario: Vec<RunResult> = (results.iter())
             .filter(|r| r.spec.scenario == scenario)
@@ -165,22 +164,8 @@ fn run(cli: Cli) -> Result<(), String> {
             cli.duration.as_secs_f64()
         );
         chart::write_svg(&out.join(format!("{name}.svg")), &title, &of_scenario)?;
-        scenarios.push(name);
     }
-    let mut command = vec!["cargo run --release -p bench --".to_owned()];
-    command.extend(std::env::args().skip(1));
-    record::write_readme(
-        &out,
-        &record::Circumstances {
-            command: command.join(" "),
-            load_before,
-            load_after: record::load_average(),
-            commit,
-            elapsed_s: started.elapsed().as_secs_f64(),
-            scenarios,
-            other_cpu_percent: results.iter().filter_map(|r| r.other_cpu_percent).collect(),
-        },
-    )?;
+    record::write_readme(&out, &commit, &load_before, started, &results)?;
     println!(
         "Wrote results.csv, README.md and a table (.md) and chart (.svg) per scenario to {} in {:.0} s.",
         out.display(),
@@ -241,33 +226,16 @@ fn announce(runs: &[RunSpec], settings: &Settings, load: &str) {
     }
 }
 
-/// One line per finished run, on stderr while the benchmark goes on.
+/// One line per finished run, on stderr while the benchmark goes on: the
+/// table's main figures, and how often the slow clients were cut off.
 fn summary_line(label: &str, result: &RunResult) -> String {
-    let spec = &result.spec;
     let rate = format_count(result.requests_per_second.round() as u64);
-    let mut line = format!("{label}: {rate} req/s");
+    let mut line = format!("{label}: {rate} req/s, errors {}", result.errors);
     if let Some(latency) = result.latency {
-        let (p50, p99) = (format_ms(latency.p50_us), format_ms(latency.p99_us));
-        line.push_str(&format!(", p50 {p50} ms, p99 {p99} ms"));
-    }
-    line.push_str(&format!(", errors {}", result.errors));
-    if let Some(peaks) = result.peaks {
-        line.push_str(&format!(", {} threads", peaks.threads));
-    }
-    line.push_str(&format!(" ({} conns", spec.connections));
-    if let Some(pool) = spec.pool {
-        line.push_str(&format!(", pool {pool}"));
+        line.push_str(&format!(", p99 {} ms", format_ms(latency.p99_us)));
     }
     if let Some(cut_off) = result.slow_cut_off {
-        line.push_str(&format!(
-            ", {} slow clients cut off {cut_off} times",
-            spec.slow_clients
-        ));
-    }
-    line.push(')');
-    if let Some(wrk) = result.wrk {
-        let rate = format_count(wrk.requests_per_second.round() as u64);
-        line.push_str(&format!("; wrk: {rate} req/s"));
+        line.push_str(&format!(", slow clients cut off {cut_off} times"));
     }
     line
 }
