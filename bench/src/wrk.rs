@@ -135,14 +135,6 @@ Transfer/sec:      4.10MB
     }
 
     #[test]
-    fn times() {
-        assert_eq!(parse_wrk_time_us("812.00us"), Some(812));
-        assert_eq!(parse_wrk_time_us("1.02s"), Some(1_020_000));
-        assert_eq!(parse_wrk_time_us("1.50m"), Some(90_000_000));
-        assert_eq!(parse_wrk_time_us("fast"), None);
-    }
-
-    #[test]
     fn same_load_as_ours() {
         let url = "http://127.0.0.1:1/health";
         let (five, two) = (Duration::from_secs(5), Duration::from_millis(1500));

@@ -77,7 +77,7 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The requests, sent in turn (client `k` starts with the `k`-th); at
     /// least one.
-    pub requests: Vec<Arc<[u8]>>,
+    pub requests: Vec<Vec<u8>>,
     /// One request per connection, or request after request.
     pub mode: Mode,
 }
@@ -92,11 +92,9 @@ impl Target {
         } else {
             ""
         };
-        let request = |path| format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n");
-        let requests = paths
-            .iter()
-            .map(|path| request(path).into_bytes().into())
-            .collect();
+        let request =
+            |path| format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{connection}\r\n").into_bytes();
+        let requests = paths.iter().map(request).collect();
         Target {
             addr,
             requests,
