@@ -60,7 +60,8 @@ struct Cli {
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1024))]
     clients: u32,
 
-    /// A closed loop of N connections instead of the fixed rate
+    /// A closed loop of N connections instead of the fixed rate (--rate
+    /// and --clients unused), measured after 1 s of warm-up
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     connections: Option<u32>,
 }
