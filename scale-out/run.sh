@@ -29,7 +29,7 @@ while (($#)); do
     case $1 in
         --short) SHORT=1 ;;
         --out) OUT=$2; shift ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
