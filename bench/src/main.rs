@@ -181,7 +181,7 @@ fn run(cli: Cli) -> Result<(), String> {
 /// the benchmark usable as a smoke test in CI.
 fn check_answered(results: &[RunResult]) -> Result<(), String> {
     let unanswered: Vec<String> = (results.iter())
-        .filter(|result| result.spec.scenario != Scenario::SlowClients && result.ok == 0)
+        .filter(|r| r.spec.scenario != Scenario::SlowClients && r.ok == 0)
         .map(|r| {
             format!(
                 "{} {} ({})",
@@ -192,13 +192,12 @@ fn check_answered(results: &[RunResult]) -> Result<(), String> {
         })
         .collect();
     if unanswered.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "no 2xx response at all in: {}",
-            unanswered.join("; ")
-        ))
+        return Ok(());
     }
+    Err(format!(
+        "no 2xx response at all in: {}",
+        unanswered.join("; ")
+    ))
 }
 
 /// Says what is about to happen and how long it will take.
