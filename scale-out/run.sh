@@ -9,9 +9,8 @@
 #                               a few seconds of load; exit 1 if any request
 #                               is lost
 #
-# Options: --netserve PATH (default target/release/netserve, built here),
-# --out FILE (the Markdown table), --rate N (requests/s, default 200),
-# --keep (keep the work directory with every log, even after a good run).
+# Option: --out FILE (the Markdown table). The work directory, with every
+# log, is kept after a failure.
 #
 # Every process this script starts is recorded by its pid and stopped on
 # exit, whatever happened (trap EXIT). Every wait is bounded.
@@ -24,19 +23,13 @@ PATH="$PATH:/usr/sbin"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SHORT=0
-NETSERVE=""
 OUT="$ROOT/book/src/measurements/scale-out.md"
-RATE=200
-KEEP=0
 
 while (($#)); do
     case $1 in
         --short) SHORT=1 ;;
-        --netserve) NETSERVE=$2; shift ;;
         --out) OUT=$2; shift ;;
-        --rate) RATE=$2; shift ;;
-        --keep) KEEP=1 ;;
-        -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -52,6 +45,7 @@ FAIL_TIMEOUT=2s    # ... for this long
 # worst (a check may have just passed when the signal comes): 1.5 s here,
 # doubled for a loaded machine, where checks wait behind other work.
 DRAIN_DELAY=3
+RATE=200 # requests/s of the load during restarts
 LOAD_PATH="/run-cache-sim?policy=lru&trace=loop"
 
 for tool in haproxy nginx; do
@@ -62,29 +56,14 @@ for tool in haproxy nginx; do
 done
 
 # --- Build -----------------------------------------------------------------
-if [[ -z $NETSERVE ]]; then
-    (cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit)
-    NETSERVE="$ROOT/target/release/netserve"
-fi
-(cd "$ROOT" && cargo build --release --quiet --bin scale-out-load)
+(cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit --bin scale-out-load)
+NETSERVE="$ROOT/target/release/netserve"
 LOAD="$ROOT/target/release/scale-out-load"
-if ((!SHORT)); then
-    (cd "$ROOT" && cargo build --release --quiet --bin bench)
-fi
 
 # One event loop (or worker) per instance: three instances on two cores are
 # already more than one per core.
 THREADS=1
-# Stage 07 has --drain-delay; stage 06 (an older `netserve`) closes its
-# listener at the signal, and HAProxy sees refused connections instead.
-SERVER_ARGS=(--quiet)
-HAS_DRAIN_DELAY=0
-TERM_LABEL="SIGTERM (no drain delay)"
-if "$NETSERVE" --help | grep -q -- --drain-delay; then
-    HAS_DRAIN_DELAY=1
-    SERVER_ARGS+=(--drain-delay "$DRAIN_DELAY")
-    TERM_LABEL="SIGTERM + drain delay"
-fi
+SERVER_ARGS=(--quiet --drain-delay "$DRAIN_DELAY")
 
 # --- Processes: started here, stopped by pid on exit -----------------------
 WORK=$(mktemp -d /tmp/netserve-scale-out.XXXXXX)
@@ -99,8 +78,6 @@ cleanup() {
     done
     if ((status != 0)); then
         echo "run.sh: failed; logs kept in $WORK" >&2
-    elif ((KEEP)); then
-        echo "run.sh: logs kept in $WORK" >&2
     else
         rm -rf "$WORK"
     fi
@@ -210,8 +187,7 @@ start_balancers() {
     NGINX_PID=$!
     PIDS+=("$NGINX_PID")
     local i
-    for i in 1 2 3; do haproxy_wait "s$i" UP 10 >/dev/null; done
-    for i in 1 2 3; do nginx_wait "$i" 10; done
+    for i in 1 2 3; do routed "$i" haproxy && routed "$i" nginx; done
 }
 
 # haproxy_stat SERVER FIELD: one field of HAProxy's CSV stats for a server of
@@ -264,6 +240,15 @@ nginx_wait() {
     die "nginx sent no request to instance $1 within $2 s"
 }
 
+# routed I BALANCER: waits until BALANCER (haproxy, nginx or none) sends
+# instance I traffic.
+routed() {
+    case $2 in
+        haproxy) haproxy_wait "s$1" UP 10 >/dev/null ;;
+        nginx) nginx_wait "$1" 10 ;;
+    esac
+}
+
 # --- Load ------------------------------------------------------------------
 # start_load PORT: starts the fixed-rate load generator against PORT; it runs
 # until stop_load (or 60 s).
@@ -286,12 +271,8 @@ stop_load() {
     log "    $RESULT"
 }
 
-field() { # field KEY: the value of KEY in RESULT
-    local pair
-    for pair in $RESULT; do
-        [[ $pair == "$1="* ]] && { echo "${pair#*=}"; return; }
-    done
-}
+# field KEY: the value of KEY in RESULT, a line of KEY=VALUE pairs.
+field() { tr ' ' '\n' <<<"$RESULT" | sed -n "s/^$1=//p"; }
 
 # --- The runs --------------------------------------------------------------
 # rolling_restart BALANCER SIGNAL: each instance in turn gets SIGNAL, exits,
@@ -314,10 +295,7 @@ rolling_restart() {
         fi
         stop_instance "$i" "$signal"
         start_instance "$i" "$port"
-        case $balancer in
-            haproxy) haproxy_wait "s$i" UP 10 >/dev/null ;;
-            nginx) nginx_wait "$i" 10 ;;
-        esac
+        routed "$i" "$balancer"
         if [[ -n $watch ]]; then
             kill -TERM "$watch" 2>/dev/null || true
             wait_exit "$watch" 5 || true
@@ -329,56 +307,37 @@ rolling_restart() {
 }
 
 # run_restart NAME BALANCER SIGNAL PORT: a rolling restart under load sent to
-# PORT; appends a row to ROWS and returns false if any request was lost.
+# PORT (SIGNAL none: the same load for 8 s with no restart, so that what a
+# restart row loses can be told from what the load alone does); appends a row
+# to ROWS and returns false if any request was lost.
 ROWS=()
 run_restart() {
     local name=$1 balancer=$2 signal=$3 port=$4 before
     log "==> $name"
     before=$(retried "$balancer")
     start_load "$port"
-    rolling_restart "$balancer" "$signal"
+    DOWN_MS="n/a"
+    if [[ $signal == none ]]; then sleep 6; else rolling_restart "$balancer" "$signal"; fi
     stop_load
     [[ $balancer == haproxy ]] || DOWN_MS="n/a"
     ROWS+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field refused) | $(field reset) | $(field timeout) | $(field max_ms) | $(delta "$before" "$(retried "$balancer")") | $DOWN_MS |")
     (($(field lost) == 0))
 }
 
-# run_control NAME BALANCER PORT: the same load for 8 s with no restart, so
-# that what a restart row loses can be told from what the load alone does.
-run_control() {
-    local name=$1 balancer=$2 port=$3 before
-    log "==> $name"
-    before=$(retried "$balancer")
-    start_load "$port"
-    sleep 6
-    stop_load
-    ROWS+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field refused) | $(field reset) | $(field timeout) | $(field max_ms) | $(delta "$before" "$(retried "$balancer")") | n/a |")
-}
-
 # throughput NAME PORT: the benchmark's closed loop (64 connections, one
-# request per connection, GET /health) against PORT; appends a row to
-# THROUGHPUT and sets RPS.
+# request per connection, GET /health, 5 s after 1 s of warm-up) against
+# PORT; appends a row to THROUGHPUT, with the ratio to the first row.
 THROUGHPUT=()
 DIRECT_RPS=""
 throughput() {
-    local out="$WORK/bench-$RANDOM"
     log "==> throughput: $1"
-    "$ROOT/target/release/bench" --url "http://127.0.0.1:$2/health" --scenario health \
-        --connections 64 --duration 5 --warmup 1 --out "$out" >"$out.log" 2>&1 ||
-        die "bench failed: $(tail -n 3 "$out.log")"
-    local row
-    row=$(awk -F, '
-        NR == 1 { for (i = 1; i <= NF; i++) column[$i] = i; next }
-        { errors = 0
-          for (name in column) if (name ~ /^errors_/) errors += $column[name]
-          printf "%d %.2f %d\n", $column["requests_per_s"], $column["p99_us"] / 1000, errors }' \
-        "$out/results.csv")
-    read -r RPS p99 errors <<<"$row"
-    DIRECT_RPS=${DIRECT_RPS:-$RPS}
+    RESULT=$("$LOAD" "http://127.0.0.1:$2/health" --connections 64 --max-duration 5) ||
+        die "the load generator failed"
+    DIRECT_RPS=${DIRECT_RPS:-$(field rps)}
     local ratio
-    ratio=$(awk -v a="$RPS" -v b="$DIRECT_RPS" 'BEGIN { printf "%.2f×", a / b }')
-    THROUGHPUT+=("| $1 | $(printf "%'d" "$RPS") | $ratio | $p99 | $errors |")
-    log "    $RPS req/s ($ratio), p99 $p99 ms, $errors errors"
+    ratio=$(awk -v a="$(field rps)" -v b="$DIRECT_RPS" 'BEGIN { printf "%.2f×", a / b }')
+    THROUGHPUT+=("| $1 | $(printf "%'d" "$(field rps)") | $ratio | $(field p99_ms) | $(field lost) |")
+    log "    $RESULT"
 }
 
 # kill_and_watch NAME BALANCER PORT: the operator's experiment. Under load,
@@ -399,26 +358,17 @@ kill_and_watch() {
     stop_load
     DETECTION+=("| $name | $(field sent) | **$(field lost)** | $(field codes) | $(field max_ms) | $down | $(delta "$before" "$(retried "$balancer")") |")
     start_instance 2 "${INSTANCE_PORT[2]}"
-    case $balancer in
-        haproxy) haproxy_wait s2 UP 10 >/dev/null ;;
-        nginx) nginx_wait 2 10 ;;
-    esac
+    routed 2 "$balancer"
 }
 
 # --- Main ------------------------------------------------------------------
 # The full run starts the instances without a drain delay: its first rolling
 # restart shows what the delay is for, and restarts them with it.
-FIRST_ARGS=("${SERVER_ARGS[@]}")
-if ((!SHORT && HAS_DRAIN_DELAY)); then
-    SERVER_ARGS=(--quiet --drain-delay 0)
-fi
+((SHORT)) || SERVER_ARGS=(--quiet --drain-delay 0)
 for i in 1 2 3; do start_instance "$i" 0; done
-SERVER_ARGS=("${FIRST_ARGS[@]}")
+SERVER_ARGS=(--quiet --drain-delay "$DRAIN_DELAY")
 start_balancers
 log "instances on ports ${INSTANCE_PORT[*]}; HAProxy on $HAPROXY_PORT (stats $STATS_PORT), nginx on $NGINX_PORT"
-if ((!HAS_DRAIN_DELAY)); then
-    log "note: $NETSERVE has no --drain-delay: it closes its listener at the signal"
-fi
 
 if ((SHORT)); then
     if run_restart "rolling restart through HAProxy (SIGTERM)" haproxy TERM "$HAPROXY_PORT"; then
@@ -428,18 +378,16 @@ if ((SHORT)); then
     die "requests were lost during the rolling restart through HAProxy"
 fi
 
-run_control "HAProxy, no restart (control)" haproxy "$HAPROXY_PORT"
-if ((HAS_DRAIN_DELAY)); then
-    run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
-fi
-run_restart "HAProxy, $TERM_LABEL" haproxy TERM "$HAPROXY_PORT" || true
-run_restart "nginx, $TERM_LABEL" nginx TERM "$NGINX_PORT" || true
+run_restart "HAProxy, no restart (control)" haproxy none "$HAPROXY_PORT" || true
+run_restart "HAProxy, SIGTERM, no drain delay" haproxy TERM "$HAPROXY_PORT" || true
+run_restart "HAProxy, SIGTERM + drain delay" haproxy TERM "$HAPROXY_PORT" || true
+run_restart "nginx, SIGTERM + drain delay" nginx TERM "$NGINX_PORT" || true
 run_restart "HAProxy, SIGKILL" haproxy KILL "$HAPROXY_PORT" || true
 run_restart "nginx, SIGKILL" nginx KILL "$NGINX_PORT" || true
 kill_and_watch "HAProxy" haproxy "$HAPROXY_PORT"
 kill_and_watch "nginx" nginx "$NGINX_PORT"
 
-# Throughput last: the benchmark leaves tens of thousands of connections in
+# Throughput last: the closed loop leaves tens of thousands of connections in
 # TIME_WAIT on the servers' ports, and a new connection whose port pair
 # matches one of them can stall for a second or more before it connects.
 throughput "one instance, direct" "${INSTANCE_PORT[1]}"
@@ -448,30 +396,16 @@ throughput "nginx → 3 instances" "$NGINX_PORT"
 
 # The third contrast: no balancer, three instances sharing one port with
 # SO_REUSEPORT. The balancers are stopped first: their checks would count.
-REUSEPORT_NOTE=""
 for pid in "$HAPROXY_PID" "$NGINX_PID"; do
     kill -TERM "$pid"
     wait_exit "$pid" 10 || die "balancer $pid did not stop"
 done
 for i in 1 2 3; do stop_instance "$i" TERM; done
 free_port SHARED_PORT
-start_instance 1 "$SHARED_PORT"
-out="$WORK/reuseport-probe.out"
-"$NETSERVE" "$SHARED_PORT" "$THREADS" "${SERVER_ARGS[@]}" >"$out" 2>"$out.err" &
-probe=$!
-PIDS+=("$probe")
-if wait_exit "$probe" 2; then
-    REUSEPORT_NOTE="$(basename "$NETSERVE") does not bind with SO_REUSEPORT: a second instance on port $SHARED_PORT exits ($(head -n 1 "$out.err"))."
-    log "note: $REUSEPORT_NOTE"
-    stop_instance 1 TERM
-else
-    kill -TERM "$probe"
-    wait_exit "$probe" 30 || die "probe instance did not stop"
-    for i in 2 3; do start_instance "$i" "$SHARED_PORT"; done
-    run_restart "SO_REUSEPORT, no balancer, $TERM_LABEL" none TERM "$SHARED_PORT" || true
-    run_restart "SO_REUSEPORT, no balancer, SIGKILL" none KILL "$SHARED_PORT" || true
-    throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
-fi
+for i in 1 2 3; do start_instance "$i" "$SHARED_PORT"; done
+run_restart "SO_REUSEPORT, no balancer, SIGTERM + drain delay" none TERM "$SHARED_PORT" || true
+run_restart "SO_REUSEPORT, no balancer, SIGKILL" none KILL "$SHARED_PORT" || true
+throughput "3 instances, one port (SO_REUSEPORT)" "$SHARED_PORT"
 
 # --- The Markdown table ----------------------------------------------------
 commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -485,7 +419,7 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted cha
     echo "<!-- ANCHOR_END: about -->"
     echo
     echo "<!-- ANCHOR: throughput -->"
-    echo "Throughput: the benchmark's closed loop (\`bench --url\`), 64 connections, one request per connection, GET /health, 5 s. Every instance runs one event loop (THREADS=$THREADS)."
+    echo "Throughput: the benchmark's closed loop (\`scale-out-load --connections 64\`), 64 connections, one request per connection, GET /health, 5 s. Every instance runs one event loop (THREADS=$THREADS)."
     echo
     echo "| path | req/s | vs direct | p99 ms | errors |"
     echo "|---|---:|---:|---:|---:|"
@@ -494,19 +428,11 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || dirty=" (with uncommitted cha
     echo
     echo "<!-- ANCHOR: restarts -->"
     echo "Rolling restarts: each instance in turn is signalled, waited for, started again on its port and waited for until the balancer sends it traffic, while \`scale-out-load\` sends GET $LOAD_PATH at $RATE requests/s, one per connection. Lost = every request without a 2xx answer; n/a = not applicable; - = the instance was back before HAProxy marked it down. Attempts retried: HAProxy's retry and redispatch counters added up; nginx's failed upstream attempts (\`[error]\` lines of its log), each retried on the next server."
-    if ((HAS_DRAIN_DELAY)); then
-        echo "Servers run with \`--drain-delay $DRAIN_DELAY\` (the first row: 0); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
-    else
-        echo "The server has no \`--drain-delay\` (it closes its listener at the signal); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
-    fi
+    echo "Servers run with \`--drain-delay $DRAIN_DELAY\` (the first row: 0); HAProxy checks /health every $CHECK_INTER_MS ms (fall $CHECK_FALL, rise $CHECK_RISE); nginx has max_fails=$MAX_FAILS, fail_timeout=$FAIL_TIMEOUT."
     echo
     echo "| run | requests | lost | non-2xx | refused | reset | timeout | slowest ms | attempts retried by the balancer | HAProxy marked it down after (ms, per instance) |"
     echo "|---|---:|---:|---|---:|---:|---:|---:|---:|---|"
     printf '%s\n' "${ROWS[@]}"
-    if [[ -n $REUSEPORT_NOTE ]]; then
-        echo
-        echo "SO_REUSEPORT: $REUSEPORT_NOTE"
-    fi
     echo "<!-- ANCHOR_END: restarts -->"
     echo
     echo "<!-- ANCHOR: detection -->"

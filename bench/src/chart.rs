@@ -30,8 +30,8 @@ const MAX_BARS_SIDE_BY_SIDE: usize = 8;
 const FONT: &str = "sans-serif";
 
 /// One colour per stage (01-07), the same in every panel and chart, then
-/// one for a `--url` server, one for nginx and one (grey) for the ceilings.
-const STAGE_COLOURS: [RGBColor; 10] = [
+/// one for nginx and one (grey) for the ceilings.
+const STAGE_COLOURS: [RGBColor; 9] = [
     RGBColor(0x4e, 0x79, 0xa7),
     RGBColor(0xf2, 0x8e, 0x2b),
     RGBColor(0x59, 0xa1, 0x4f),
@@ -39,7 +39,6 @@ const STAGE_COLOURS: [RGBColor; 10] = [
     RGBColor(0xe1, 0x57, 0x59),
     RGBColor(0x76, 0xb7, 0xb2),
     RGBColor(0xed, 0xc9, 0x48),
-    RGBColor(0x9c, 0x75, 0x5f),
     RGBColor(0x00, 0x96, 0x39),
     RGBColor(0x9d, 0x9d, 0x9d),
 ];
@@ -48,9 +47,8 @@ const STAGE_COLOURS: [RGBColor; 10] = [
 fn colour(spec: &RunSpec) -> RGBColor {
     let index = match &spec.server {
         ServerSpec::Stage(stage) => usize::from(stage.number) - 1,
-        ServerSpec::Url(_) => 7,
-        ServerSpec::Nginx => 8,
-        ServerSpec::Ka | ServerSpec::Spawn => 9,
+        ServerSpec::Nginx => 7,
+        ServerSpec::Ka | ServerSpec::Spawn => 8,
     };
     STAGE_COLOURS[index.min(STAGE_COLOURS.len() - 1)]
 }
@@ -169,7 +167,7 @@ fn bar_labels(results: &[RunResult]) -> Vec<String> {
     specs
         .iter()
         .map(|spec| {
-            let mut label = spec.server_label();
+            let mut label = spec.server.label();
             if show_mode && spec.mode == Mode::KeepAlive {
                 label.push_str(" ka");
             }

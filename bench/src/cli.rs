@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 pub use harness::load::Mode;
-use harness::load::Url;
 use harness::stages::{self, Stage};
 
 /// Runs NetServe's stages one after the other under the same load and
@@ -55,12 +54,6 @@ pub struct Cli {
     /// Load applied before measuring each run, in seconds (0 for none)
     #[arg(long, value_name = "S", default_value = "1", value_parser = seconds)]
     pub warmup: Duration,
-
-    /// Load a server that is already running instead of the stages, e.g.
-    /// http://127.0.0.1:8080 (each scenario sends its own path) or
-    /// http://127.0.0.1:8080/health (this path for every scenario)
-    #[arg(long, value_name = "URL", value_parser = Url::parse)]
-    pub url: Option<Url>,
 
     /// Where the stage binaries are [default: target/release]
     #[arg(long, value_name = "DIR")]
@@ -239,8 +232,6 @@ pub enum ServerSpec {
     /// `../shared/perf/spawn.c`: threads that spawn cache-audit and wait,
     /// no HTTP, the ceiling for `/run-cache-sim`. Its row reports spawns/s.
     Spawn,
-    /// A server already running.
-    Url(Url),
 }
 
 impl ServerSpec {
@@ -256,15 +247,13 @@ impl ServerSpec {
         }
     }
 
-    /// How the server is named in tables: `03`, `nginx`, `ka.c`, `spawn.c`,
-    /// or the URL's `HOST:PORT`.
+    /// How the server is named in tables: `03`, `nginx`, `ka.c`, `spawn.c`.
     pub fn label(&self) -> String {
         match self {
             ServerSpec::Stage(stage) => stage.to_string(),
             ServerSpec::Nginx => "nginx".to_owned(),
             ServerSpec::Ka => "ka.c".to_owned(),
             ServerSpec::Spawn => "spawn.c".to_owned(),
-            ServerSpec::Url(url) => url.authority.clone(),
         }
     }
 }
@@ -278,8 +267,7 @@ pub struct RunSpec {
     pub server: ServerSpec,
     /// Measuring connections.
     pub connections: u32,
-    /// The THREADS given to the server; `None` for stages 01-02 (no pool)
-    /// and `--url`.
+    /// The THREADS given to the server; `None` for stages 01-02 (no pool).
     pub pool: Option<u32>,
     /// Slow clients held open during the run (0 outside slow-clients).
     pub slow_clients: u32,
@@ -291,14 +279,6 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
-    /// The request path of this run.
-    pub fn path(&self) -> &str {
-        match &self.server {
-            ServerSpec::Url(url) => url.path.as_deref().unwrap_or(self.scenario.path()),
-            _ => self.scenario.path(),
-        }
-    }
-
     /// The stage, if this run starts one.
     pub fn stage(&self) -> Option<Stage> {
         match self.server {
@@ -312,17 +292,12 @@ impl RunSpec {
         self.server == ServerSpec::Spawn
     }
 
-    /// How the server is named in tables (see [`ServerSpec::label`]).
-    pub fn server_label(&self) -> String {
-        self.server.label()
-    }
-
     /// The server with its mode, except for a stage that closes and
     /// spawn.c: `nginx (close)`, `07 (keep-alive)`, `03`.
     pub fn long_label(&self) -> String {
         match (&self.server, self.mode) {
-            (ServerSpec::Stage(_), Mode::Close) | (ServerSpec::Spawn, _) => self.server_label(),
-            (_, mode) => format!("{} ({})", self.server_label(), mode.name()),
+            (ServerSpec::Stage(_), Mode::Close) | (ServerSpec::Spawn, _) => self.server.label(),
+            (_, mode) => format!("{} ({})", self.server.label(), mode.name()),
         }
     }
 
@@ -372,46 +347,36 @@ pub fn plan(
     let mut notes = Vec::new();
     for scenario in scenarios {
         let name = scenario.name();
-        let servers = match &cli.url {
-            Some(url) => vec![ServerSpec::Url(url.clone())],
-            None => {
-                let servers = scenario.servers(&cli.stages);
-                let skipped: Vec<String> = (cli.stages.stages.iter())
-                    .filter(|&&stage| !servers.contains(&ServerSpec::Stage(stage)))
-                    .map(Stage::to_string)
-                    .collect();
-                if !skipped.is_empty() {
-                    let why = if scenario == Scenario::IdleConnections {
-                        "they close after every response: no idle persistent connection to hold"
-                    } else {
-                        "no simulator before stage 05"
-                    };
-                    notes.push(format!(
-                        "{name}: skipping stage {} ({why})",
-                        skipped.join(", ")
-                    ));
+        let mut servers = scenario.servers(&cli.stages);
+        let skipped: Vec<String> = (cli.stages.stages.iter())
+            .filter(|&&stage| !servers.contains(&ServerSpec::Stage(stage)))
+            .map(Stage::to_string)
+            .collect();
+        if !skipped.is_empty() {
+            let why = if scenario == Scenario::IdleConnections {
+                "they close after every response: no idle persistent connection to hold"
+            } else {
+                "no simulator before stage 05"
+            };
+            let skipped = skipped.join(", ");
+            notes.push(format!("{name}: skipping stage {skipped} ({why})"));
+        }
+        servers.retain(|server| {
+            let (installed, missing) = match server {
+                ServerSpec::Nginx => (
+                    available.nginx,
+                    "nginx is not installed (Debian: apt-get install nginx-light)",
+                ),
+                ServerSpec::Ka | ServerSpec::Spawn => {
+                    (available.ceilings, "../shared/perf or gcc is missing")
                 }
-                servers
-                    .into_iter()
-                    .filter(|server| {
-                        let (installed, missing) = match server {
-                            ServerSpec::Nginx => (
-                                available.nginx,
-                                "nginx is not installed (Debian: apt-get install nginx-light)",
-                            ),
-                            ServerSpec::Ka | ServerSpec::Spawn => {
-                                (available.ceilings, "../shared/perf or gcc is missing")
-                            }
-                            _ => (true, ""),
-                        };
-                        if !installed {
-                            notes.push(format!("{name}: no {} row: {missing}", server.label()));
-                        }
-                        installed
-                    })
-                    .collect()
+                ServerSpec::Stage(_) => (true, ""),
+            };
+            if !installed {
+                notes.push(format!("{name}: no {} row: {missing}", server.label()));
             }
-        };
+            installed
+        });
         let loads: Vec<(u32, u32)> = match scenario {
             Scenario::SlowClients => {
                 let mut counts = vec![1, base_pool];
@@ -443,7 +408,7 @@ pub fn plan(
                 ServerSpec::Stage(stage) if stage.has_pool() => {
                     pools.iter().copied().map(Some).collect()
                 }
-                ServerSpec::Stage(_) | ServerSpec::Url(_) => vec![None],
+                ServerSpec::Stage(_) => vec![None],
                 _ => vec![Some(base_pool)],
             };
             // spawn.c opens no connection: one row, whatever the load.
@@ -498,7 +463,7 @@ mod tests {
             let mut label = format!(
                 "{} {} c{} t{pool} k{}",
                 run.scenario.name(),
-                run.server_label(),
+                run.server.label(),
                 run.connections,
                 run.slow_clients
             );
@@ -515,9 +480,6 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let cli = parse("");
-        assert_eq!(cli.duration, Duration::from_secs(5));
-        assert_eq!(cli.warmup, Duration::from_secs(1));
         let (labels, notes) = labels("", ALL_THERE);
         // health 11 (01-07, 07 ka, nginx twice, ka.c), cache-sim 5 (05-07,
         // 07 ka, spawn.c), slow-clients 20 (K 1 and 2 of 01-06, 07 and
@@ -579,20 +541,6 @@ mod tests {
             labels(line, ALL_THERE).0,
             ["slow-clients 03 c8 t4 k1", "slow-clients 03 c8 t4 k4"]
         );
-        let line = "--url http://127.0.0.1:8080 --scenario cache-sim";
-        assert_eq!(
-            labels(line, ALL_THERE).0,
-            [
-                "cache-sim 127.0.0.1:8080 c8 t- k0",
-                "cache-sim 127.0.0.1:8080 c8 t- k0 ka"
-            ]
-        );
-        let with_path = plan(
-            &parse("--url http://127.0.0.1:8080/health --scenario cache-sim"),
-            2,
-            ALL_THERE,
-        );
-        assert_eq!(with_path.unwrap().0[0].path(), "/health");
         assert!(
             plan(&parse("--scenario cache-sim --stages 01,04"), 2, ALL_THERE).is_err(),
             "nothing to run"
@@ -601,20 +549,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_values() {
-        let parse = |line: &str| {
-            Cli::try_parse_from(std::iter::once("bench").chain(line.split_whitespace()))
-        };
         for bad in [
             "--stages 8",
             "--stages 03,apache",
             "--connections 0",
             "--warmup -1",
-            "--url ftp://x",
-            "--scenario all",
-            "--mode both",
         ] {
-            assert!(parse(bad).is_err(), "{bad}");
+            let line = std::iter::once("bench").chain(bad.split(' '));
+            assert!(Cli::try_parse_from(line).is_err(), "{bad}");
         }
-        assert!(parse("--warmup 0").is_ok());
     }
 }

@@ -88,14 +88,12 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     }
     let bin_dir = (cli.bin_dir.clone()).unwrap_or_else(harness::stages::default_bin_dir);
-    if cli.url.is_none() {
-        let mut stages: Vec<_> = runs.iter().filter_map(RunSpec::stage).collect();
-        stages.sort();
-        stages.dedup();
-        let cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
-        if let Some(message) = harness::stages::missing_build(&stages, cache_audit, &bin_dir) {
-            return Err(message);
-        }
+    let mut stages: Vec<_> = runs.iter().filter_map(RunSpec::stage).collect();
+    stages.sort();
+    stages.dedup();
+    let cache_audit = runs.iter().any(|run| run.scenario == Scenario::CacheSim);
+    if let Some(message) = harness::stages::missing_build(&stages, cache_audit, &bin_dir) {
+        return Err(message);
     }
     let out = (cli.out.clone()).unwrap_or_else(|| repo.join("bench/out"));
     fs::create_dir_all(&out)
@@ -119,7 +117,7 @@ fn run(cli: Cli) -> Result<(), String> {
     for (index, spec) in runs.iter().enumerate() {
         let (count, scenario) = (runs.len(), spec.scenario.name());
         let label = format!("[{}/{count}] {scenario} {}", index + 1, spec.long_label());
-        match runner::execute(spec, &settings, &label) {
+        match runner::execute(spec, &settings) {
             Ok(result) => {
                 eprintln!("{}", summary_line(&label, &result));
                 for note in &result.notes {
@@ -129,7 +127,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             // A reference server that fails to start costs its row, not
             // the stages' measurements.
-            Err(message) if !matches!(spec.server, ServerSpec::Stage(_) | ServerSpec::Url(_)) => {
+            Err(message) if spec.stage().is_none() => {
                 eprintln!("{label}: no row: {message}");
             }
             Err(message) => return Err(message),
@@ -144,7 +142,6 @@ fn run(cli: Cli) -> Result<(), String> {
         "results.csv",
         &report::csv(&results, settings.duration.as_secs_f64()),
     )?;
-    let mut scenarios = Vec::new();
     for scenario in Scenario::ALL {
         let of_scenario: Vec<RunResult> = (results.iter())
             .filter(|r| r.spec.scenario == scenario)
@@ -163,26 +160,12 @@ fn run(cli: Cli) -> Result<(), String> {
         )?;
         let title = format!(
             "{name}: GET {}, {} s per run",
-            of_scenario[0].spec.path(),
+            scenario.path(),
             cli.duration.as_secs_f64()
         );
         chart::write_svg(&out.join(format!("{name}.svg")), &title, &of_scenario)?;
-        scenarios.push(name);
     }
-    let mut command = vec!["cargo run --release -p bench --".to_owned()];
-    command.extend(std::env::args().skip(1));
-    record::write_readme(
-        &out,
-        &record::Circumstances {
-            command: command.join(" "),
-            load_before,
-            load_after: record::load_average(),
-            commit,
-            elapsed_s: started.elapsed().as_secs_f64(),
-            scenarios,
-            other_cpu_percent: results.iter().filter_map(|r| r.other_cpu_percent).collect(),
-        },
-    )?;
+    record::write_readme(&out, &commit, &load_before, started, &results)?;
     println!(
         "Wrote results.csv, README.md and a table (.md) and chart (.svg) per scenario to {} in {:.0} s.",
         out.display(),
@@ -198,7 +181,7 @@ fn run(cli: Cli) -> Result<(), String> {
 /// the benchmark usable as a smoke test in CI.
 fn check_answered(results: &[RunResult]) -> Result<(), String> {
     let unanswered: Vec<String> = (results.iter())
-        .filter(|result| result.spec.scenario != Scenario::SlowClients && result.ok == 0)
+        .filter(|r| r.spec.scenario != Scenario::SlowClients && r.ok == 0)
         .map(|r| {
             format!(
                 "{} {} ({})",
@@ -209,13 +192,12 @@ fn check_answered(results: &[RunResult]) -> Result<(), String> {
         })
         .collect();
     if unanswered.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "no 2xx response at all in: {}",
-            unanswered.join("; ")
-        ))
+        return Ok(());
     }
+    Err(format!(
+        "no 2xx response at all in: {}",
+        unanswered.join("; ")
+    ))
 }
 
 /// Says what is about to happen and how long it will take.
@@ -243,33 +225,16 @@ fn announce(runs: &[RunSpec], settings: &Settings, load: &str) {
     }
 }
 
-/// One line per finished run, on stderr while the benchmark goes on.
+/// One line per finished run, on stderr while the benchmark goes on: the
+/// table's main figures, and how often the slow clients were cut off.
 fn summary_line(label: &str, result: &RunResult) -> String {
-    let spec = &result.spec;
     let rate = format_count(result.requests_per_second.round() as u64);
-    let mut line = format!("{label}: {rate} req/s");
+    let mut line = format!("{label}: {rate} req/s, errors {}", result.errors);
     if let Some(latency) = result.latency {
-        let (p50, p99) = (format_ms(latency.p50_us), format_ms(latency.p99_us));
-        line.push_str(&format!(", p50 {p50} ms, p99 {p99} ms"));
-    }
-    line.push_str(&format!(", errors {}", result.errors));
-    if let Some(peaks) = result.peaks {
-        line.push_str(&format!(", {} threads", peaks.threads));
-    }
-    line.push_str(&format!(" ({} conns", spec.connections));
-    if let Some(pool) = spec.pool {
-        line.push_str(&format!(", pool {pool}"));
+        line.push_str(&format!(", p99 {} ms", format_ms(latency.p99_us)));
     }
     if let Some(cut_off) = result.slow_cut_off {
-        line.push_str(&format!(
-            ", {} slow clients cut off {cut_off} times",
-            spec.slow_clients
-        ));
-    }
-    line.push(')');
-    if let Some(wrk) = result.wrk {
-        let rate = format_count(wrk.requests_per_second.round() as u64);
-        line.push_str(&format!("; wrk: {rate} req/s"));
+        line.push_str(&format!(", slow clients cut off {cut_off} times"));
     }
     line
 }
@@ -301,7 +266,7 @@ fn describe(results: &[RunResult], settings: &Settings) -> String {
     };
     format!(
         "GET {}, closed loop, {modes}, {} s measured after {} s warm-up{extra}{spawn}",
-        spec.path(),
+        spec.scenario.path(),
         settings.duration.as_secs_f64(),
         settings.warmup.as_secs_f64()
     )

@@ -5,19 +5,15 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
-/// The 1-, 5- and 15-minute load averages as `/proc/loadavg` prints them,
-/// e.g. `0.12 0.30 0.41`; `unknown` if it cannot be read.
+use crate::cli::Scenario;
+use crate::runner::RunResult;
+
+/// The 1-, 5- and 15-minute load averages, the first three fields of
+/// `/proc/loadavg`, e.g. `0.12 0.30 0.41`; `unknown` if it cannot be read.
 pub fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|text| parse_load_average(&text))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// The first three fields of `/proc/loadavg`.
-pub fn parse_load_average(text: &str) -> String {
+    let text = fs::read_to_string("/proc/loadavg").unwrap_or_else(|_| "unknown".to_owned());
     text.split_whitespace()
         .take(3)
         .collect::<Vec<_>>()
@@ -60,25 +56,6 @@ pub fn git_commit(dir: &Path) -> String {
     }
 }
 
-/// What happened around a run, for [`write_readme`].
-pub struct Circumstances {
-    /// The command line, as typed.
-    pub command: String,
-    /// `/proc/loadavg` before the first run.
-    pub load_before: String,
-    /// `/proc/loadavg` after the last run.
-    pub load_after: String,
-    /// The commit measured, from [`git_commit`] before the first run.
-    pub commit: String,
-    /// Total time of the benchmark, in seconds.
-    pub elapsed_s: f64,
-    /// Scenarios run, for the list of files.
-    pub scenarios: Vec<&'static str>,
-    /// Each run's CPU use by everything but the server and the benchmark, in
-    /// % of one core: the measure of how quiet the machine really was.
-    pub other_cpu_percent: Vec<f64>,
-}
-
 /// `median X %, highest Y %` of the other processes' CPU use per run.
 pub fn describe_other_cpu(percents: &[f64]) -> String {
     if percents.is_empty() {
@@ -93,12 +70,21 @@ pub fn describe_other_cpu(percents: &[f64]) -> String {
     )
 }
 
-/// Writes `README.md` in `out`: the command, the date, the machine, the
-/// commit, the load average before and after, and which file is which.
+/// Writes `README.md` in `out`: this program's command line, the date, the
+/// machine, the `commit` measured ([`git_commit`] before the first run), the
+/// load average `load_before` the first run and now, the time since
+/// `started`, how quiet the machine was (the CPU used by everything but the
+/// server and the benchmark in each of `results`), and which file is which.
 ///
 /// # Errors
 /// The message of a failed write.
-pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), String> {
+pub fn write_readme(
+    out: &Path,
+    commit: &str,
+    load_before: &str,
+    started: Instant,
+    results: &[RunResult],
+) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZeroUsize::get);
     let memory_kib = proc_field("/proc/meminfo", "MemTotal")
         .and_then(|value| value.split_whitespace().next()?.parse::<f64>().ok());
@@ -109,7 +95,8 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
         .map_or_else(|_| "unknown".to_owned(), |text| text.trim().to_owned());
     let mut files =
         String::from("- `results.csv`: every run, raw numbers (µs, KiB, % of one core)\n");
-    for scenario in &circumstances.scenarios {
+    let ran = |scenario: &Scenario| results.iter().any(|r| r.spec.scenario == *scenario);
+    for scenario in Scenario::ALL.iter().filter(|s| ran(s)).map(|s| s.name()) {
         files.push_str(&format!(
             "- `{scenario}.md`, `{scenario}.svg`: the {scenario} table and chart\n"
         ));
@@ -121,7 +108,7 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
          - Date: {date}\n\
          - Machine: {cores} cores ({cpu}), {memory} of memory, Linux {kernel}\n\
          - Commit: {commit}\n\
-         - Load average (1, 5, 15 min) before: {before}; after: {after} (the benchmark's \
+         - Load average (1, 5, 15 min) before: {load_before}; after: {after} (the benchmark's \
          own client threads count in the second)\n\
          - CPU used during the runs by everything except the server and the benchmark: \
          {other}\n\
@@ -130,14 +117,20 @@ pub fn write_readme(out: &Path, circumstances: &Circumstances) -> Result<(), Str
          terminal), on the same machine as the load generator, which competes with them \
          for the same cores.\n\n\
          {files}",
-        command = circumstances.command,
+        command = std::iter::once("cargo run --release -p bench --".to_owned())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
         date = common::date::http_date(SystemTime::now()),
         cpu = proc_field("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown CPU".to_owned()),
-        commit = circumstances.commit,
-        before = circumstances.load_before,
-        after = circumstances.load_after,
-        other = describe_other_cpu(&circumstances.other_cpu_percent),
-        elapsed = circumstances.elapsed_s,
+        after = load_average(),
+        other = describe_other_cpu(
+            &results
+                .iter()
+                .filter_map(|r| r.other_cpu_percent)
+                .collect::<Vec<_>>()
+        ),
+        elapsed = started.elapsed().as_secs_f64(),
     );
     let path = out.join("README.md");
     fs::write(&path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))
@@ -158,10 +151,7 @@ mod tests {
 
     #[test]
     fn load_average_fields() {
-        assert_eq!(
-            parse_load_average("0.42 0.30 0.25 1/87 25891\n"),
-            "0.42 0.30 0.25"
-        );
+        assert_eq!(load_average().split(' ').count(), 3);
         assert!(load_average_1min().is_some());
     }
 }

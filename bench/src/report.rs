@@ -70,7 +70,7 @@ pub fn table(results: &[RunResult]) -> Table {
     };
     let wrk = any(&|r| r.wrk.is_some());
     let mut t = Columns(Vec::new());
-    t.add(true, first, |r| r.spec.server_label());
+    t.add(true, first, |r| r.spec.server.label());
     let closes = |r: &RunResult| r.spec.mode == Mode::Close && !r.spec.is_spawn_ceiling();
     t.add(!results.iter().all(closes), "conn", |r| {
         r.spec.mode_label().to_owned()
@@ -216,7 +216,8 @@ peak_threads,peak_rss_kib,server_cpu_percent,client_cpu_percent,other_cpu_percen
 idle_closed,probe_p99_us,wrk_requests_per_s,wrk_p99_us";
 
 /// Every result as one CSV line under [`CSV_HEADER`] (RFC 4180; empty cells
-/// for values not measured). `duration` is the window length in seconds.
+/// for values not measured; no field holds a comma, a quote or a line
+/// break, so none is quoted). `duration` is the window length in seconds.
 pub fn csv(results: &[RunResult], duration_s: f64) -> String {
     let mut text = String::from(CSV_HEADER);
     text.push('\n');
@@ -230,8 +231,8 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
         let errors = &result.errors;
         let fields = [
             spec.scenario.name().to_owned(),
-            spec.server_label(),
-            spec.path().to_owned(),
+            spec.server.label(),
+            spec.scenario.path().to_owned(),
             spec.mode_label().to_owned(),
             optional(spec.pool.map(u64::from)),
             spec.connections.to_string(),
@@ -244,17 +245,15 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
             optional(latency.map(|l| l.p90_us)),
             optional(latency.map(|l| l.p99_us)),
             optional(latency.map(|l| l.max_us)),
-            errors.of(Failure::Refused).to_string(),
+            errors.of(&[Failure::Refused]).to_string(),
             // No whole response: reset, closed, or cut short.
-            [Failure::Reset, Failure::Closed, Failure::Incomplete]
-                .map(|kind| errors.of(kind))
-                .iter()
-                .sum::<u64>()
+            errors
+                .of(&[Failure::Reset, Failure::Closed, Failure::Incomplete])
                 .to_string(),
-            errors.of(Failure::Timeout).to_string(),
+            errors.of(&[Failure::Timeout]).to_string(),
             errors.non_2xx().to_string(),
-            errors.of(Failure::Client).to_string(),
-            errors.of(Failure::Other).to_string(),
+            errors.of(&[Failure::Client]).to_string(),
+            errors.of(&[Failure::Other]).to_string(),
             optional(result.peaks.map(|peaks| peaks.threads)),
             optional(result.peaks.map(|peaks| peaks.rss_kib)),
             percent(result.server_cpu_percent),
@@ -267,21 +266,10 @@ pub fn csv(results: &[RunResult], duration_s: f64) -> String {
                 .map_or_else(String::new, |wrk| format!("{:.1}", wrk.requests_per_second)),
             optional(result.wrk.and_then(|wrk| wrk.p99_us)),
         ];
-        let quoted: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
-        text.push_str(&quoted.join(","));
+        text.push_str(&fields.join(","));
         text.push('\n');
     }
     text
-}
-
-/// One CSV field, quoted when it holds a comma, a quote or a line break
-/// (RFC 4180 §2), with inner quotes doubled.
-pub fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }
 
 #[cfg(test)]
@@ -371,12 +359,5 @@ mod tests {
             "health,01,/health,close,,64,0,0,5,0,0.0,,,,,0,0,7,0,0,0,3,2560,120.4,,3.0,,,,"
         );
         assert_eq!(lines[0].split(',').count(), lines[1].split(',').count());
-    }
-
-    #[test]
-    fn csv_quoting() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("/a?x=1,2"), "\"/a?x=1,2\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

@@ -8,11 +8,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
-
 use crate::cli::{Mode, RunSpec, Scenario, ServerSpec};
 use crate::reference::{self, Ceilings};
-use crate::stats::{self, Latency};
+use crate::stats::Latency;
 use crate::wrk::{self, WrkResult};
 use harness::load::{Errors, Load, Pace, Plan, Target};
 use harness::proc::{self, Peaks, Sampler, Watched};
@@ -24,9 +22,6 @@ use harness::stages;
 /// enough to see stage 02's thread count climb, rarely enough to cost
 /// nothing measurable.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(50);
-
-/// How often the progress bar moves.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Longest wait for a connection, a write or each read; longer counts as a
 /// timeout error.
@@ -71,8 +66,7 @@ pub struct RunResult {
     pub latency: Option<Latency>,
     /// Everything that was not a 2xx response.
     pub errors: Errors,
-    /// Peak threads and memory of the server; `None` when it could not be
-    /// sampled (`--url` without `--pid`).
+    /// Peak threads and memory of the server; `None` for spawn.c.
     pub peaks: Option<Peaks>,
     /// Server CPU time in the window as a percentage of one core (200 % =
     /// both cores of this machine), children included.
@@ -107,10 +101,10 @@ struct CpuSnapshot {
 }
 
 impl CpuSnapshot {
-    fn take(watched: Option<Watched>) -> CpuSnapshot {
+    fn take(watched: Watched) -> CpuSnapshot {
         CpuSnapshot {
             at: Instant::now(),
-            server: watched.and_then(|watched| watched.cpu_time().ok()),
+            server: watched.cpu_time().ok(),
             client: proc::own_cpu_time(),
             machine: proc::machine_busy_time(),
         }
@@ -123,11 +117,11 @@ fn cpu_percent(start: Option<Duration>, end: Option<Duration>, wall: Duration) -
     (wall > Duration::ZERO).then(|| used.as_secs_f64() / wall.as_secs_f64() * 100.0)
 }
 
-/// Performs one run. `label` prefixes the progress bar.
+/// Performs one run.
 ///
 /// # Errors
 /// A message if the server cannot be started or the load cannot be applied.
-pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunResult, String> {
+pub fn execute(spec: &RunSpec, settings: &Settings) -> Result<RunResult, String> {
     if spec.is_spawn_ceiling() {
         return spawn_ceiling(spec, settings);
     }
@@ -162,7 +156,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 &cache_audit,
                 &traces,
             ));
-            (Some(Server::start(command)?), None)
+            (Server::start(command)?, None)
         }
         ServerSpec::Nginx => {
             let binary = settings
@@ -176,7 +170,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 spec.mode == Mode::KeepAlive || spec.scenario == Scenario::IdleConnections;
             let (server, dir) =
                 reference::start_nginx(binary, workers, keep_alive, all_connections)?;
-            (Some(server), Some(dir))
+            (server, Some(dir))
         }
         ServerSpec::Ka | ServerSpec::Spawn => {
             let ceilings = settings
@@ -184,25 +178,14 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
                 .as_ref()
                 .ok_or("ceiling rows planned without the compiled ceilings")?;
             let threads = spec.pool.unwrap_or(settings.wrk_threads);
-            (Some(reference::start_ka(&ceilings.ka, threads)?), None)
+            (reference::start_ka(&ceilings.ka, threads)?, None)
         }
-        ServerSpec::Url(_) => (None, None),
     };
-    let (addr, watched) = match (&server, &spec.server) {
-        (Some(server), _) => (
-            server.addr(),
-            Some(Watched {
-                pid: server.pid(),
-                // nginx's workers do the work; its master only watches.
-                children: spec.server == ServerSpec::Nginx,
-            }),
-        ),
-        (None, ServerSpec::Url(url)) => (url.addr, None),
-        (None, _) => return Err("no server was started".to_owned()),
-    };
-    let host = match &spec.server {
-        ServerSpec::Url(url) => url.authority.clone(),
-        _ => addr.to_string(),
+    let (addr, host) = (server.addr(), server.addr().to_string());
+    let watched = Watched {
+        pid: server.pid(),
+        // nginx's workers do the work; its master only watches.
+        children: spec.server == ServerSpec::Nginx,
     };
 
     let idle = (spec.idle > 0).then(|| IdleConnections::open(addr, &host, spec.idle as usize));
@@ -215,7 +198,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     let slow = (spec.slow_clients > 0)
         .then(|| SlowClients::start(addr, &host, spec.slow_clients as usize));
 
-    let target = Target::get(addr, &host, &[spec.path()], spec.mode);
+    let target = Target::get(addr, &host, &[spec.scenario.path()], spec.mode);
     let plan = Plan {
         connections: usize::try_from(spec.connections).unwrap_or(usize::MAX),
         pace: Pace::Closed,
@@ -228,7 +211,7 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     // two are averaged. Whichever load runs second meets a kernel still full
     // of the first one's TIME_WAIT sockets (about 100,000 after 5 s at
     // 20,000 requests/s); running wrk on both sides cancels that order.
-    let url = format!("http://{host}{}", spec.path());
+    let url = format!("http://{host}{}", spec.scenario.path());
     let wrk_args = wrk::command_line(
         &url,
         spec.connections,
@@ -252,9 +235,9 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
     });
     let load = Load::start(&target, plan)
         .map_err(|error| format!("cannot start the client threads: {error}"))?;
-    let sampler = watched.map(|watched| Sampler::start(watched, SAMPLE_INTERVAL));
-    let (start_cpu, end_cpu) = monitor(&load, watched, label);
-    let peaks = sampler.map(|sampler| sampler.stop().peaks);
+    let sampler = Sampler::start(watched, SAMPLE_INTERVAL);
+    let (start_cpu, end_cpu) = monitor(&load, watched);
+    let peaks = Some(sampler.stop().peaks);
     let result = load.finish();
     let probe_p99_us = probe.and_then(|probe| match probe {
         Ok(probe) => {
@@ -292,31 +275,28 @@ pub fn execute(spec: &RunSpec, settings: &Settings, label: &str) -> Result<RunRe
         _ => None,
     };
 
-    if let Some(server) = server {
-        let stderr = server.stderr();
-        if stderr.lines() > 0 {
-            notes.push(format!(
-                "the server logged {} line(s) on stderr; the last: {}",
-                stderr.lines(),
-                stderr.tail(1).join("")
-            ));
-        }
-        let stopped = server.stop()?;
-        if stopped.killed {
-            notes.push("the server did not exit within 5 s of SIGTERM and was killed".to_owned());
-        } else if spec.stage().is_some_and(|stage| stage.number >= 6) && !stopped.status.success() {
-            notes.push(format!(
-                "stage {} should drain and exit 0 on SIGTERM, but {}",
-                spec.server_label(),
-                stopped.status
-            ));
-        }
+    let stderr = server.stderr();
+    if stderr.lines() > 0 {
+        notes.push(format!(
+            "the server logged {} line(s) on stderr; the last: {}",
+            stderr.lines(),
+            stderr.tail(1).join("")
+        ));
+    }
+    let stopped = server.stop()?;
+    if stopped.killed {
+        notes.push("the server did not exit within 5 s of SIGTERM and was killed".to_owned());
+    } else if spec.stage().is_some_and(|stage| stage.number >= 6) && !stopped.status.success() {
+        notes.push(format!(
+            "stage {} should drain and exit 0 on SIGTERM, but {}",
+            spec.server.label(),
+            stopped.status
+        ));
     }
 
     let wall = end_cpu.at - start_cpu.at;
     let server_cpu_percent = cpu_percent(start_cpu.server, end_cpu.server, wall);
     let client_cpu_percent = cpu_percent(start_cpu.client, end_cpu.client, wall);
-    // Without the server's pid (--url alone) its CPU is part of "other".
     let other_cpu_percent = cpu_percent(start_cpu.machine, end_cpu.machine, wall).map(|machine| {
         (machine - server_cpu_percent.unwrap_or(0.0) - client_cpu_percent.unwrap_or(0.0)).max(0.0)
     });
@@ -369,50 +349,11 @@ fn spawn_ceiling(spec: &RunSpec, settings: &Settings) -> Result<RunResult, Strin
     })
 }
 
-/// Watches a load until its window closes: reads CPU times as the window
-/// opens and closes, and moves a progress bar (drawn on stderr, and only
-/// when stderr is a terminal).
-fn monitor(load: &Load, watched: Option<Watched>, label: &str) -> (CpuSnapshot, CpuSnapshot) {
-    let started = Instant::now();
-    let total = load.window_end.saturating_duration_since(started);
-    let bar = ProgressBar::new(u64::try_from(total.as_millis()).unwrap_or(u64::MAX));
-    if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {msg}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(label.to_owned());
-    let mut start_cpu = None;
-    loop {
-        let now = Instant::now();
-        if start_cpu.is_none() && now >= load.window_start {
-            start_cpu = Some(CpuSnapshot::take(watched));
-        }
-        if now >= load.window_end {
-            break;
-        }
-        bar.set_position(u64::try_from((now - started).as_millis()).unwrap_or(0));
-        if now < load.window_start {
-            bar.set_message("warming up");
-        } else {
-            let seconds = (now - load.window_start).as_secs_f64().max(0.001);
-            let rate = load.ok_so_far() as f64 / seconds;
-            bar.set_message(format!(
-                "{} req/s",
-                stats::format_count(rate.round() as u64)
-            ));
-        }
-        // Wake for the next update, or exactly when the window opens or closes.
-        let boundary = if start_cpu.is_none() {
-            load.window_start
-        } else {
-            load.window_end
-        };
-        let wake = (now + PROGRESS_INTERVAL).min(boundary);
-        thread::sleep(wake.saturating_duration_since(Instant::now()));
-    }
-    let end_cpu = CpuSnapshot::take(watched);
-    bar.finish_and_clear();
-    (
-        start_cpu.unwrap_or_else(|| CpuSnapshot::take(watched)),
-        end_cpu,
-    )
+/// Waits for a load's window to open and close, and reads the CPU times at
+/// both ends.
+fn monitor(load: &Load, watched: Watched) -> (CpuSnapshot, CpuSnapshot) {
+    thread::sleep(load.window_start.saturating_duration_since(Instant::now()));
+    let start = CpuSnapshot::take(watched);
+    thread::sleep(load.window_end.saturating_duration_since(Instant::now()));
+    (start, CpuSnapshot::take(watched))
 }

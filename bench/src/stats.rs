@@ -90,13 +90,4 @@ mod tests {
         assert_eq!(format_ms(250_400), "250");
         assert_eq!(format_ms(2_001_000), "2001");
     }
-
-    #[test]
-    fn counts_and_memory() {
-        assert_eq!(format_count(0), "0");
-        assert_eq!(format_count(999), "999");
-        assert_eq!(format_count(24_310), "24,310");
-        assert_eq!(format_count(1_234_567), "1,234,567");
-        assert_eq!(format_mib(2560), "2.5");
-    }
 }

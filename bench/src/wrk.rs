@@ -132,12 +132,6 @@ Transfer/sec:      4.10MB
             })
         );
         assert!(parse_output("unable to connect to 127.0.0.1:1").is_err());
-    }
-
-    #[test]
-    fn times() {
-        assert_eq!(parse_wrk_time_us("812.00us"), Some(812));
-        assert_eq!(parse_wrk_time_us("1.02s"), Some(1_020_000));
         assert_eq!(parse_wrk_time_us("1.50m"), Some(90_000_000));
         assert_eq!(parse_wrk_time_us("fast"), None);
     }

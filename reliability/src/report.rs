@@ -1,11 +1,13 @@
 //! The results as Markdown tables, for the terminal and for the book
 //! (`book/src/measurements/reliability.md`, included by the last chapter).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::faults::FaultResult;
-use crate::load::{LoadResult, Tally};
+use crate::load::LoadResult;
 use crate::slow::SlowResult;
+use harness::load::Tally;
 
 /// KiB as MiB with one decimal.
 fn mib(kib: u64) -> String {
@@ -85,16 +87,18 @@ pub fn fault_table(results: &[FaultResult]) -> String {
     out
 }
 
-/// A tally as `200: 123, 503: 4`.
-fn tally(counts: &Tally) -> String {
-    if counts.is_empty() {
+/// The outcomes of a load by name, sorted: `2xx: 123, HTTP 503: 4, refused: 2`.
+fn tally(tally: &Tally) -> String {
+    let ok = (tally.ok > 0).then(|| ("2xx".to_owned(), tally.ok));
+    let errors = (tally.errors.0.iter()).map(|(outcome, &n)| (outcome.to_string(), n));
+    let by_name: BTreeMap<String, u64> = ok.into_iter().chain(errors).collect();
+    if by_name.is_empty() {
         return "none".to_string();
     }
-    counts
-        .iter()
-        .map(|(outcome, count)| format!("{outcome}: {count}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let parts: Vec<String> = (by_name.iter())
+        .map(|(name, n)| format!("{name}: {n}"))
+        .collect();
+    parts.join(", ")
 }
 
 /// The load and shutdown results: the outcome counts, then every check.
@@ -106,7 +110,10 @@ pub fn load_table(result: &LoadResult) -> String {
         settings.connections, settings.duration, settings.warmup, settings.before_signal
     );
     let rows = [
-        ("requests during the load", result.requests.to_string()),
+        (
+            "requests during the load",
+            result.load.requests().to_string(),
+        ),
         ("outcomes during the load", tally(&result.load)),
         (
             "RSS at the end of warm-up → most after it",
