@@ -56,9 +56,10 @@ for tool in haproxy nginx; do
 done
 
 # --- Build -----------------------------------------------------------------
-(cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit --bin scale-out-load)
+(cd "$ROOT" && cargo build --release --quiet --bin netserve --bin cache-audit --bin scale-out-load --bin ready-port)
 NETSERVE="$ROOT/target/release/netserve"
 LOAD="$ROOT/target/release/scale-out-load"
+READY_PORT_BIN="$ROOT/target/release/ready-port"
 
 # One event loop (or worker) per instance: three instances on two cores are
 # already more than one per core.
@@ -114,13 +115,14 @@ free_port() {
 }
 
 # wait_readiness FILE PID: waits (10 s at most) for the server's first line,
-# `listening on http://ADDR:PORT`, and sets READY_PORT to PORT.
+# `listening on http://ADDR:PORT`, and sets READY_PORT to PORT (read by
+# ready-port: harness's parser, the one place the line's format is known).
 wait_readiness() {
-    local file=$1 pid=$2 tries=200 line
+    local file=$1 pid=$2 tries=200
     while ((tries-- > 0)); do
-        line=$(head -n 1 "$file" 2>/dev/null || true)
-        if [[ $line == "listening on http://"* ]]; then
-            READY_PORT=${line##*:}
+        # The server writes the line, newline included, in one flush.
+        if [[ -s $file && $(wc -l <"$file") -ge 1 ]]; then
+            READY_PORT=$("$READY_PORT_BIN" <"$file") || die "server $pid: its first line is not a readiness line"
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || die "server $pid exited before it was ready"
