@@ -56,7 +56,7 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
 
-    /// Stages to test in the slow and fault parts, e.g. `--stages 3,6` [default: all; --short: 6]
+    /// Stages to test in the slow and fault parts, e.g. `--stages 3,6` [default: all; --short: 7]
     #[arg(long, value_delimiter = ',', value_name = "N,…")]
     stages: Vec<u8>,
 
