@@ -22,6 +22,10 @@ cd "$(dirname "$0")/.."
 short=false
 case "${1:-}" in
 --short) short=true ;;
+-h | --help)
+    echo "usage: reliability/run.sh [--short]   (see reliability/README.md)"
+    exit 0
+    ;;
 "") ;;
 *)
     echo "usage: reliability/run.sh [--short]" >&2

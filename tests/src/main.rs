@@ -121,6 +121,14 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    // A missing server would fail every case the same way: say it once.
+    if let Some(program) = cli.command.first().filter(|program| !can_run(program)) {
+        eprintln!(
+            "error: cannot run {}: no such program (a path, or a name on PATH; build it first?)",
+            Path::new(program).display()
+        );
+        return ExitCode::from(2);
+    }
     let cache_audit = cli
         .cache_audit
         .unwrap_or_else(|| default_cache_audit(cli.command.first()));
@@ -192,6 +200,17 @@ fn list(selected: &[&'static Case], stage: u8, show_skipped: bool) {
     if skipped > 0 {
         println!("({skipped} cases do not apply to stage {stage:02}; --show-skipped lists them)");
     }
+}
+
+/// Whether `program` names a file: a path as given, or a bare name found on `PATH` (as
+/// `execvp(3)` looks it up).
+fn can_run(program: &OsString) -> bool {
+    let path = Path::new(program);
+    if path.components().count() > 1 {
+        return path.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|dirs| std::env::split_paths(&dirs).any(|dir| dir.join(path).is_file()))
 }
 
 /// `cache-audit` beside the server program (`target/release/` for a release build of a stage),
