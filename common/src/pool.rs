@@ -84,7 +84,7 @@ impl<T: Send + 'static> ThreadPool<T> {
                 "a pool needs at least one worker and room for one item",
             ));
         }
-        let shared = Arc::new(Shared {
+        let shared: Arc<Shared<T>> = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 // Grown on demand: a large bound must not cost memory up front.
                 items: VecDeque::new(),
@@ -96,11 +96,11 @@ impl<T: Send + 'static> ThreadPool<T> {
         let handle = Arc::new(handle);
 
         // ANCHOR: start
+        // ANCHOR: milestone_3_1
         let mut pool = ThreadPool {
             shared,
             workers: Vec::with_capacity(workers),
         };
-        // ANCHOR: milestone_3_1
         for id in 0..workers {
             let shared = Arc::clone(&pool.shared);
             let handle = Arc::clone(&handle);
@@ -111,8 +111,8 @@ impl<T: Send + 'static> ThreadPool<T> {
                 .spawn(move || work(id, &shared, &*handle))?;
             pool.workers.push(Worker { id, thread });
         }
-        // ANCHOR_END: milestone_3_1
         Ok(pool)
+        // ANCHOR_END: milestone_3_1
         // ANCHOR_END: start
     }
 

@@ -82,7 +82,7 @@ impl<T: Send + 'static> ThreadPool<T> {
                 "a pool needs at least one worker and room for one item",
             ));
         }
-        let shared = Arc::new(Shared {
+        let shared: Arc<Shared<T>> = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 // Grown on demand: a large bound must not cost memory up front.
                 items: VecDeque::new(),
@@ -93,14 +93,10 @@ impl<T: Send + 'static> ThreadPool<T> {
         });
         let handle = Arc::new(handle);
 
-        let mut pool = ThreadPool {
-            shared,
-            workers: Vec::with_capacity(workers),
-        };
-        // TODO(milestone 3.1): start `workers` threads named `worker-ID`, each running `work` with
-        //   the shared queue and the handler. Book: stage-03.md#starting-the-workers; stuck?
-        //   ../HINTS.md
-        Ok(pool)
+        // TODO(milestone 3.1): make the pool and start `workers` threads named `worker-ID`, each
+        //   running `work` with the shared queue and the handler; return the pool. Book:
+        //   stage-03.md#starting-the-workers; stuck? ../HINTS.md
+        todo!("milestone 3.1: make the pool and start `workers` threads named `worker-ID`, each running `work` with the shared queue and the handler; return the pool")
     }
 
     /// Queues `item` for a worker, or gives it back if the queue is full.

@@ -82,7 +82,7 @@ impl<T: Send + 'static> ThreadPool<T> {
                 "a pool needs at least one worker and room for one item",
             ));
         }
-        let shared = Arc::new(Shared {
+        let shared: Arc<Shared<T>> = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 // Grown on demand: a large bound must not cost memory up front.
                 items: VecDeque::new(),
