@@ -47,38 +47,23 @@ pub fn serve(
     handler: &dyn Fn(&Request) -> Response,
 ) {
     let head = head::read_request_head(&mut stream, &config.limits, accepted);
-    if let Answered::StillSending(stream) = answer(stream, accepted, head, config, handler) {
-        discard_unread(&stream, Some(Instant::now() + LINGER_TIMEOUT));
-    }
+    answer(stream, accepted, head, config, handler);
 }
 // ANCHOR_END: serve
 
 // ANCHOR: answer
-/// What is left of a connection once its answer has been sent.
-#[derive(Debug)]
-#[must_use = "a connection whose client is still sending must be discarded before it is closed"]
-pub enum Answered {
-    /// The connection is closed: the client had nothing more to send, or
-    /// is gone.
-    Closed,
-    /// The client may still be sending (a body we do not read, a pipelined
-    /// request, a head cut off mid-way). Our write side is already shut, so
-    /// the client has seen the whole response; discard what still arrives
-    /// before closing (see [`discard_unread`]), or closing would reset the
-    /// connection.
-    StillSending(TcpStream),
-}
-
 /// Answers a connection whose head has already been read (or refused):
 /// the second half of [`serve`], on its own for stage 06, whose workers
-/// read heads while watching for the drain (see `shutdown`).
+/// read heads while watching for the drain (see `shutdown`). Returns once
+/// the connection is closed, after lingering if the client may still be
+/// sending (see [`discard_unread`]).
 pub fn answer(
     stream: TcpStream,
     accepted: Instant,
     head: Result<Head, HeadError>,
     config: &ConnectionConfig,
     handler: &dyn Fn(&Request) -> Response,
-) -> Answered {
+) {
     let head = match head {
         Ok(head) => head,
         Err(error) => return refuse(stream, accepted, error, config),
@@ -86,7 +71,7 @@ pub fn answer(
     // A client that reset the connection has no peer address any more;
     // there is nobody to answer, and no reason to run the handler.
     let Ok(peer) = stream.peer_addr() else {
-        return Answered::Closed;
+        return;
     };
     let reply = Reply {
         response: handler(&head.request),
@@ -102,20 +87,15 @@ pub fn answer(
 /// (408) with that status code, like [`answer`]. It needs no handler, and
 /// the answer is a few hundred bytes, which the socket's send buffer takes
 /// at once.
-pub fn refuse(
-    stream: TcpStream,
-    accepted: Instant,
-    error: HeadError,
-    config: &ConnectionConfig,
-) -> Answered {
+pub fn refuse(stream: TcpStream, accepted: Instant, error: HeadError, config: &ConnectionConfig) {
     let Ok(peer) = stream.peer_addr() else {
-        return Answered::Closed;
+        return;
     };
     let rejection = match error {
-        HeadError::ClosedEarly => return Answered::Closed,
+        HeadError::ClosedEarly => return,
         HeadError::Io(error) => {
             log::error(&format!("{peer}: reading the request head: {error}"));
-            return Answered::Closed;
+            return;
         }
         HeadError::Rejected(rejection) => rejection,
     };
@@ -148,7 +128,7 @@ fn send_and_log(
     accepted: Instant,
     reply: Reply,
     config: &ConnectionConfig,
-) -> Answered {
+) {
     let sent = send(&mut stream, &reply.response, reply.include_body);
     // Our FIN tells the client the response is complete, even while it is
     // still sending. If the client is done, dropping the stream closes it.
@@ -164,10 +144,11 @@ fn send_and_log(
             note: reply.note,
         });
     }
+    // Logged first: the linger is not the request's time. Then the client
+    // has had our FIN; discard what it still sends, so that our close is a
+    // FIN too, not a reset.
     if still_sending {
-        Answered::StillSending(stream)
-    } else {
-        Answered::Closed
+        discard_unread(&stream, Some(Instant::now() + LINGER_TIMEOUT));
     }
 }
 // ANCHOR_END: answer
@@ -239,8 +220,8 @@ pub const DISCARD_PER_CALL: usize = 64 * 1024;
 /// Reads and throws away what the client sent that we will not use (a
 /// body, a pipelined request), so that closing the socket sends a FIN
 /// rather than a reset. Every place that discards before closing calls
-/// this: [`serve`], [`refuse_busy`], `Shutdown::serve` and the event loop's
-/// lingering close.
+/// this: [`answer`] (for [`serve`] and `Shutdown::serve`), [`refuse_busy`]
+/// and the event loop's lingering close.
 ///
 /// With `wait_until`, the socket is blocking and each read waits no later
 /// than that moment: it returns when the client closes its side or the
@@ -252,7 +233,7 @@ pub const DISCARD_PER_CALL: usize = 64 * 1024;
 /// the client has read our response and makes its kernel drop that response.
 /// So [`answer`] first sends our FIN (`shutdown(Write)`: the client sees the
 /// response end); this then reads until the client closes too. In stages
-/// 01-06 the caller waits [`LINGER_TIMEOUT`] at most, which blocks the
+/// 01-06 [`answer`] waits [`LINGER_TIMEOUT`] at most, which blocks the
 /// calling worker for up to that long.
 pub fn discard_unread(stream: &TcpStream, wait_until: Option<Instant>) -> Discarded {
     let mut sink = [0u8; 16 * 1024];

@@ -157,11 +157,7 @@ impl Shutdown {
         handler: &dyn Fn(&Request) -> Response,
     ) {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
-        let answered = connection::answer(stream, accepted, head, config, handler);
-        if let connection::Answered::StillSending(stream) = answered {
-            let until = Instant::now() + connection::LINGER_TIMEOUT;
-            connection::discard_unread(&stream, Some(until));
-        }
+        connection::answer(stream, accepted, head, config, handler);
     }
     // ANCHOR_END: serve
 

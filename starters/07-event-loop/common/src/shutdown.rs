@@ -154,11 +154,7 @@ impl Shutdown {
         handler: &dyn Fn(&Request) -> Response,
     ) {
         let head = self.read_request_head(&mut stream, &config.limits, accepted);
-        let answered = connection::answer(stream, accepted, head, config, handler);
-        if let connection::Answered::StillSending(stream) = answered {
-            let until = Instant::now() + connection::LINGER_TIMEOUT;
-            connection::discard_unread(&stream, Some(until));
-        }
+        connection::answer(stream, accepted, head, config, handler);
     }
 
     /// Reads one request head like [`crate::head::read_request_head`], and also
