@@ -86,7 +86,7 @@ pub fn answer(
 /// (408) with that status code, like [`answer`]. It needs no handler, and
 /// the answer is a few hundred bytes, which the socket's send buffer takes
 /// at once.
-pub fn refuse(stream: TcpStream, accepted: Instant, error: HeadError, config: &ConnectionConfig) {
+fn refuse(stream: TcpStream, accepted: Instant, error: HeadError, config: &ConnectionConfig) {
     let Ok(peer) = stream.peer_addr() else {
         return;
     };
